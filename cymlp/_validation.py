@@ -1,0 +1,223 @@
+"""Checks at the Python boundary: everything a kernel relies on is verified here.
+
+Kernels run without bounds checks, so every array reaching them has been given the
+right dtype, layout and shape here, and every index has been range-checked.
+Errors say what is wrong and what to do about it.
+"""
+import numbers
+import warnings
+
+import numpy as np
+
+from cymlp._compat import DataConversionWarning
+
+
+def _is_sparse(X):
+    return hasattr(X, "tocsr") and hasattr(X, "nnz")
+
+
+def feature_names_of(X):
+    """Column names of a DataFrame whose columns are all strings, else None."""
+    cols = getattr(X, "columns", None)
+    if cols is None:
+        return None
+    names = np.asarray(list(cols), dtype=object)
+    if len(names) and all(isinstance(c, str) for c in names):
+        return names
+    return None
+
+
+def check_array(X, dtype, *, estimator="estimator", n_features=None,
+                feature_names=None, name="X"):
+    """Return X as a C-contiguous, finite, 2-D array of ``dtype``.
+
+    Accepts lists, Fortran-ordered and strided arrays, integer, boolean and float16
+    data (converted). Rejects sparse, complex, non-numeric, empty, non-2-D and
+    non-finite input, and a feature count other than ``n_features``.
+    """
+    if X is None:
+        raise ValueError(f"{estimator} requires {name}, got None")
+    if _is_sparse(X):
+        raise TypeError(
+            f"{estimator} does not support sparse input; convert {name} with "
+            f"{name}.toarray() (or use TextClassifier for text)")
+    names = feature_names_of(X)
+    if feature_names is not None or names is not None:
+        _check_feature_names(names, feature_names, estimator)
+    arr = np.asarray(X)
+    if np.iscomplexobj(arr):
+        raise ValueError(f"Complex data not supported: {name} has dtype {arr.dtype}")
+    if arr.dtype.kind in "USV":
+        raise ValueError(
+            f"{name} holds strings (dtype {arr.dtype}); {estimator} needs numbers "
+            "(for text use cymlp.TextClassifier)")
+    if arr.dtype.kind not in "biuf":
+        arr = arr.astype(np.float64)  # object arrays of numbers; raises TypeError otherwise
+    if arr.ndim == 1:
+        raise ValueError(
+            f"Expected a 2-D array for {name}, got a 1-D array of {arr.shape[0]} values; "
+            "reshape with X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for "
+            "a single sample")
+    if arr.ndim != 2:
+        raise ValueError(f"Expected a 2-D array for {name}, got {arr.ndim} dimensions "
+                         f"(shape {arr.shape})")
+    if arr.shape[0] < 1:
+        raise ValueError(f"Found array with 0 sample(s) (shape={arr.shape}) while a "
+                         f"minimum of 1 is required: {name} is empty")
+    if arr.shape[1] < 1:
+        raise ValueError(f"Found array with 0 feature(s) (shape={arr.shape}) while a "
+                         f"minimum of 1 is required: {name} has no columns")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(
+            f"X has {arr.shape[1]} features, but {estimator} is expecting {n_features} "
+            "features as input")
+    out = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.isfinite(out).all():
+        bad = np.argwhere(~np.isfinite(out))[0]
+        what = "NaN" if np.isnan(out[tuple(bad)]) else "infinity"
+        if np.isfinite(arr[tuple(bad)]) if arr.dtype.kind == "f" else False:
+            raise ValueError(
+                f"{name} holds values too large for {np.dtype(dtype).name} "
+                f"(e.g. row {bad[0]}, column {bad[1]}); rescale the data or use "
+                "dtype='float64'")
+        raise ValueError(
+            f"Input {name} contains NaN or infinity ({what} at row {bad[0]}, column "
+            f"{bad[1]}); remove or impute non-finite values first")
+    return out
+
+
+def _check_feature_names(names, fitted, estimator):
+    if fitted is None:
+        return
+    if names is None:
+        warnings.warn(f"X does not have valid feature names, but {estimator} was "
+                      "fitted with feature names", UserWarning, stacklevel=4)
+        return
+    if len(names) != len(fitted) or np.any(names != fitted):
+        raise ValueError(
+            "The feature names should match those that were passed during fit "
+            f"(fit: {list(fitted)[:5]}..., now: {list(names)[:5]}...)")
+
+
+def check_targets(y, n_samples, *, estimator="estimator"):
+    """Return y as a 1-D array of labels of length ``n_samples``."""
+    if y is None:
+        raise ValueError(f"{estimator} requires y to be passed, but the target y is None")
+    if _is_sparse(y):
+        raise TypeError("sparse targets are not supported; pass a 1-D array of labels")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        warnings.warn("A column-vector y was passed when a 1d array was expected. "
+                      "Please change the shape of y to (n_samples,), for example "
+                      "using ravel().", DataConversionWarning, stacklevel=3)
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D (one label per sample), got shape {y.shape}; "
+                         "multi-output classification is not supported")
+    if y.shape[0] != n_samples:
+        raise ValueError(f"X and y have inconsistent numbers of samples: {n_samples} "
+                         f"rows in X but {y.shape[0]} labels in y")
+    if y.dtype.kind == "f":
+        if not np.isfinite(y).all():
+            raise ValueError("y contains NaN or infinity; every sample needs a label")
+        if np.any(y != np.round(y)):
+            raise ValueError("Unknown label type: continuous. y holds non-integer "
+                             "floats, a regression target; a classifier needs class labels")
+    if y.dtype.kind == "O":
+        for v in y:
+            if v is None or (isinstance(v, float) and not np.isfinite(v)):
+                raise ValueError("y contains missing labels (None or NaN)")
+    return y
+
+
+def encode_labels(y, classes=None):
+    """(classes, y_idx): sorted unique labels and int32 indices into them.
+
+    With ``classes`` given (fitted, or partial_fit's ``classes``), labels outside it
+    raise ValueError naming them.
+    """
+    if classes is None:
+        try:
+            classes, idx = np.unique(y, return_inverse=True)
+        except TypeError:  # labels of mixed, unorderable types: first-seen order
+            seen = {}
+            idx = np.array([seen.setdefault(v, len(seen)) for v in y.tolist()])
+            classes = np.empty(len(seen), dtype=object)
+            classes[:] = list(seen)
+        return classes, np.ascontiguousarray(idx, dtype=np.intc)
+    lookup = {}
+    for i, c in enumerate(classes.tolist()):
+        lookup[c] = i
+    idx = np.empty(len(y), dtype=np.intc)
+    unseen = []
+    for i, v in enumerate(y.tolist()):
+        j = lookup.get(v)
+        if j is None:
+            unseen.append(v)
+            j = 0
+        idx[i] = j
+    if unseen:
+        shown = sorted({repr(u) for u in unseen})[:5]
+        raise ValueError(
+            f"y holds labels not among the classes {list(classes)[:10]}: {', '.join(shown)}; "
+            "pass every class to the first partial_fit (classes=...) or refit")
+    return idx
+
+
+# ----------------------------------------------------------------------- parameters
+class Interval:
+    """A numeric parameter constraint: type and open/closed bounds."""
+
+    def __init__(self, kind, low=None, high=None, closed="both"):
+        self.kind, self.low, self.high, self.closed = kind, low, high, closed
+
+    def check(self, name, value):
+        kinds = (numbers.Integral,) if self.kind is int else (numbers.Real,)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise ValueError(f"{name} must be {'an integer' if self.kind is int else 'a number'},"
+                             f" got {value!r}")
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value!r}")
+        lo_ok = self.low is None or (value >= self.low if self.closed in ("both", "left")
+                                     else value > self.low)
+        hi_ok = self.high is None or (value <= self.high if self.closed in ("both", "right")
+                                      else value < self.high)
+        if not (lo_ok and hi_ok):
+            left = "[" if self.closed in ("both", "left") else "("
+            right = "]" if self.closed in ("both", "right") else ")"
+            lo = "-inf" if self.low is None else self.low
+            hi = "inf" if self.high is None else self.high
+            raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
+
+
+def check_params(estimator, constraints):
+    """Validate every parameter of ``estimator`` against ``constraints``.
+
+    Values are Interval, a tuple of allowed strings, ``bool`` or a callable raising
+    ValueError.
+    """
+    for name, rule in constraints.items():
+        value = getattr(estimator, name)
+        if isinstance(rule, Interval):
+            rule.check(name, value)
+        elif isinstance(rule, tuple):
+            if not isinstance(value, str) or value not in rule:
+                raise ValueError(f"{name} must be one of {list(rule)}, got {value!r}")
+        elif rule is bool:
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {value!r}")
+        else:
+            rule(name, value)
+
+
+def check_hidden_sizes(name, value):
+    """hidden_layer_sizes: an int or a sequence of positive ints (may be empty)."""
+    sizes = [value] if isinstance(value, numbers.Integral) else value
+    try:
+        sizes = list(sizes)
+    except TypeError:
+        raise ValueError(f"{name} must be an int or a sequence of ints, got {value!r}") from None
+    for s in sizes:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
+            raise ValueError(f"{name} must hold positive integers, got {value!r}")
+    return [int(s) for s in sizes]

@@ -1,0 +1,437 @@
+"""Tokens to integer ids for the embedding encoders.
+
+:class:`Vocabulary` maps whitespace tokens (and, optionally, word n-grams) to
+the rows of an embedding table ``E`` of shape ``(n_vocab, embed_dim)``, with
+the two reserved rows of ``docs/model.md``: id 0 is PAD (padding, kept at
+zero, never produced for a real token) and id 1 is UNK (every unknown word).
+It encodes texts for both encoders: :meth:`Vocabulary.encode_window` gives
+the fixed-length id matrix of the ``window`` encoder, and
+:meth:`Vocabulary.encode_bag` the CSR id lists of the ``bag`` encoder.
+"""
+
+import numbers
+from collections import Counter
+
+import numpy as np
+
+__all__ = ["PAD", "UNK", "Vocabulary", "tokenize"]
+
+#: Id of the padding token.
+PAD = 0
+#: Id of the unknown-word token.
+UNK = 1
+
+_PAD_TOKEN = "<pad>"
+_UNK_TOKEN = "<unk>"
+_RESERVED = (_PAD_TOKEN, _UNK_TOKEN)
+
+
+def tokenize(text, *, lowercase=False):
+    """Split a text at whitespace.
+
+    Parameters
+    ----------
+    text : str
+        The text; the data files are already tokenised, with tokens separated
+        by single spaces.
+    lowercase : bool, default=False
+        Lower-case the text first.
+
+    Returns
+    -------
+    list of str
+        The tokens; runs of whitespace and leading or trailing whitespace give
+        no empty tokens.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if lowercase:
+        text = text.lower()
+    return text.split()
+
+
+def _ngrams(tokens, lo, hi):
+    """Word n-grams of ``tokens`` for ``n = lo..hi`` (``lo >= 2``), joined by a space."""
+    grams = []
+    for n in range(lo, hi + 1):
+        grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return grams
+
+
+class Vocabulary:
+    """Map tokens and word n-grams to integer ids.
+
+    Ids: ``0`` is PAD, ``1`` is UNK, then the unigrams by descending count
+    (ties broken alphabetically, so the result does not depend on the order
+    of the corpus), then the word n-grams (``n >= 2``) by descending count,
+    ties alphabetically. An n-gram is its words joined by a single space.
+
+    Parameters
+    ----------
+    min_count : int, default=1
+        Keep a unigram or n-gram only if it occurs at least this often in the
+        corpus given to :meth:`fit`.
+    max_size : int, optional
+        Cap on the total number of ids, PAD and UNK included (at least 2).
+        Unigrams take precedence over n-grams; the least frequent are dropped.
+    ngram_range : tuple (lo, hi), default=(1, 1)
+        Which n-grams :meth:`encode` and :meth:`encode_bag` emit; n-grams with
+        ``n`` in ``max(lo, 2)..hi`` get ids after the unigrams. Unigrams always
+        have ids (the window encoder uses them), but are emitted by
+        :meth:`encode` only when ``lo == 1``.
+    lowercase : bool, default=False
+        Lower-case texts (and tokens given as lists) before use.
+
+    Attributes
+    ----------
+    id_to_token : list of str
+        Token of each id; ``"<pad>"`` and ``"<unk>"`` for ids 0 and 1.
+    token_to_id : dict of str to int
+        The inverse map, without the two reserved tokens.
+    counts : ndarray of shape (n_vocab,), int64
+        Corpus count of each id; for UNK, the number of unigram occurrences
+        that were left out (below ``min_count`` or beyond ``max_size``); 0
+        for PAD.
+    n_unigrams : int
+        Number of ids that are PAD, UNK or a unigram (ids ``0..n_unigrams-1``).
+
+    Notes
+    -----
+    A corpus token spelled ``"<pad>"`` or ``"<unk>"`` is treated as unknown
+    and encoded as UNK, so PAD is never produced for a real token.
+
+    Examples
+    --------
+    >>> vocab = Vocabulary().fit(["a b a", "b c"])
+    >>> vocab.id_to_token
+    ['<pad>', '<unk>', 'a', 'b', 'c']
+    >>> vocab.encode("a c d").tolist()
+    [2, 4, 1]
+    """
+
+    PAD = PAD
+    UNK = UNK
+
+    def __init__(self, *, min_count=1, max_size=None, ngram_range=(1, 1), lowercase=False):
+        self.min_count = min_count
+        self.max_size = max_size
+        self.ngram_range = ngram_range
+        self.lowercase = lowercase
+        self.id_to_token = None
+        self.token_to_id = None
+        self.counts = None
+        self.n_unigrams = None
+
+    # -- parameters ---------------------------------------------------------
+
+    def _validate_params(self):
+        min_count = self.min_count
+        if (
+            isinstance(min_count, bool)
+            or not isinstance(min_count, numbers.Integral)
+            or min_count < 1
+        ):
+            raise ValueError(f"min_count must be an int >= 1, got {min_count!r}")
+        max_size = self.max_size
+        if max_size is not None and (
+            isinstance(max_size, bool) or not isinstance(max_size, numbers.Integral) or max_size < 2
+        ):
+            raise ValueError(
+                f"max_size must be None or an int >= 2 (PAD and UNK included), got {max_size!r}"
+            )
+        ngram_range = self.ngram_range
+        try:
+            lo, hi = ngram_range
+        except (TypeError, ValueError):
+            raise ValueError(f"ngram_range must be a pair (lo, hi), got {ngram_range!r}") from None
+        if (
+            not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (lo, hi))
+            or not 1 <= lo <= hi
+        ):
+            raise ValueError(
+                f"ngram_range must be a pair of ints with 1 <= lo <= hi, got {ngram_range!r}"
+            )
+        return int(lo), int(hi)
+
+    def _check_fitted(self):
+        if self.id_to_token is None:
+            raise ValueError("this Vocabulary is not fitted yet: call fit(texts) first")
+
+    # -- tokens -------------------------------------------------------------
+
+    def _tokens(self, text):
+        if isinstance(text, str):
+            return tokenize(text, lowercase=self.lowercase)
+        if isinstance(text, (bytes, bytearray)):
+            raise TypeError("texts must be str or lists of str tokens, got bytes")
+        try:
+            tokens = list(text)
+        except TypeError:
+            raise TypeError(
+                f"a text must be a str or a list of str tokens, got {type(text).__name__}"
+            ) from None
+        for token in tokens:
+            if not isinstance(token, str):
+                raise TypeError(f"tokens must be str, got {type(token).__name__}")
+        if self.lowercase:
+            tokens = [token.lower() for token in tokens]
+        return tokens
+
+    @staticmethod
+    def _check_corpus(texts, what):
+        if isinstance(texts, (str, bytes)):
+            raise TypeError(f"{what} takes a sequence of texts, not a single str")
+
+    # -- fitting ------------------------------------------------------------
+
+    def fit(self, texts):
+        """Count tokens and n-grams and assign ids.
+
+        Parameters
+        ----------
+        texts : iterable of (str or list of str)
+            The corpus: texts (split with :func:`tokenize`) or token lists.
+
+        Returns
+        -------
+        self : Vocabulary
+
+        Raises
+        ------
+        ValueError
+            If the corpus holds no token, a parameter is invalid, or a token
+            given in a list is empty or contains whitespace.
+        """
+        lo, hi = self._validate_params()
+        self._check_corpus(texts, "fit")
+        unigram_counts = Counter()
+        ngram_counts = Counter()
+        lo_ngram = max(lo, 2)
+        for text in texts:
+            tokens = self._tokens(text)
+            unigram_counts.update(tokens)
+            if hi >= 2:
+                ngram_counts.update(_ngrams(tokens, lo_ngram, hi))
+        if not unigram_counts:
+            raise ValueError("cannot fit a Vocabulary on an empty corpus (no tokens)")
+        for token in unigram_counts:
+            if not token or any(c.isspace() for c in token):
+                raise ValueError(f"tokens must be non-empty and hold no whitespace, got {token!r}")
+
+        n_unk = sum(unigram_counts.pop(token, 0) for token in _RESERVED)
+        order = sorted(unigram_counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        unigrams = [(t, c) for t, c in order if c >= self.min_count]
+        ngrams = sorted(
+            ((t, c) for t, c in ngram_counts.items() if c >= self.min_count),
+            key=lambda kv: (-kv[1], kv[0]),
+        )
+        if self.max_size is not None:
+            room = self.max_size - 2
+            unigrams = unigrams[:room]
+            ngrams = ngrams[: max(room - len(unigrams), 0)]
+        n_unk += sum(c for _, c in order) - sum(c for _, c in unigrams)
+
+        entries = [(_PAD_TOKEN, 0), (_UNK_TOKEN, n_unk)] + unigrams + ngrams
+        self._set_tables([t for t, _ in entries], [c for _, c in entries], 2 + len(unigrams))
+        return self
+
+    def _set_tables(self, id_to_token, counts, n_unigrams):
+        self.id_to_token = list(id_to_token)
+        self.token_to_id = {t: i for i, t in enumerate(self.id_to_token) if i >= 2}
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.n_unigrams = int(n_unigrams)
+        self._span = self._validate_params()
+
+    # -- encoding -----------------------------------------------------------
+
+    def _unigram_ids(self, tokens):
+        get = self.token_to_id.get
+        n_unigrams = self.n_unigrams
+        ids = []
+        for token in tokens:
+            i = get(token, UNK)
+            ids.append(i if i < n_unigrams else UNK)
+        return ids
+
+    def _ids(self, tokens):
+        lo, hi = self._span
+        ids = self._unigram_ids(tokens) if lo == 1 else []
+        if hi >= 2 and len(self.id_to_token) > self.n_unigrams:
+            get = self.token_to_id.get
+            n_unigrams = self.n_unigrams
+            for gram in _ngrams(tokens, max(lo, 2), hi):
+                i = get(gram)
+                if i is not None and i >= n_unigrams:
+                    ids.append(i)
+        return ids
+
+    def encode(self, text):
+        """Ids of one text: its unigrams, then its known n-grams.
+
+        Parameters
+        ----------
+        text : str or list of str
+
+        Returns
+        -------
+        ndarray of shape (n_ids,), int32
+            Unigram ids in token order (unknown words as UNK, only when
+            ``ngram_range[0] == 1``), then the ids of the n-grams that are in
+            the vocabulary, by ``n`` then position; unknown n-grams are
+            dropped.
+        """
+        self._check_fitted()
+        return np.asarray(self._ids(self._tokens(text)), dtype=np.int32)
+
+    def encode_window(self, texts, n):
+        """Fixed-length unigram ids for the window encoder.
+
+        Parameters
+        ----------
+        texts : sequence of (str or list of str)
+        n : int
+            Window length (``n >= 1``).
+
+        Returns
+        -------
+        ndarray of shape (len(texts), n), int32
+            Row ``i`` holds the ids of the first ``n`` tokens of text ``i``
+            (unknown words as UNK), padded with PAD; n-grams are not used.
+        """
+        self._check_fitted()
+        self._check_corpus(texts, "encode_window")
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"window length n must be an int >= 1, got {n!r}")
+        texts = list(texts)
+        out = np.full((len(texts), int(n)), PAD, dtype=np.int32)
+        for row, text in enumerate(texts):
+            ids = self._unigram_ids(self._tokens(text)[:n])
+            out[row, : len(ids)] = ids
+        return out
+
+    def encode_bag(self, texts):
+        """Variable-length ids for the bag encoder, as CSR arrays.
+
+        Parameters
+        ----------
+        texts : sequence of (str or list of str)
+
+        Returns
+        -------
+        indptr : ndarray of shape (len(texts) + 1,), int64
+            Text ``i`` has the ids ``indices[indptr[i]:indptr[i + 1]]``.
+        indices : ndarray of shape (indptr[-1],), int32
+            The concatenated :meth:`encode` ids; PAD never appears.
+        """
+        self._check_fitted()
+        self._check_corpus(texts, "encode_bag")
+        chunks = [self._ids(self._tokens(text)) for text in texts]
+        indptr = np.zeros(len(chunks) + 1, dtype=np.int64)
+        np.cumsum([len(c) for c in chunks], out=indptr[1:])
+        indices = np.fromiter(
+            (i for chunk in chunks for i in chunk), dtype=np.int32, count=int(indptr[-1])
+        )
+        return indptr, indices
+
+    # -- container protocol ---------------------------------------------------
+
+    def __len__(self):
+        self._check_fitted()
+        return len(self.id_to_token)
+
+    def __contains__(self, token):
+        return self.token_to_id is not None and token in self.token_to_id
+
+    def __repr__(self):
+        params = (
+            f"min_count={self.min_count!r}, max_size={self.max_size!r}, "
+            f"ngram_range={tuple(self.ngram_range)!r}, lowercase={self.lowercase!r}"
+        )
+        size = "" if self.id_to_token is None else f", n_vocab={len(self.id_to_token)}"
+        return f"Vocabulary({params}{size})"
+
+    # -- serialisation --------------------------------------------------------
+
+    def to_dict(self):
+        """The parameters and tables as a JSON-serialisable dict.
+
+        Returns
+        -------
+        dict
+            Keys ``min_count``, ``max_size``, ``ngram_range``, ``lowercase``,
+            ``id_to_token``, ``counts``, ``n_unigrams``.
+        """
+        self._check_fitted()
+        lo, hi = self._span
+        return {
+            "min_count": int(self.min_count),
+            "max_size": None if self.max_size is None else int(self.max_size),
+            "ngram_range": [lo, hi],
+            "lowercase": bool(self.lowercase),
+            "id_to_token": list(self.id_to_token),
+            "counts": [int(c) for c in self.counts],
+            "n_unigrams": self.n_unigrams,
+        }
+
+    @classmethod
+    def from_dict(cls, d):
+        """Rebuild a fitted Vocabulary from :meth:`to_dict` output.
+
+        Parameters
+        ----------
+        d : dict
+
+        Returns
+        -------
+        Vocabulary
+
+        Raises
+        ------
+        ValueError
+            If a key is missing or the tables are inconsistent.
+        """
+        keys = (
+            "min_count",
+            "max_size",
+            "ngram_range",
+            "lowercase",
+            "id_to_token",
+            "counts",
+            "n_unigrams",
+        )
+        if not isinstance(d, dict):
+            raise ValueError(f"expected a dict, got {type(d).__name__}")
+        missing = [k for k in keys if k not in d]
+        if missing:
+            raise ValueError(f"vocabulary dict is missing keys {missing}")
+        vocab = cls(
+            min_count=d["min_count"],
+            max_size=d["max_size"],
+            ngram_range=tuple(d["ngram_range"]),
+            lowercase=d["lowercase"],
+        )
+        vocab._validate_params()
+        id_to_token = d["id_to_token"]
+        counts = d["counts"]
+        n_unigrams = d["n_unigrams"]
+        if (
+            not isinstance(id_to_token, list)
+            or len(id_to_token) < 2
+            or list(id_to_token[:2]) != list(_RESERVED)
+            or not all(isinstance(t, str) and t for t in id_to_token)
+        ):
+            raise ValueError(
+                "vocabulary dict: id_to_token must be a list of str starting with '<pad>', '<unk>'"
+            )
+        if len(set(id_to_token)) != len(id_to_token):
+            raise ValueError("vocabulary dict: id_to_token holds duplicate tokens")
+        if not isinstance(counts, list) or len(counts) != len(id_to_token):
+            raise ValueError("vocabulary dict: counts must be a list as long as id_to_token")
+        if (
+            isinstance(n_unigrams, bool)
+            or not isinstance(n_unigrams, int)
+            or not 2 <= n_unigrams <= len(id_to_token)
+        ):
+            raise ValueError("vocabulary dict: n_unigrams must be an int in [2, len(id_to_token)]")
+        vocab._set_tables(id_to_token, counts, n_unigrams)
+        return vocab

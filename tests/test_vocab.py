@@ -1,0 +1,194 @@
+"""Tests of cymlp.vocab: tokenising and the token-id vocabulary."""
+
+import importlib
+import importlib.util
+import json
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+
+def _import_cymlp_module(name):
+    """Import ``cymlp.<name>``, or load the file alone if the package cannot import."""
+    try:
+        return importlib.import_module(f"cymlp.{name}")
+    except ImportError:
+        path = pathlib.Path(__file__).resolve().parents[1] / "cymlp" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"_cymlp_file_{name}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        return module
+
+
+vocab_mod = _import_cymlp_module("vocab")
+Vocabulary = vocab_mod.Vocabulary
+tokenize = vocab_mod.tokenize
+
+CORPUS = ["the cat sat", "the dog sat", "a cat ran", "the cat"]
+# counts: the 3, cat 3, sat 2, a 1, dog 1, ran 1
+
+
+def test_tokenize_splits_on_any_whitespace():
+    assert tokenize("  a  b\tc\nd ") == ["a", "b", "c", "d"]
+    assert tokenize("") == []
+    assert tokenize("The CAT", lowercase=True) == ["the", "cat"]
+    assert tokenize("The CAT") == ["The", "CAT"]
+    with pytest.raises(TypeError, match="str"):
+        tokenize(["a"])
+
+
+def test_ids_pad_unk_then_descending_count_ties_alphabetical():
+    vocab = Vocabulary().fit(CORPUS)
+    assert vocab.id_to_token == ["<pad>", "<unk>", "cat", "the", "sat", "a", "dog", "ran"]
+    assert vocab.token_to_id == {t: i for i, t in enumerate(vocab.id_to_token) if i >= 2}
+    assert vocab.counts.tolist() == [0, 0, 3, 3, 2, 1, 1, 1]
+    assert vocab.counts.dtype == np.int64
+    assert len(vocab) == 8
+    assert vocab.PAD == 0 and vocab.UNK == 1
+    assert "cat" in vocab and "<pad>" not in vocab and "zebra" not in vocab
+
+
+def test_ids_do_not_depend_on_corpus_order():
+    a = Vocabulary(ngram_range=(1, 2)).fit(CORPUS)
+    b = Vocabulary(ngram_range=(1, 2)).fit(CORPUS[::-1])
+    assert a.id_to_token == b.id_to_token
+
+
+def test_encode_maps_unknown_words_to_unk():
+    vocab = Vocabulary().fit(CORPUS)
+    ids = vocab.encode("the zebra sat")
+    assert ids.dtype == np.int32
+    assert ids.tolist() == [3, 1, 4]
+    assert vocab.encode(["cat", "dog"]).tolist() == [2, 6]
+    assert vocab.encode("").tolist() == []
+
+
+def test_min_count_and_max_size():
+    vocab = Vocabulary(min_count=2).fit(CORPUS)
+    assert vocab.id_to_token == ["<pad>", "<unk>", "cat", "the", "sat"]
+    assert vocab.counts[1] == 3  # a, dog, ran left out
+    assert vocab.encode("a dog").tolist() == [1, 1]
+
+    vocab = Vocabulary(max_size=4).fit(CORPUS)
+    assert vocab.id_to_token == ["<pad>", "<unk>", "cat", "the"]
+    assert vocab.counts[1] == 5
+
+
+def test_ngrams_get_ids_after_unigrams():
+    vocab = Vocabulary(ngram_range=(1, 2)).fit(CORPUS)
+    unigrams = ["<pad>", "<unk>", "cat", "the", "sat", "a", "dog", "ran"]
+    # bigrams: the cat 2, cat sat 1, the dog 1, dog sat 1, a cat 1, cat ran 1
+    bigrams = ["the cat", "a cat", "cat ran", "cat sat", "dog sat", "the dog"]
+    assert vocab.id_to_token == unigrams + bigrams
+    assert vocab.n_unigrams == 8
+    assert vocab.encode("the cat sat").tolist() == [3, 2, 4, 8, 11]
+    # unknown n-grams are dropped; unknown unigrams are UNK
+    assert vocab.encode("sat the zebra").tolist() == [4, 3, 1]
+
+
+def test_ngram_min_count_and_max_size_cap_total_ids():
+    vocab = Vocabulary(ngram_range=(1, 3), min_count=2).fit(CORPUS)
+    assert vocab.id_to_token == ["<pad>", "<unk>", "cat", "the", "sat", "the cat"]
+
+    vocab = Vocabulary(ngram_range=(1, 2), max_size=10).fit(CORPUS)
+    assert len(vocab) == 10
+    assert vocab.id_to_token[8:] == ["the cat", "a cat"]
+
+    vocab = Vocabulary(ngram_range=(1, 2), max_size=5).fit(CORPUS)
+    assert vocab.id_to_token == ["<pad>", "<unk>", "cat", "the", "sat"]
+
+
+def test_ngram_range_starting_above_one_emits_only_ngrams():
+    vocab = Vocabulary(ngram_range=(2, 2)).fit(CORPUS)
+    assert vocab.encode("the cat").tolist() == [vocab.token_to_id["the cat"]]
+    # the window encoder still works on unigrams
+    assert vocab.encode_window(["the cat"], 3).tolist() == [[3, 2, 0]]
+
+
+def test_lowercase_applies_to_texts_and_token_lists():
+    vocab = Vocabulary(lowercase=True).fit(["The Cat", "the cat"])
+    assert vocab.id_to_token == ["<pad>", "<unk>", "cat", "the"]
+    assert vocab.encode(["THE", "CAT"]).tolist() == [3, 2]
+    assert Vocabulary().fit(["The the"]).id_to_token == ["<pad>", "<unk>", "The", "the"]
+
+
+def test_encode_window_pads_and_truncates():
+    vocab = Vocabulary().fit(CORPUS)
+    out = vocab.encode_window(["the cat sat", "zebra", "", "a cat ran the dog"], 4)
+    assert out.dtype == np.int32 and out.shape == (4, 4)
+    assert out.tolist() == [[3, 2, 4, 0], [1, 0, 0, 0], [0, 0, 0, 0], [5, 2, 7, 3]]
+    assert vocab.encode_window([], 3).shape == (0, 3)
+    with pytest.raises(ValueError, match="window length"):
+        vocab.encode_window(["a"], 0)
+    with pytest.raises(TypeError, match="single str"):
+        vocab.encode_window("the cat", 2)
+
+
+def test_encode_bag_is_csr_of_encode():
+    vocab = Vocabulary(ngram_range=(1, 2)).fit(CORPUS)
+    texts = ["the cat sat", "", "zebra", ["a", "cat"]]
+    indptr, indices = vocab.encode_bag(texts)
+    assert indptr.dtype == np.int64 and indices.dtype == np.int32
+    assert indptr.tolist() == [0, 5, 5, 6, 9]
+    for i, text in enumerate(texts):
+        np.testing.assert_array_equal(indices[indptr[i] : indptr[i + 1]], vocab.encode(text))
+    assert 0 not in indices.tolist()
+
+
+def test_reserved_token_spellings_in_the_corpus_become_unk():
+    vocab = Vocabulary().fit(["<pad> x <unk>"])
+    assert vocab.id_to_token == ["<pad>", "<unk>", "x"]
+    assert vocab.counts[1] == 2
+    assert vocab.encode("<pad> <unk> x").tolist() == [1, 1, 2]
+
+
+def test_to_dict_from_dict_round_trip_through_json():
+    vocab = Vocabulary(min_count=1, max_size=12, ngram_range=(1, 2), lowercase=True).fit(CORPUS)
+    d = json.loads(json.dumps(vocab.to_dict()))
+    clone = Vocabulary.from_dict(d)
+    assert clone.id_to_token == vocab.id_to_token
+    assert clone.token_to_id == vocab.token_to_id
+    np.testing.assert_array_equal(clone.counts, vocab.counts)
+    assert (clone.min_count, clone.max_size, tuple(clone.ngram_range), clone.lowercase) == (
+        1,
+        12,
+        (1, 2),
+        True,
+    )
+    texts = ["The cat sat", "a zebra ran"]
+    np.testing.assert_array_equal(clone.encode_bag(texts)[1], vocab.encode_bag(texts)[1])
+
+
+def test_from_dict_rejects_inconsistent_tables():
+    d = Vocabulary().fit(CORPUS).to_dict()
+    with pytest.raises(ValueError, match="missing keys"):
+        Vocabulary.from_dict({k: v for k, v in d.items() if k != "counts"})
+    with pytest.raises(ValueError, match="'<pad>', '<unk>'"):
+        Vocabulary.from_dict({**d, "id_to_token": ["cat"] + d["id_to_token"][1:]})
+    with pytest.raises(ValueError, match="duplicate"):
+        Vocabulary.from_dict({**d, "id_to_token": d["id_to_token"][:-1] + ["cat"]})
+    with pytest.raises(ValueError, match="as long as"):
+        Vocabulary.from_dict({**d, "counts": d["counts"][:-1]})
+
+
+def test_parameter_and_corpus_errors():
+    with pytest.raises(ValueError, match="empty corpus"):
+        Vocabulary().fit([])
+    with pytest.raises(ValueError, match="empty corpus"):
+        Vocabulary().fit(["", "   "])
+    with pytest.raises(ValueError, match="min_count"):
+        Vocabulary(min_count=0).fit(CORPUS)
+    with pytest.raises(ValueError, match="max_size"):
+        Vocabulary(max_size=1).fit(CORPUS)
+    for bad in [(0, 1), (2, 1), (1,), "12", (1.0, 2.0), None]:
+        with pytest.raises(ValueError, match="ngram_range"):
+            Vocabulary(ngram_range=bad).fit(CORPUS)
+    with pytest.raises(TypeError, match="single str"):
+        Vocabulary().fit("the cat")
+    with pytest.raises(ValueError, match="whitespace"):
+        Vocabulary().fit([["new york", "city"]])
+    with pytest.raises(ValueError, match="not fitted"):
+        Vocabulary().encode("a")
