@@ -1,11 +1,18 @@
 """cymlp: multilayer perceptrons and word-embedding text classifiers whose
 backpropagation is derived by hand and compiled with Cython.
 
-Public API: :class:`MLPClassifier`, :func:`gradcheck`, :func:`load`.
+Public API: :class:`MLPClassifier`, :class:`TextClassifier`, :class:`Vocabulary`,
+:func:`gradcheck`, :func:`load` (models saved with ``model.save(path)``), and the
+modules :mod:`cymlp.datasets` and :mod:`cymlp.io`.
 """
+from cymlp import datasets
 from cymlp.gradcheck import gradcheck
 from cymlp.mlp import MLPClassifier
+from cymlp.persist import load
+from cymlp.text import TextClassifier
+from cymlp.vocab import Vocabulary
 
 __version__ = "0.1.0"
 
-__all__ = ["MLPClassifier", "gradcheck", "__version__"]
+__all__ = ["MLPClassifier", "TextClassifier", "Vocabulary", "gradcheck", "load", "datasets",
+           "__version__"]

@@ -16,7 +16,7 @@ estimators expose as NumPy views (``coefs_``, ``intercepts_``). ``grads``, ``sta
 import numpy as np
 
 from cython cimport floating
-from libc.math cimport exp, log, sqrt, isfinite, pow
+from libc.math cimport exp, log, sqrt, sqrtf, isfinite, pow
 from libc.string cimport memcpy, memset
 
 from cymlp._blas cimport gemm, axpy, scal, dot, nrm2
@@ -274,10 +274,10 @@ cdef class Engine:
         (as long as none trains it). With ``keep_hidden`` also returns the hidden
         pre-activations ``K[l]`` and activations ``A[l+1]`` as lists.
         """
-        if ids is not None:
-            n = ids.shape[0]
-        elif indptr is not None:
+        if indptr is not None:
             n = indptr.shape[0] - 1
+        elif ids is not None:
+            n = ids.shape[0]
         else:
             n = X.shape[0]
         out = np.empty((n, self.n_classes), dtype=self.dtype)
@@ -459,6 +459,13 @@ cdef void _scatter_rows(Engine self, const int* ids, const Py_ssize_t* indptr,
     self.n_touched = n
 
 
+cdef inline floating _sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
 cdef void _optimise(int solver, Py_ssize_t n, floating* P, const floating* G,
                     floating* S1, floating* S2, double lr, double mu, bint nesterov,
                     double b1, double b2, double eps, double lr_t) noexcept nogil:
@@ -483,13 +490,13 @@ cdef void _optimise(int solver, Py_ssize_t n, floating* P, const floating* G,
         for i in range(n):
             g = G[i]
             S1[i] += g * g
-            P[i] -= flr * g / (sqrt(S1[i]) + feps)
+            P[i] -= flr * g / (_sqrt(S1[i]) + feps)
     else:
         for i in range(n):
             g = G[i]
             S1[i] = fb1 * S1[i] + (1 - fb1) * g
             S2[i] = fb2 * S2[i] + (1 - fb2) * g * g
-            P[i] -= flrt * S1[i] / (sqrt(S2[i]) + feps)
+            P[i] -= flrt * S1[i] / (_sqrt(S2[i]) + feps)
 
 
 cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2,

@@ -287,19 +287,8 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
             self._rng = make_rng(self.random_state)
             self._init_extra(self._rng)
             self._engine = self._build_engine(sizes, self._n_input_features(), self._rng)
-            self._optimizer_ready = False
             self._expose_params()
-            self.n_iter_ = 0
-            self.t_ = 0
-            self.loss_curve_ = []
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
-            self.best_loss_ = np.inf
-            self.history_ = []
-            self._no_improvement_count = 0
-            self._lr = float(self.learning_rate_init)
-            self._armed = False
-            self._first_loss = None
+            self._reset_training_state()
         engine = self._engine
         self._set_hyper(engine)
 
@@ -310,7 +299,7 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
             vfeed, nv = self._make_feed(Xv, fitting=False)
             yv = check_targets(yv, nv, estimator=type(self).__name__)
             val = (vfeed, encode_labels(yv, self.classes_))
-        elif self.early_stopping and not incremental:
+        elif self.early_stopping and not incremental and _train:
             train_idx, val_idx = self._split_validation(y_idx)
             val = (self._subset_feed(feed, val_idx), y_idx[val_idx])
             feed = self._subset_feed(feed, train_idx)
@@ -408,6 +397,21 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
     def _encode_for_check(self, y, n):
         return encode_labels(check_targets(y, n, estimator=type(self).__name__),
                              self.classes_)
+
+    def _reset_training_state(self):
+        """Fresh optimiser and training record (a new fit, or a loaded model)."""
+        self._optimizer_ready = False
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
+        self.best_loss_ = np.inf
+        self.history_ = []
+        self._no_improvement_count = 0
+        self._lr = float(self.learning_rate_init)
+        self._armed = False
+        self._first_loss = None
 
     def _epoch_lr(self):
         if self.learning_rate == "invscaling":
