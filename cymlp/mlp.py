@@ -328,12 +328,15 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
             order = (self._rng.permutation(n) if self.shuffle else np.arange(n)).astype(np.intp)
             lr = self._epoch_lr()
             tic = time.perf_counter()
+            epoch_feed = self._epoch_feed(feed)
             loss_sum, correct = 0.0, 0
             try:
                 for s in range(0, n, chunk):
-                    l, c = engine.train(feed.get("X"), y_idx, order, s, min(n, s + chunk),
-                                        batch_size, lr, ids=feed.get("ids"),
-                                        indptr=feed.get("indptr"), tokw=feed.get("tokw"))
+                    l, c = engine.train(epoch_feed.get("X"), y_idx, order, s,
+                                        min(n, s + chunk), batch_size, lr,
+                                        ids=epoch_feed.get("ids"),
+                                        indptr=epoch_feed.get("indptr"),
+                                        tokw=epoch_feed.get("tokw"))
                     loss_sum += l
                     correct += c
             except DivergenceError:
@@ -453,6 +456,10 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
                 "different validation_fraction")
         train_idx = np.setdiff1d(np.arange(n), val_idx).astype(np.intp)
         return train_idx, val_idx
+
+    def _epoch_feed(self, feed):
+        """The training input of one epoch (the text model drops tokens here)."""
+        return feed
 
     def _extra_state_copy(self):
         return None

@@ -105,6 +105,10 @@ class TextClassifier(_BaseNetwork):
         training texts, ``log((1 + N) / (1 + df)) + 1``.
     embed_init : float, default=0.1
         Standard deviation of the normal initialisation of ``E`` (PAD stays 0).
+    token_dropout : float in [0, 1), default=0
+        Word dropout: in every training epoch each token (and n-gram) occurrence is
+        left out of its bag with this probability (window: replaced by PAD), a
+        regulariser for bag models; prediction always uses every token.
 
     Attributes
     ----------
@@ -127,11 +131,13 @@ class TextClassifier(_BaseNetwork):
         "pooling": ("mean", "sum"),
         "token_weights": _check_token_weights,
         "embed_init": Interval(float, 0, None),
+        "token_dropout": Interval(float, 0, 1, closed="left"),
     }
 
     def __init__(self, hidden_layer_sizes=(256,), activation="relu", *, encoder="bag",
                  window=20, embed_dim=100, ngram_range=(1, 2), min_count=1, max_vocab=None,
                  lowercase=False, pooling="mean", token_weights=None, embed_init=0.1,
+                 token_dropout=0.0,
                  solver="adam", alpha=0.0, batch_size=32, learning_rate="constant",
                  learning_rate_init=0.001, power_t=0.5, max_iter=30, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False,
@@ -151,6 +157,7 @@ class TextClassifier(_BaseNetwork):
         self.pooling = pooling
         self.token_weights = token_weights
         self.embed_init = embed_init
+        self.token_dropout = token_dropout
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
@@ -263,6 +270,25 @@ class TextClassifier(_BaseNetwork):
         out = {"ids": np.ascontiguousarray(feed["ids"][take]), "indptr": new_ptr}
         if feed.get("tokw") is not None:
             out["tokw"] = np.ascontiguousarray(feed["tokw"][take])
+        return out
+
+    def _epoch_feed(self, feed):
+        p = float(self.token_dropout)
+        if p <= 0:
+            return feed
+        rng = self._rng
+        if self._encoder_ == "window":
+            ids = feed["ids"].copy()
+            ids[rng.random(ids.shape) < p] = PAD
+            return {"ids": ids}
+        indptr, ids = feed["indptr"], feed["ids"]
+        keep = rng.random(len(ids)) >= p
+        rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+        new_ptr = np.zeros_like(indptr)
+        np.cumsum(np.bincount(rows[keep], minlength=len(indptr) - 1), out=new_ptr[1:])
+        out = {"ids": np.ascontiguousarray(ids[keep]), "indptr": new_ptr}
+        if feed.get("tokw") is not None:
+            out["tokw"] = np.ascontiguousarray(feed["tokw"][keep])
         return out
 
     def _extra_state_copy(self):
