@@ -10,18 +10,64 @@ the operands are swapped, ``m`` and ``n`` are swapped, and the transpose flags a
 """
 from cython cimport floating
 from scipy.linalg.cython_blas cimport (
-    sgemm, dgemm, saxpy, daxpy, sscal, dscal, sdot, ddot, snrm2, dnrm2)
+    sgemm, dgemm, sgemv, dgemv, sger, dger, saxpy, daxpy, sscal, dscal, sdot, ddot,
+    snrm2, dnrm2)
+
+
+cdef inline void gemv(bint trans, int m, int n, floating alpha, const floating* a,
+                      int lda, const floating* x, int incx, floating beta, floating* y,
+                      int incy) noexcept nogil:
+    """y := alpha op(A) x + beta y   (column-major A, m x n, as BLAS sees it)"""
+    cdef char t = b'T' if trans else b'N'
+    if floating is float:
+        sgemv(&t, &m, &n, &alpha, <float*> a, &lda, <float*> x, &incx, &beta, y, &incy)
+    else:
+        dgemv(&t, &m, &n, &alpha, <double*> a, &lda, <double*> x, &incx, &beta, y, &incy)
+
+
+cdef inline void ger(int m, int n, floating alpha, const floating* x, int incx,
+                     const floating* y, int incy, floating* a, int lda) noexcept nogil:
+    """A := alpha x y^T + A   (column-major A, m x n)"""
+    if floating is float:
+        sger(&m, &n, &alpha, <float*> x, &incx, <float*> y, &incy, a, &lda)
+    else:
+        dger(&m, &n, &alpha, <double*> x, &incx, <double*> y, &incy, a, &lda)
 
 
 cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
                       floating alpha, const floating* a, int lda,
                       const floating* b, int ldb, floating beta,
                       floating* c, int ldc) noexcept nogil:
-    """C := alpha op(A) op(B) + beta C   (row-major; C is m x n, op(A) m x k, op(B) k x n)."""
+    """C := alpha op(A) op(B) + beta C   (row-major; C is m x n, op(A) m x k, op(B) k x n).
+
+    Degenerate shapes go to level-2 BLAS, which does not pack the large operand: a
+    single-row product (m = 1, a minibatch of one) is a matrix-vector product, and a
+    product over k = 1 (the weight gradient of a one-row batch) is a rank-1 update.
+    """
     cdef char ta = b'T' if trans_a else b'N'
     cdef char tb = b'T' if trans_b else b'N'
+    cdef int i, j
     if m <= 0 or n <= 0:
         return
+    if m == 1 and k > 0:
+        # c (n) = alpha op(B)^T a + beta c. Row-major B (k x n, or n x k when trans_b)
+        # is column-major n x k (k x n): op(B)^T is that matrix as is (transposed).
+        gemv(trans_b, k if trans_b else n, n if trans_b else k, alpha, b, ldb,
+             a, lda if trans_a else 1, beta, c, 1)
+        return
+    if k == 1:
+        # C (m x n) = alpha a b^T + beta C; as column-major C^T (n x m): += alpha b a^T
+        if beta == 0:
+            for i in range(m):
+                for j in range(n):
+                    c[i * ldc + j] = 0
+        elif beta != 1:
+            for i in range(m):
+                for j in range(n):
+                    c[i * ldc + j] *= beta
+        ger(n, m, alpha, b, ldb if trans_b else 1, a, 1 if trans_a else lda, c, ldc)
+        return
+    # C^T = op(B)^T op(A)^T in column-major terms: swap the operands and m, n.
     if floating is float:
         sgemm(&tb, &ta, &n, &m, &k, &alpha, <float*> b, &ldb, <float*> a, &lda,
               &beta, c, &ldc)

@@ -359,15 +359,17 @@ cdef double _softmax_xent(Py_ssize_t t, Py_ssize_t m, const floating* Z,
             if z[c] > mx:
                 mx = z[c]
                 best = c
+        # one exp per entry: dz holds exp(z - max) until it is normalised
         s = 0.0
         zsum = 0.0
         for c in range(m):
-            s += exp(z[c] - mx)
+            dz[c] = <floating> exp(z[c] - mx)
+            s += dz[c]
             zsum += z[c]
         lse = mx + log(s)
         total += lse - (1.0 - eps) * z[yi] - off * zsum
         for c in range(m):
-            dz[c] = <floating> (exp(z[c] - lse) - off)
+            dz[c] = <floating> (dz[c] / s - off)
         dz[yi] -= <floating> (1.0 - eps)
         if best == yi:
             n_correct[0] += 1
@@ -504,7 +506,7 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
                const floating* X, Py_ssize_t ldx, const int* ids,
                const Py_ssize_t* indptr, const int* indices, const floating* tokw,
                const int* y, const Py_ssize_t* rows, Py_ssize_t t, double lr,
-               bint update, double* loss, Py_ssize_t* n_correct) except -1 nogil:
+               bint update, double* loss, Py_ssize_t* n_correct) noexcept nogil:
     """One minibatch: forward, loss, backward and (if ``update``) the parameter update.
 
     Plain SGD (no momentum) folds the update into the weight-gradient GEMM:

@@ -55,9 +55,9 @@ def check_array(X, dtype, *, estimator="estimator", n_features=None,
         arr = arr.astype(np.float64)  # object arrays of numbers; raises TypeError otherwise
     if arr.ndim == 1:
         raise ValueError(
-            f"Expected a 2-D array for {name}, got a 1-D array of {arr.shape[0]} values; "
-            "reshape with X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for "
-            "a single sample")
+            f"Expected a 2-D array for {name}, got a 1-D array of {arr.shape[0]} values. "
+            "Reshape your data with X.reshape(-1, 1) for a single feature or "
+            "X.reshape(1, -1) for a single sample")
     if arr.ndim != 2:
         raise ValueError(f"Expected a 2-D array for {name}, got {arr.ndim} dimensions "
                          f"(shape {arr.shape})")
@@ -71,7 +71,8 @@ def check_array(X, dtype, *, estimator="estimator", n_features=None,
         raise ValueError(
             f"X has {arr.shape[1]} features, but {estimator} is expecting {n_features} "
             "features as input")
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore"):
+        out = np.ascontiguousarray(arr, dtype=dtype)
     if not np.isfinite(out).all():
         bad = np.argwhere(~np.isfinite(out))[0]
         what = "NaN" if np.isnan(out[tuple(bad)]) else "infinity"

@@ -226,7 +226,7 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
                 raise ValueError(f"{kind}[{l}] contains NaN or infinity")
             view[...] = arr
             changed = True
-        if changed or coefs is not self.coefs_:
+        if changed:
             self._expose_params()
 
     def _set_hyper(self, engine):
@@ -259,7 +259,7 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y, *, incremental, classes=None, validation_data=None,
              _train=True):
         sizes = self._validate_params()
-        if self.activation == "step":
+        if _train and self.activation == "step":
             raise ValueError(
                 "activation='step' has no derivative, so the network cannot be trained "
                 "by backpropagation; set its weights by hand (coefs_, intercepts_) and "
@@ -268,9 +268,13 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         feed, n = self._make_feed(X, fitting=not warm)
         y = check_targets(y, n, estimator=type(self).__name__)
         if warm:
-            if classes is not None and not np.array_equal(np.asarray(classes),
-                                                          self.classes_[:len(classes)]):
-                raise ValueError("classes must be the same in every partial_fit call")
+            if classes is not None:
+                given, _ = encode_labels(check_targets(classes, len(classes),
+                                                       estimator=type(self).__name__))
+                if not np.array_equal(given, self.classes_):
+                    raise ValueError(
+                        f"classes must be the same in every partial_fit call: first "
+                        f"{list(self.classes_)}, now {list(given)}")
             y_idx = encode_labels(y, self.classes_)
             self._sync_params()
         else:
@@ -312,7 +316,8 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         batch_size = self._resolve_batch_size(n)
         diag_idx = None
         if self.diagnostics:
-            diag_idx = np.sort(self._rng.permutation(n)[:DIAGNOSTIC_ROWS])
+            # its own generator: recording diagnostics must not change the training
+            diag_idx = np.sort(np.random.default_rng(0).permutation(n)[:DIAGNOSTIC_ROWS])
             diag_feed = self._subset_feed(feed, diag_idx)
         t_max = max(batch_size, len(diag_idx) if diag_idx is not None else 0)
         max_tokens = self._max_tokens(feed, t_max)
@@ -353,8 +358,6 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
             record = {"epoch": epoch, "loss": loss, "train_accuracy": correct / n,
                       "val_accuracy": None, "lr": lr, "seconds": seconds,
                       "samples_per_s": n / seconds if seconds > 0 else float("inf")}
-            if self._first_loss is None:
-                self._first_loss = loss
             if val is not None:
                 score = float(np.mean(self._predict_idx(val[0]) == val[1]))
                 record["val_accuracy"] = score
@@ -364,6 +367,11 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
                     best_params = (engine.params.copy(), self._extra_state_copy(), epoch)
             if diag_idx is not None:
                 record.update(self._diagnose(diag_feed, y_idx[diag_idx]))
+            if not self._armed:
+                # patience counts only once the model beats the most frequent class
+                ref = val[1] if val is not None else y_idx
+                now = record["val_accuracy"] if val is not None else record["train_accuracy"]
+                self._armed = now > np.bincount(ref).max() / len(ref) + 0.01
             self.history_.append(record)
             if self.verbose:
                 self._print_progress(record, n_epochs if not incremental else None)
@@ -414,7 +422,6 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         self._no_improvement_count = 0
         self._lr = float(self.learning_rate_init)
         self._armed = False
-        self._first_loss = None
 
     def _epoch_lr(self):
         if self.learning_rate == "invscaling":
@@ -423,10 +430,8 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
 
     def _update_no_improvement(self, loss, use_val):
         """True when training should stop (or the adaptive rate drop): scikit-learn's
-        rule, armed only once the training loss has fallen below 90% of its first-epoch
-        value, so a run on the initial plateau of plain SGD is never stopped early."""
-        if not self._armed and loss < 0.9 * self._first_loss:
-            self._armed = True
+        rule, armed only once the model does better than predicting the most frequent
+        class, so a run on the initial plateau of plain SGD is never stopped early."""
         if use_val:
             last = self.validation_scores_[-1]
             previous_best = max(self.validation_scores_[:-1], default=-np.inf)
@@ -447,6 +452,8 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
             rows = np.flatnonzero(y_idx == c)
             rows = self._rng.permutation(rows)
             k = int(round(len(rows) * self.validation_fraction))
+            if k == 0 and len(rows) >= 2:
+                k = 1  # every class is represented in validation when it can be
             val.append(rows[:k])
         val_idx = np.sort(np.concatenate(val)).astype(np.intp)
         if len(val_idx) == 0 or len(val_idx) == n:
@@ -707,9 +714,9 @@ class MLPClassifier(_BaseNetwork):
     def _make_feed(self, X, *, fitting):
         name = type(self).__name__
         if fitting:
+            names = feature_names_of(X)
             X = check_array(X, self._dtype, estimator=name)
             self.n_features_in_ = X.shape[1]
-            names = feature_names_of(X)
             if names is not None:
                 self.feature_names_in_ = names
             elif hasattr(self, "feature_names_in_"):

@@ -1,0 +1,97 @@
+"""Test accuracy of cymlp's text classifiers on MR, SST-2 and TREC.
+
+Protocol (``../shared/data/README.md``): MR 10-fold cross-validation over a seed-0
+permutation (fold k test, fold k+1 dev, the rest train); SST-2 the given split, 3 seeds;
+TREC the given test set, dev = a seed-0 random 10% of train, 3 seeds. Every model keeps
+the parameters of its best dev epoch. One BLAS thread.
+
+    python bench/accuracy.py --data-dir ../shared/data              # both configurations
+    python bench/accuracy.py --data-dir ../shared/data --config note --datasets mr
+
+Writes bench/out/accuracy.csv (one row per run) and bench/out/accuracy.md.
+"""
+import argparse
+import pathlib
+import sys
+import time
+import warnings
+
+import numpy as np
+
+import cymlp
+from cymlp import datasets
+
+CONFIGS = {
+    # the lecture note's model: window of 20 tokens, 50-d embeddings, 256 ReLU, SGD t=32
+    "note": dict(encoder="window", window=20, embed_dim=50, ngram_range=(1, 1),
+                 hidden_layer_sizes=(256,), activation="relu", bias="both", solver="sgd",
+                 momentum=0.0, learning_rate_init=0.1, batch_size=32, max_iter=30,
+                 n_iter_no_change=5),
+    # TextClassifier() with nothing changed
+    "default": {},
+}
+
+REPEATS = {"mr": 10, "sst2": 3, "trec": 3}
+
+
+def run(name, config, ds, data_dir):
+    rows = []
+    for r in range(REPEATS[ds]):
+        fold = r if ds == "mr" else 0
+        sp = datasets.load(ds, data_dir=data_dir, fold=fold)
+        tic = time.perf_counter()
+        model = cymlp.TextClassifier(random_state=r, **config)
+        model.fit(sp.train[0], sp.train[1], validation_data=sp.dev)
+        seconds = time.perf_counter() - tic
+        rows.append({"config": name, "dataset": ds, "repeat": r,
+                     "test_accuracy": 100 * model.score(*sp.test),
+                     "dev_accuracy": 100 * model.best_validation_score_,
+                     "epochs": model.n_iter_, "best_epoch": model.best_epoch_,
+                     "train_seconds": seconds})
+        print(f"{name:8s} {ds:5s} {r}: test {rows[-1]['test_accuracy']:.2f}  "
+              f"dev {rows[-1]['dev_accuracy']:.2f}  epochs {model.n_iter_}  "
+              f"{seconds:.1f} s", file=sys.stderr, flush=True)
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data-dir", required=True)
+    p.add_argument("--config", choices=list(CONFIGS), action="append")
+    p.add_argument("--datasets", nargs="+", default=["mr", "sst2", "trec"],
+                   choices=list(REPEATS))
+    p.add_argument("--out", default=str(pathlib.Path(__file__).parent / "out"))
+    args = p.parse_args(argv)
+    import pandas as pd
+    from threadpoolctl import threadpool_limits
+
+    warnings.simplefilter("ignore", category=UserWarning)
+    rows = []
+    with threadpool_limits(1):
+        for name in args.config or list(CONFIGS):
+            for ds in args.datasets:
+                rows += run(name, CONFIGS[name], ds, args.data_dir)
+    df = pd.DataFrame(rows)
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "accuracy.csv", index=False)
+    agg = df.groupby(["config", "dataset"]).agg(
+        test=("test_accuracy", "mean"), test_std=("test_accuracy", "std"),
+        dev=("dev_accuracy", "mean"), runs=("repeat", "count"),
+        seconds=("train_seconds", "mean"), epochs=("epochs", "mean"))
+    table = agg.reset_index().pivot(index="config", columns="dataset",
+                                    values=["test", "test_std", "seconds"])
+    lines = ["| config | " + " | ".join(f"{d} test % (± std)" for d in args.datasets)
+             + " | " + " | ".join(f"{d} s/run" for d in args.datasets) + " |",
+             "|---" * (1 + 2 * len(args.datasets)) + "|"]
+    for name in table.index:
+        cells = [f"{table.loc[name, ('test', d)]:.1f} ± {table.loc[name, ('test_std', d)]:.1f}"
+                 for d in args.datasets]
+        cells += [f"{table.loc[name, ('seconds', d)]:.1f}" for d in args.datasets]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    (out / "accuracy.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,602 @@
+"""Command-line interface: ``cymlp train``, ``cymlp evaluate`` and ``cymlp predict``.
+
+The experiment workflow calls ``cymlp train`` once per run; people use the same
+commands by hand. ``train`` writes one JSON record per run (written atomically, so an
+interrupted run leaves either nothing or a complete file)::
+
+    {"config": {...}, "status": "ok" | "diverged" | "failed", "error": str | null,
+     "history": [...], "dev_accuracy": float, "test_accuracy": float,
+     "test_macro_f1": float, "train_seconds": float, "samples_per_s": float,
+     "n_epochs": int, "cymlp_version": str}
+
+A run whose training diverges (``FloatingPointError``) is recorded with status
+``"diverged"`` and exits with code 0, so that one unstable configuration never stops a
+sweep. Any other error is recorded with status ``"failed"`` and exits with code 1.
+
+Run ``cymlp COMMAND --help`` for the options of each command, or
+``python -m cymlp.cli`` when the entry point is not installed.
+"""
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+import traceback
+
+import numpy as np
+
+__all__ = ["main", "build_parser", "parse_hidden", "macro_f1"]
+
+ACTIVATIONS = (
+    "identity", "step", "sigmoid", "logistic", "tanh", "arctan", "relu",
+    "leaky_relu", "gelu", "gelu_tanh", "swish", "swiglu",
+)
+BIAS_PLACEMENTS = ("both", "hidden", "output", "none")
+SOLVERS = ("sgd", "adam", "adagrad")
+ENCODERS = ("bag", "window")
+
+#: Options of ``train`` that are passed to the estimator only for text datasets.
+_TEXT_ONLY = ("encoder", "embed_dim", "window", "ngram_range", "min_count")
+
+
+# --------------------------------------------------------------------------- parsing
+
+def parse_hidden(text):
+    """Parse hidden layer sizes written as ``"256"`` or ``"256,128"``.
+
+    Parameters
+    ----------
+    text : str
+        Comma-separated positive integers. ``"x"`` may be used instead of ``","``
+        (``"64x64"``), the spelling used in run identifiers.
+
+    Returns
+    -------
+    tuple of int
+        The hidden layer sizes, one entry per hidden layer.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If an entry is not a positive integer.
+    """
+    parts = [p.strip() for p in str(text).replace("x", ",").split(",")]
+    sizes = []
+    for part in parts:
+        try:
+            size = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"hidden sizes must be comma-separated integers, got {text!r}") from None
+        if size < 1:
+            raise argparse.ArgumentTypeError(
+                f"every hidden size must be >= 1, got {size} in {text!r}")
+        sizes.append(size)
+    return tuple(sizes)
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text!r}")
+    return value
+
+
+def _unit_float(text):
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _batch_size(text):
+    if text == "auto":
+        return "auto"
+    return _positive_int(text)
+
+
+def _ngram_range(text):
+    try:
+        low, high = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected MIN,MAX (for example 1,2), got {text!r}") from None
+    if not 1 <= low <= high:
+        raise argparse.ArgumentTypeError(f"expected 1 <= MIN <= MAX, got {text!r}")
+    return (low, high)
+
+
+def _add_data_arguments(parser):
+    group = parser.add_argument_group("data")
+    group.add_argument("--dataset", required=True,
+                       help="dataset name: xor, negation (generated) or mr, sst2, trec "
+                            "(read from --data-dir)")
+    group.add_argument("--data-dir", default=None,
+                       help="folder holding the files of the real datasets")
+    group.add_argument("--fold", type=_non_negative_int, default=0,
+                       help="cross-validation fold for datasets without a given split "
+                            "(mr); default 0")
+    group.add_argument("--data-seed", type=int, default=0,
+                       help="seed of the data split / generated data; default 0")
+
+
+def build_parser():
+    """Build the argument parser of the ``cymlp`` command.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Parser with the sub-commands ``train``, ``evaluate`` and ``predict``.
+    """
+    parser = argparse.ArgumentParser(
+        prog="cymlp",
+        description="Train, evaluate and apply cymlp MLP and text classifiers.")
+    parser.add_argument("--version", action="store_true",
+                        help="print the cymlp version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    # ---- train
+    train = sub.add_parser(
+        "train", help="train one model and write its run record",
+        description="Train one model on a dataset's train split (dev split for model "
+                    "selection), score it on dev and test, save it, and write the run "
+                    "record as JSON. Dense datasets (xor) use MLPClassifier, text "
+                    "datasets TextClassifier.")
+    _add_data_arguments(train)
+    model = train.add_argument_group("model")
+    model.add_argument("--activation", default="relu", choices=ACTIVATIONS,
+                       help="hidden-unit activation; default relu")
+    model.add_argument("--bias", default="both", choices=BIAS_PLACEMENTS,
+                       help="which layers have a bias; default both")
+    model.add_argument("--hidden", type=parse_hidden, default=(100,),
+                       help="hidden layer sizes, comma-separated (256 or 256,256); "
+                            "default 100")
+    model.add_argument("--encoder", default="bag", choices=ENCODERS,
+                       help="text datasets: bag (mean of embeddings) or window "
+                            "(concatenated embeddings); default bag")
+    model.add_argument("--embed-dim", type=_positive_int, default=50,
+                       help="text datasets: embedding size; default 50")
+    model.add_argument("--window", type=_positive_int, default=20,
+                       help="text datasets, window encoder: tokens per example; "
+                            "default 20")
+    model.add_argument("--ngram-range", type=_ngram_range, default=(1, 1),
+                       help="text datasets: MIN,MAX n-gram lengths; default 1,1")
+    model.add_argument("--min-count", type=_positive_int, default=1,
+                       help="text datasets: minimum token count for the vocabulary; "
+                            "default 1")
+    model.add_argument("--dtype", default="float32", choices=("float32", "float64"),
+                       help="floating-point precision; default float32")
+    opt = train.add_argument_group("training")
+    opt.add_argument("--solver", default="adam", choices=SOLVERS,
+                     help="optimiser; default adam")
+    opt.add_argument("--lr", type=_positive_float, default=1e-3,
+                     help="initial learning rate; default 0.001")
+    opt.add_argument("--epochs", type=_positive_int, default=200,
+                     help="maximum number of epochs; default 200")
+    opt.add_argument("--batch-size", type=_batch_size, default="auto",
+                     help="minibatch size or 'auto' (min(200, n_samples)); default auto")
+    opt.add_argument("--seed", type=int, default=0,
+                     help="random seed of initialisation and shuffling; default 0")
+    opt.add_argument("--label-smoothing", type=_unit_float, default=0.0,
+                     help="label smoothing eps in [0, 1); default 0")
+    opt.add_argument("--alpha", type=float, default=1e-4,
+                     help="L2 penalty; default 0.0001")
+    opt.add_argument("--momentum", type=_unit_float, default=0.9,
+                     help="sgd momentum; default 0.9 (0 gives plain SGD)")
+    opt.add_argument("--tol", type=float, default=1e-4,
+                     help="improvement threshold for stopping; default 0.0001")
+    opt.add_argument("--n-iter-no-change", type=_positive_int, default=10,
+                     help="epochs without improvement of more than --tol before "
+                          "training stops; default 10")
+    opt.add_argument("--early-stopping", action="store_true",
+                     help="stop on the dev accuracy instead of the training loss")
+    opt.add_argument("--diagnostics", action="store_true",
+                     help="record saturated / dead unit fractions and gradient norms "
+                          "per epoch")
+    run = train.add_argument_group("run")
+    run.add_argument("--threads", type=_positive_int, default=1,
+                     help="BLAS threads used for training; default 1")
+    run.add_argument("--out", default=None,
+                     help="where to save the trained model (.npz); not saved if omitted")
+    run.add_argument("--metrics", required=True,
+                     help="where to write the run record (JSON)")
+    run.add_argument("--verbose", action="store_true", help="print progress per epoch")
+    train.set_defaults(func=cmd_train)
+
+    # ---- evaluate
+    evaluate = sub.add_parser(
+        "evaluate", help="score a saved model on a dataset split",
+        description="Load a saved model and report its accuracy and macro-F1 on one "
+                    "split of a dataset.")
+    evaluate.add_argument("--model", required=True, help="saved model (.npz)")
+    _add_data_arguments(evaluate)
+    evaluate.add_argument("--split", default="test", choices=("train", "dev", "test"),
+                          help="which split to score; default test")
+    evaluate.add_argument("--json", action="store_true",
+                          help="print the result as one JSON object")
+    evaluate.add_argument("--threads", type=_positive_int, default=1,
+                          help="BLAS threads; default 1")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    # ---- predict
+    predict = sub.add_parser(
+        "predict", help="print the predicted label of every input",
+        description="Load a saved model and print one predicted label per input line. "
+                    "Text models read one text per line; dense models read a CSV of "
+                    "numbers (one example per row). Use - for standard input.")
+    predict.add_argument("--model", required=True, help="saved model (.npz)")
+    predict.add_argument("input", metavar="INPUT_FILE",
+                         help="one text per line, or CSV rows of numbers; - for stdin")
+    predict.add_argument("--proba", action="store_true",
+                         help="also print the class probabilities, tab-separated")
+    predict.add_argument("--threads", type=_positive_int, default=1,
+                         help="BLAS threads; default 1")
+    predict.set_defaults(func=cmd_predict)
+    return parser
+
+
+# --------------------------------------------------------------------------- helpers
+
+def macro_f1(y_true, y_pred):
+    """Unweighted mean of the per-class F1 scores.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        True and predicted labels.
+
+    Returns
+    -------
+    float
+        Macro-averaged F1 over the classes present in ``y_true`` or ``y_pred``; a class
+        with no true and no predicted member does not count. 0.0 for empty input.
+    """
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred differ in shape: {y_true.shape} vs "
+                         f"{y_pred.shape}")
+    if y_true.size == 0:
+        return 0.0
+    scores = []
+    for label in np.union1d(y_true, y_pred):
+        tp = np.sum((y_true == label) & (y_pred == label))
+        fp = np.sum((y_true != label) & (y_pred == label))
+        fn = np.sum((y_true == label) & (y_pred != label))
+        denom = 2 * tp + fp + fn
+        scores.append(2.0 * tp / denom if denom else 0.0)
+    return float(np.mean(scores))
+
+
+def _jsonable(value):
+    """Convert NumPy scalars/arrays and non-finite floats into strict JSON values."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+def write_json_atomic(path, record):
+    """Write ``record`` as JSON to ``path`` via a temporary file and ``os.replace``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Destination. Its folder is created if missing.
+    record : dict
+        JSON-serialisable after :func:`_jsonable` conversion.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(_jsonable(record), fh, indent=1, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _save_model_atomic(model, path):
+    """Save ``model`` to ``path`` through a temporary ``.npz`` in the same folder."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
+                               suffix=".tmp.npz", dir=folder)
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _threads(n):
+    """Context manager limiting BLAS/OpenMP threads to ``n`` (needs threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional dependency: BLAS keeps its own thread setting
+        import contextlib
+        print("cymlp: threadpoolctl is not installed; --threads is ignored",
+              file=sys.stderr)
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n)
+
+
+def _load_splits(args):
+    from cymlp import datasets
+    return datasets.load(args.dataset, data_dir=args.data_dir, fold=args.fold,
+                         seed=args.data_seed)
+
+
+def _is_text(X):
+    """True when ``X`` holds texts (a sequence of str) rather than a numeric array."""
+    if isinstance(X, np.ndarray):
+        return X.dtype.kind in "USO"
+    return len(X) > 0 and isinstance(X[0], str)
+
+
+def _n_rows(X):
+    return X.shape[0] if isinstance(X, np.ndarray) else len(X)
+
+
+def _make_model(args, text):
+    import cymlp
+    options = dict(
+        hidden_layer_sizes=tuple(args.hidden),
+        activation=args.activation,
+        solver=args.solver,
+        alpha=args.alpha,
+        batch_size=args.batch_size,
+        learning_rate_init=args.lr,
+        max_iter=args.epochs,
+        random_state=args.seed,
+        tol=args.tol,
+        n_iter_no_change=args.n_iter_no_change,
+        early_stopping=args.early_stopping,
+        momentum=args.momentum,
+        bias=args.bias,
+        label_smoothing=args.label_smoothing,
+        dtype=args.dtype,
+        diagnostics=args.diagnostics,
+        verbose=args.verbose,
+    )
+    if text:
+        return cymlp.TextClassifier(
+            encoder=args.encoder, embed_dim=args.embed_dim, window=args.window,
+            ngram_range=tuple(args.ngram_range), min_count=args.min_count, **options)
+    return cymlp.MLPClassifier(**options)
+
+
+def _config_of(args):
+    config = {k: v for k, v in vars(args).items() if k not in ("func", "version")}
+    config["hidden"] = list(config["hidden"])
+    config["ngram_range"] = list(config["ngram_range"])
+    return config
+
+
+def _version():
+    try:
+        import cymlp
+        return getattr(cymlp, "__version__", None)
+    except ImportError:
+        return None
+
+
+# --------------------------------------------------------------------------- commands
+
+def cmd_train(args):
+    """Run ``cymlp train``; returns the exit code."""
+    record = {
+        "config": _config_of(args),
+        "status": "failed",
+        "error": None,
+        "history": [],
+        "dev_accuracy": None,
+        "test_accuracy": None,
+        "test_macro_f1": None,
+        "train_seconds": None,
+        "samples_per_s": None,
+        "n_epochs": 0,
+        "cymlp_version": _version(),
+    }
+    model = None
+    code = 0
+    try:
+        splits = _load_splits(args)
+        X_train, y_train = splits.train
+        X_dev, y_dev = splits.dev
+        X_test, y_test = splits.test
+        text = _is_text(X_train)
+        record["config"]["model"] = "TextClassifier" if text else "MLPClassifier"
+        if not text:
+            for name in _TEXT_ONLY:
+                record["config"].pop(name, None)
+        record["n_classes"] = int(splits.n_classes)
+        record["n_train"] = _n_rows(X_train)
+        record["n_dev"] = _n_rows(X_dev)
+        record["n_test"] = _n_rows(X_test)
+        model = _make_model(args, text)
+        validation = (X_dev, y_dev) if _n_rows(X_dev) else None
+        with _threads(args.threads):
+            start = time.perf_counter()
+            try:
+                model.fit(X_train, y_train, validation_data=validation)
+            finally:
+                record["train_seconds"] = time.perf_counter() - start
+                record["history"] = list(getattr(model, "history_", None) or [])
+                record["n_epochs"] = len(record["history"])
+            record["status"] = "ok"
+            if validation is not None:
+                record["dev_accuracy"] = float(model.score(X_dev, y_dev))
+            if _n_rows(X_test):
+                y_pred = np.asarray(model.predict(X_test))
+                y_test = np.asarray(y_test)
+                record["test_accuracy"] = float(np.mean(y_pred == y_test))
+                record["test_macro_f1"] = macro_f1(y_test, y_pred)
+        n_epochs = record["n_epochs"] or getattr(model, "n_iter_", 0)
+        record["n_epochs"] = int(n_epochs)
+        if record["train_seconds"]:
+            record["samples_per_s"] = (record["n_train"] * record["n_epochs"]
+                                       / record["train_seconds"])
+        if args.out:
+            _save_model_atomic(model, args.out)
+    except FloatingPointError as exc:
+        record["status"] = "diverged"
+        record["error"] = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # recorded, then reported through the exit code
+        record["status"] = "failed"
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        traceback.print_exc(file=sys.stderr)
+        code = 1
+    write_json_atomic(args.metrics, record)
+    summary = f"{args.dataset} {args.activation} bias={args.bias} " \
+              f"hidden={','.join(map(str, args.hidden))} seed={args.seed}: " \
+              f"{record['status']}"
+    if record["test_accuracy"] is not None:
+        summary += f", test accuracy {record['test_accuracy']:.4f}"
+    if record["error"]:
+        summary += f" ({record['error']})"
+    print(summary, file=sys.stderr)
+    return code
+
+
+def _load_model(path):
+    import cymlp
+    load = getattr(cymlp, "load", None)
+    if load is None:
+        from cymlp.io import load
+    return load(path)
+
+
+def cmd_evaluate(args):
+    """Run ``cymlp evaluate``; returns the exit code."""
+    model = _load_model(args.model)
+    splits = _load_splits(args)
+    X, y = getattr(splits, args.split)
+    with _threads(args.threads):
+        y_pred = np.asarray(model.predict(X))
+    y = np.asarray(y)
+    result = {
+        "model": os.fspath(args.model),
+        "dataset": args.dataset,
+        "fold": args.fold,
+        "split": args.split,
+        "n_samples": int(y.shape[0]),
+        "accuracy": float(np.mean(y_pred == y)) if y.size else None,
+        "macro_f1": macro_f1(y, y_pred),
+    }
+    if args.json:
+        print(json.dumps(_jsonable(result)))
+    else:
+        print(f"{args.dataset} {args.split}: n={result['n_samples']} "
+              f"accuracy={result['accuracy']:.4f} macro_f1={result['macro_f1']:.4f}")
+    return 0
+
+
+def _read_inputs(path, text):
+    stream = sys.stdin if path == "-" else open(path, encoding="utf-8",
+                                                errors="replace", newline=None)
+    try:
+        if text:
+            return [line.rstrip("\n") for line in stream]
+        rows = np.loadtxt(stream, delimiter=",", ndmin=2, dtype=np.float64)
+        return rows
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+
+
+def cmd_predict(args):
+    """Run ``cymlp predict``; returns the exit code."""
+    import cymlp
+    model = _load_model(args.model)
+    text = isinstance(model, cymlp.TextClassifier)
+    X = _read_inputs(args.input, text)
+    if _n_rows(X) == 0:
+        return 0
+    if not text:
+        X = np.ascontiguousarray(X, dtype=getattr(model, "dtype", "float64"))
+    with _threads(args.threads):
+        labels = model.predict(X)
+        proba = model.predict_proba(X) if args.proba else None
+    out = []
+    for i, label in enumerate(np.asarray(labels).tolist()):
+        line = str(label)
+        if proba is not None:
+            line += "\t" + "\t".join(f"{p:.6g}" for p in proba[i])
+        out.append(line)
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+def main(argv=None):
+    """Entry point of the ``cymlp`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; ``sys.argv[1:]`` by default.
+
+    Returns
+    -------
+    int
+        Process exit code.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        print(_version())
+        return 0
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError) as exc:
+        if args.command == "train":
+            raise
+        print(f"cymlp {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""Compiled kernels against the NumPy reference ``cymlp._reference``.
+
+* training trajectories: five minibatch updates of :class:`cymlp.MLPClassifier`
+  (one ``partial_fit`` epoch, ``shuffle=False``) against
+  :func:`cymlp._reference.train_steps` from the same initial parameters, for every
+  activation, bias placement, optimiser, the L2 penalty and label smoothing;
+* ``predict_proba`` against :func:`cymlp._reference.forward` and ``softmax``;
+* the activation kernels (through the ``cymlp._activations`` shims) against
+  :func:`cymlp._reference.activation` / ``activation_backward``, extreme inputs
+  included;
+* the row-major GEMM wrapper (``cymlp._blas.gemm_memview``) against NumPy.
+
+Tolerances follow the style guide: ``rtol`` 1e-5 in float32 and 1e-12 in float64,
+with an absolute floor for entries near zero.
+"""
+
+import numpy as np
+import pytest
+from cymlp._blas import gemm_memview
+
+from cymlp import MLPClassifier
+from cymlp import _activations as kernels
+from cymlp import _reference as ref
+from cymlp.activations import CODES, TRAINABLE
+
+DTYPES = ("float32", "float64")
+TOL = {"float32": {"rtol": 1e-5, "atol": 1e-6}, "float64": {"rtol": 1e-12, "atol": 1e-13}}
+#: the fused-type signature of a NumPy dtype in the Cython shims
+C_TYPE = {"float32": "float", "float64": "double"}
+N_STEPS, BATCH, N_FEATURES, N_CLASSES = 5, 4, 5, 3
+
+
+def _data(n_rows, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n_rows, N_FEATURES))
+    y = rng.integers(0, N_CLASSES, n_rows)
+    y[:N_CLASSES] = np.arange(N_CLASSES)  # every class present
+    return X, y
+
+
+def _setup(activation, dtype, *, hidden=(6, 4), n_rows=N_STEPS * BATCH, seed=0, **params):
+    """A model initialised on (X, y) with random parameters set through coefs_ views.
+
+    Returns the model, the data and float copies of the initial parameters.
+    """
+    X, y = _data(n_rows, seed)
+    defaults = {"solver": "sgd", "momentum": 0.0, "shuffle": False, "batch_size": BATCH,
+                    "learning_rate_init": 0.1, "alpha": 0.0}
+    defaults.update(params)
+    model = MLPClassifier(hidden, activation, dtype=dtype, **defaults)
+    model._initialize(X, y)
+    rng = np.random.default_rng(seed + 100)
+    for w in model.coefs_:
+        w[...] = rng.normal(0.0, 0.5, size=w.shape)
+    for b in model.intercepts_:
+        if b is not None:
+            b[...] = rng.normal(0.0, 0.5, size=b.shape)
+    weights = [w.copy() for w in model.coefs_]
+    biases = [None if b is None else b.copy() for b in model.intercepts_]
+    assert all(w.dtype == np.dtype(dtype) for w in weights)
+    return model, X, y, weights, biases
+
+
+def _reference_trajectory(model, X, y, weights, biases, n_rows):
+    """Run the reference over the same consecutive batches; returns the batch losses."""
+    dtype = weights[0].dtype
+    batches = [(X[s:s + BATCH].astype(dtype), y[s:s + BATCH])
+               for s in range(0, n_rows, BATCH)]
+    n_hidden = len(weights) - 1
+    return ref.train_steps(
+        weights, biases, batches, N_CLASSES, [model.activation] * n_hidden,
+        solver=model.solver, lr=model.learning_rate_init, alpha=model.alpha,
+        label_smoothing=model.label_smoothing,
+        momentum=model.momentum if model.solver == "sgd" else 0.0,
+        nesterov=model.nesterovs_momentum, beta_1=model.beta_1, beta_2=model.beta_2,
+        epsilon=model.epsilon, leaky_slope=model.leaky_slope, swish_beta=model.swish_beta)
+
+
+def _assert_same_trajectory(model, X, y, weights, biases, n_rows=N_STEPS * BATCH):
+    losses = _reference_trajectory(model, X, y, weights, biases, n_rows)
+    model.partial_fit(X, y)
+    tol = TOL[np.dtype(model.dtype).name]
+    assert model.n_iter_ == 1 and model.t_ == n_rows
+    for l, (got, want) in enumerate(zip(model.coefs_, weights)):
+        np.testing.assert_allclose(got, want, **tol, err_msg=f"coefs_[{l}]")
+    for l, (got, want) in enumerate(zip(model.intercepts_, biases)):
+        if want is None:
+            assert got is None
+        else:
+            np.testing.assert_allclose(got, want, **tol, err_msg=f"intercepts_[{l}]")
+    # the epoch loss is the row-weighted mean of the batch losses before each update
+    sizes = np.diff(np.r_[np.arange(0, n_rows, BATCH), n_rows])
+    mean_loss = float(np.dot(losses, sizes) / n_rows)
+    assert model.loss_curve_[-1] == pytest.approx(mean_loss, rel=10 * tol["rtol"])
+
+
+# ---------------------------------------------------------------- trajectories
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", TRAINABLE)
+def test_sgd_trajectory_every_activation(activation, dtype):
+    model, X, y, weights, biases = _setup(activation, dtype)
+    _assert_same_trajectory(model, X, y, weights, biases)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bias", ["both", "hidden", "output", "none"])
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "swiglu"])
+def test_sgd_trajectory_every_bias_placement(activation, bias, dtype):
+    model, X, y, weights, biases = _setup(activation, dtype, bias=bias)
+    _assert_same_trajectory(model, X, y, weights, biases)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hidden", [(), (7,), (5, 4, 3)])
+def test_sgd_trajectory_other_depths(hidden, dtype):
+    model, X, y, weights, biases = _setup("tanh", dtype, hidden=hidden)
+    _assert_same_trajectory(model, X, y, weights, biases)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sgd_trajectory_with_a_short_last_batch(dtype):
+    n_rows = N_STEPS * BATCH - 3  # batches of 4, 4, 4, 4, 1
+    model, X, y, weights, biases = _setup("gelu", dtype, n_rows=n_rows)
+    _assert_same_trajectory(model, X, y, weights, biases, n_rows=n_rows)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("params", [
+    pytest.param({"momentum": 0.9, "nesterovs_momentum": False}, id="momentum"),
+    pytest.param({"momentum": 0.9, "nesterovs_momentum": True}, id="nesterov"),
+    pytest.param({"momentum": 0.5, "nesterovs_momentum": True, "alpha": 0.3}, id="nesterov-l2"),
+    pytest.param({"solver": "adagrad", "learning_rate_init": 0.05}, id="adagrad"),
+    pytest.param({"solver": "adagrad", "learning_rate_init": 0.05, "epsilon": 1e-3},
+                 id="adagrad-eps"),
+    pytest.param({"solver": "adam", "learning_rate_init": 0.01}, id="adam"),
+    pytest.param({"solver": "adam", "learning_rate_init": 0.01, "beta_1": 0.5, "beta_2": 0.9,
+                      "alpha": 0.2}, id="adam-betas-l2"),
+    pytest.param({"alpha": 0.5}, id="sgd-l2"),
+    pytest.param({"label_smoothing": 0.2}, id="sgd-smoothing"),
+    pytest.param({"label_smoothing": 0.1, "alpha": 0.1, "momentum": 0.9}, id="all"),
+])
+def test_trajectory_optimisers_penalty_smoothing(params, dtype):
+    model, X, y, weights, biases = _setup("tanh", dtype, **params)
+    _assert_same_trajectory(model, X, y, weights, biases)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_trajectory_shape_parameters(dtype):
+    model, X, y, weights, biases = _setup("swiglu", dtype, swish_beta=1.6)
+    _assert_same_trajectory(model, X, y, weights, biases)
+    model, X, y, weights, biases = _setup("leaky_relu", dtype, leaky_slope=0.3)
+    _assert_same_trajectory(model, X, y, weights, biases)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_optimiser_state_carries_over_between_epochs(dtype):
+    """Two partial_fit epochs equal ten reference steps with one optimiser."""
+    model, X, y, weights, biases = _setup("relu", dtype, solver="adam",
+                                          learning_rate_init=0.01)
+    dt = weights[0].dtype
+    batches = [(X[s:s + BATCH].astype(dt), y[s:s + BATCH])
+               for s in range(0, len(y), BATCH)] * 2
+    ref.train_steps(weights, biases, batches, N_CLASSES, ["relu"] * 2, solver="adam",
+                    lr=0.01, alpha=0.0)
+    model.partial_fit(X, y)
+    model.partial_fit(X, y)
+    tol = TOL[np.dtype(dtype).name]
+    for got, want in zip(model.coefs_ + model.intercepts_, weights + biases):
+        np.testing.assert_allclose(got, want, **tol)
+
+
+# ---------------------------------------------------------------- prediction
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", TRAINABLE + ("step",))
+def test_predict_proba_matches_reference_forward(activation, dtype):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((2500, N_FEATURES))  # more rows than one forward chunk
+    y = np.arange(len(X)) % N_CLASSES
+    model = MLPClassifier((6, 5), activation, dtype=dtype, bias="hidden", random_state=0)
+    model._initialize(X, y)
+    for b in model.intercepts_:
+        if b is not None:
+            b[...] = rng.normal(0.0, 0.5, size=b.shape)
+    weights = [w.astype(np.float64) for w in model.coefs_]
+    biases = [None if b is None else b.astype(np.float64) for b in model.intercepts_]
+    Xd = X.astype(dtype).astype(np.float64)
+    _, _, Z = ref.forward(weights, biases, Xd, [activation] * 2)
+    if activation == "step":
+        # a pre-activation within rounding of 0 may flip the step: keep only clear rows
+        Ks, _, _ = ref.forward(weights, biases, Xd, [activation] * 2)
+        clear = np.all(np.abs(Ks[0]) > 1e-4, axis=1) & np.all(np.abs(Ks[1]) > 1e-4, axis=1)
+        assert clear.mean() > 0.9
+    else:
+        clear = np.ones(len(X), dtype=bool)
+    proba = model.predict_proba(X)
+    tol = TOL[np.dtype(dtype).name]
+    np.testing.assert_allclose(proba[clear], ref.softmax(Z)[clear], **tol)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(model.predict(X)[clear], np.argmax(Z, axis=1)[clear])
+
+
+# ---------------------------------------------------------------- activations
+def _ref_name(name):
+    return "sigmoid" if name == "logistic" else name
+
+
+def _inputs(dtype, width, extreme):
+    rng = np.random.default_rng(5)
+    K = rng.uniform(-6.0, 6.0, size=(7, width))
+    if extreme:
+        K[:, : min(width, 6)] = np.array([-1e4, -50.0, -1e-3, 1e-3, 50.0, 1e4])[:min(width, 6)]
+        K[0, :] = 1e4
+        K[1, :] = -1e4
+        K[2, :] = 50.0
+        K[3, :] = -50.0
+    return K.astype(dtype)
+
+
+def _both_ways(name, dtype, K, slope, beta):
+    code = CODES[name]
+    swiglu = name == "swiglu"
+    width = K.shape[1] // 2 if swiglu else K.shape[1]
+    A = np.empty((K.shape[0], width), dtype=dtype)
+    kernels.forward(code, K, A, slope, beta)
+    dA = np.random.default_rng(6).standard_normal(A.shape).astype(dtype)
+    dK = np.empty_like(K)
+    if name != "step":
+        kernels.backward(code, K, A, dA, dK, slope, beta)
+    return A, dA, dK
+
+
+@pytest.mark.parametrize("extreme", [False, True], ids=["moderate", "extreme"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", sorted(CODES))
+def test_activation_kernels_match_reference(name, dtype, extreme):
+    """Kernels in ``dtype`` against the reference evaluated in float64 on the same inputs.
+
+    The float64 evaluation is the oracle for both precisions: in float32 the reference
+    suffers the same cancellations as any float32 code (``1 - tanh(u)^2`` of
+    ``gelu_tanh`` near ``|k| = 5``), and there it is less accurate than the kernel.
+    """
+    width = 12 if name == "swiglu" else 6
+    K = _inputs(dtype, width, extreme)
+    slope, beta = (0.01, 1.0) if extreme else (0.13, 1.4)
+    A, dA, dK = _both_ways(name, dtype, K, slope, beta)
+    assert A.dtype == np.dtype(dtype)
+    assert np.isfinite(A).all(), f"{name} forward is not finite"
+    K64 = K.astype(np.float64)
+    want = ref.activation(_ref_name(name), K64, leaky_slope=slope, swish_beta=beta)
+    tol = TOL[dtype]
+    np.testing.assert_allclose(A, want, **tol)
+    if name == "step":
+        return
+    assert dK.dtype == np.dtype(dtype)
+    assert np.isfinite(dK).all(), f"{name} backward is not finite"
+    want_dK = ref.activation_backward(_ref_name(name), K64, dA.astype(np.float64),
+                                      leaky_slope=slope, swish_beta=beta)
+    np.testing.assert_allclose(dK, want_dK, **tol)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "gelu", "gelu_tanh", "swish"])
+def test_float32_activation_kernels_on_a_fine_grid(name):
+    """Every float32 input of [-12, 12] on a fine grid (``dA = 1``) against float64.
+
+    ``dA = 1`` makes ``dK`` the derivative itself, so the absolute floor of 1e-6 is
+    measured on values of order one.
+    """
+    K = np.linspace(-12.0, 12.0, 20001).astype(np.float32).reshape(1, -1)
+    A = np.empty_like(K)
+    kernels.forward(CODES[name], K, A)
+    dK = np.empty_like(K)
+    kernels.backward(CODES[name], K, A, np.ones_like(K), dK)
+    K64 = K.astype(np.float64)
+    np.testing.assert_allclose(A, ref.activation(name, K64), **TOL["float32"])
+    np.testing.assert_allclose(
+        dK, ref.activation_backward(name, K64, np.ones_like(K64)), **TOL["float32"])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_step_kernel_and_its_zero_derivative(dtype):
+    K = np.array([[-2.0, -0.0, 0.0, 1e-30, 3.0]], dtype=dtype)
+    A = np.empty_like(K)
+    kernels.forward(CODES["step"], K, A)
+    np.testing.assert_array_equal(A, [[0, 0, 0, 1, 1]])
+    dK = np.full_like(K, 7.0)
+    kernels.backward(CODES["step"], K, A, np.ones_like(K), dK)
+    np.testing.assert_array_equal(dK, 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_saturating_activations_reach_their_limits(dtype):
+    """At +-50 and +-1e4 the bounded activations sit at their asymptotes, gradient ~0."""
+    K = np.array([[-1e4, -50.0, 50.0, 1e4]], dtype=dtype)
+    A = np.empty_like(K)
+    dK = np.empty_like(K)
+    ones = np.ones_like(K)
+    for name, low, high in (("sigmoid", 0.0, 1.0), ("tanh", -1.0, 1.0),
+                            ("arctan", -np.pi / 2 + 1e-4, np.pi / 2 - 1e-4)):
+        kernels.forward(CODES[name], K, A)
+        np.testing.assert_allclose(A[0, [0, 3]], [low, high], rtol=1e-6, atol=1e-7)
+        kernels.backward(CODES[name], K, A, ones, dK)
+        assert np.all(np.abs(dK) < 1e-3), name
+        assert np.all(dK >= 0), name
+    for name in ("gelu", "gelu_tanh", "swish", "relu"):
+        kernels.forward(CODES[name], K, A)
+        np.testing.assert_allclose(A[0], [0.0, 0.0, 50.0, 1e4], atol=1e-6, rtol=1e-6)
+        kernels.backward(CODES[name], K, A, ones, dK)
+        np.testing.assert_allclose(dK[0], [0.0, 0.0, 1.0, 1.0], atol=1e-6)
+
+
+def test_activation_shim_rejects_bad_shapes():
+    K = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="incompatible shapes"):
+        kernels.forward(CODES["tanh"], K, np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="incompatible shapes"):
+        kernels.forward(CODES["swiglu"], K, np.zeros((3, 4)))  # needs width 2
+
+
+# ---------------------------------------------------------------- BLAS
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("alpha, beta", [(1.0, 0.0), (-0.7, 0.0), (0.5, 1.3)])
+def test_gemm_matches_numpy(trans_a, trans_b, alpha, beta, dtype):
+    rng = np.random.default_rng(9)
+    m, n, k = 7, 5, 11
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    want = alpha * ((a.T if trans_a else a) @ (b.T if trans_b else b)) + beta * c
+    # a Python float alpha would select the double version: pick the signature
+    gemm_memview[C_TYPE[dtype]](trans_a, trans_b, alpha, a, b, beta, c)
+    assert c.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(c, want, rtol=10 * TOL[dtype]["rtol"],
+                               atol=10 * TOL[dtype]["atol"])
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 9, 4), (13, 1, 6), (3, 4, 1)])
+def test_gemm_degenerate_shapes(shape):
+    m, n, k = shape
+    rng = np.random.default_rng(10)
+    a = rng.standard_normal((m, k))
+    b = rng.standard_normal((k, n))
+    c = np.zeros((m, n))
+    gemm_memview["double"](False, False, 1.0, a, b, 0.0, c)
+    np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-14)
+
+
+def test_gemm_rejects_incompatible_shapes():
+    a = np.zeros((3, 4))
+    with pytest.raises(ValueError, match="incompatible"):
+        gemm_memview["double"](False, False, 1.0, a, np.zeros((5, 2)), 0.0, np.zeros((3, 2)))
