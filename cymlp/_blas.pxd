@@ -14,6 +14,15 @@ from scipy.linalg.cython_blas cimport (
     snrm2, dnrm2)
 
 
+cdef inline void scal(int n, floating alpha, floating* x) noexcept nogil:
+    """x := alpha x"""
+    cdef int one = 1
+    if floating is float:
+        sscal(&n, &alpha, x, &one)
+    else:
+        dscal(&n, &alpha, x, &one)
+
+
 cdef inline void gemv(bint trans, int m, int n, floating alpha, const floating* a,
                       int lda, const floating* x, int incx, floating beta, floating* y,
                       int incy) noexcept nogil:
@@ -57,14 +66,12 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
         return
     if k == 1:
         # C (m x n) = alpha a b^T + beta C; as column-major C^T (n x m): += alpha b a^T
-        if beta == 0:
-            for i in range(m):
-                for j in range(n):
-                    c[i * ldc + j] = 0
-        elif beta != 1:
-            for i in range(m):
-                for j in range(n):
-                    c[i * ldc + j] *= beta
+        if beta != 1:
+            if ldc == n:
+                scal(m * n, beta, c)
+            else:
+                for i in range(m):
+                    scal(n, beta, c + i * ldc)
         ger(n, m, alpha, b, ldb if trans_b else 1, a, 1 if trans_a else lda, c, ldc)
         return
     # C^T = op(B)^T op(A)^T in column-major terms: swap the operands and m, n.
@@ -84,15 +91,6 @@ cdef inline void axpy(int n, floating alpha, const floating* x,
         saxpy(&n, &alpha, <float*> x, &one, y, &one)
     else:
         daxpy(&n, &alpha, <double*> x, &one, y, &one)
-
-
-cdef inline void scal(int n, floating alpha, floating* x) noexcept nogil:
-    """x := alpha x"""
-    cdef int one = 1
-    if floating is float:
-        sscal(&n, &alpha, x, &one)
-    else:
-        dscal(&n, &alpha, x, &one)
 
 
 cdef inline double dot(int n, const floating* x, const floating* y) noexcept nogil:
