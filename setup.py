@@ -37,7 +37,8 @@ extensions = [
         f"cymlp.{name}",
         [f"cymlp/{name}.pyx"],
         include_dirs=[np.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+                       ("CYMLP_CHECKS", "1" if DEBUG else "0")],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
@@ -50,6 +51,6 @@ setup(
         compiler_directives=directives,
         # each build mode generates its C files in its own folder, so a release build
         # never reuses C generated with the checks on (or the other way round)
-        build_dir=f"build/cython-{'debug' if DEBUG else 'release'}",
+        build_dir=f"build/cython-{'debug' if DEBUG else 'release'}{'-' + SANITIZE if SANITIZE else ''}",
     ),
 )

@@ -33,6 +33,17 @@ cdef enum:
     ENC_WINDOW = 1
     ENC_BAG = 2
 
+cdef extern from *:
+    """
+    #ifndef CYMLP_CHECKS
+    #define CYMLP_CHECKS 0
+    #endif
+    """
+    int CYMLP_CHECKS
+
+#: True in a debug build (CYMLP_CYTHON_DEBUG=1): Cython bounds and wraparound checks on
+BOUNDS_CHECKED = bool(CYMLP_CHECKS)
+
 SOLVERS = {"sgd": SOLVER_SGD, "adagrad": SOLVER_ADAGRAD, "adam": SOLVER_ADAM}
 ENCODERS = {"dense": ENC_DENSE, "window": ENC_WINDOW, "bag": ENC_BAG}
 
