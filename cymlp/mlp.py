@@ -422,6 +422,7 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         self._no_improvement_count = 0
         self._lr = float(self.learning_rate_init)
         self._armed = False
+        self.best_epoch_ = None
 
     def _epoch_lr(self):
         if self.learning_rate == "invscaling":

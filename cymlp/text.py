@@ -116,7 +116,9 @@ class TextClassifier(_BaseNetwork):
     ----------
     vocabulary_ : Vocabulary
     embeddings_ : ndarray of shape (n_vocab, embed_dim)
-        ``E``, live.
+        ``E``, live: in-place changes take effect, and a table assigned in its place
+        (pre-trained vectors, say) is copied in before the next predict or
+        partial_fit; the PAD row is kept at zero.
     classes_, coefs_, intercepts_, n_iter_, loss_curve_, validation_scores_,
     history_ : as in MLPClassifier.
     """
@@ -252,6 +254,21 @@ class TextClassifier(_BaseNetwork):
         super()._expose_params()
         self.embeddings_ = self._engine.E
 
+    def _sync_params(self):
+        """Also copy a table a user assigned to ``embeddings_`` into the engine."""
+        super()._sync_params()
+        E = self._engine.E
+        if self.embeddings_ is not E:
+            arr = np.asarray(self.embeddings_, dtype=self._dtype)
+            if arr.shape != E.shape:
+                raise ValueError(f"embeddings_ must have shape {E.shape} (one row per "
+                                 f"vocabulary entry), got {arr.shape}")
+            if not np.isfinite(arr).all():
+                raise ValueError("embeddings_ contains NaN or infinity")
+            E[...] = arr
+            E[PAD] = 0
+            self.embeddings_ = E
+
     def _max_tokens(self, feed, batch_size):
         if self._encoder_ == "window":
             return batch_size * self._window_
@@ -350,8 +367,12 @@ class TextClassifier(_BaseNetwork):
         """Accuracy on (X, y); labels never seen in training count as errors."""
         self._check_fitted()
         pred = self.predict(X)
-        y = check_targets(y, len(pred), estimator="TextClassifier")
-        hit = pred == y
+        check_targets(y, len(pred), estimator="TextClassifier")
+        # compare label objects one by one: a list mixing types (an unseen str label
+        # among int labels) must not turn every label into a string
+        truth = y.tolist() if isinstance(y, np.ndarray) else list(y)
+        hit = np.fromiter((p == t for p, t in zip(pred.tolist(), truth)), dtype=bool,
+                          count=len(pred))
         if sample_weight is None:
             return float(np.mean(hit))
         w = np.asarray(sample_weight, dtype=float)

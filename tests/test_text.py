@@ -1,0 +1,645 @@
+"""TextClassifier: gradients into E, sparse updates, behaviour and bad input.
+
+* gradients: :func:`cymlp.gradcheck` (central differences, float64) of ``E`` and of
+  every MLP parameter, for both encoders, every bias placement, label smoothing,
+  repeated ids within and across the sentences of the batch;
+* training: a few minibatch updates through ``partial_fit`` against
+  :func:`cymlp._reference.train_steps` from the same initial parameters and on the same
+  batches, for SGD, Adagrad and Adam (lazy updates of the touched rows of ``E`` only);
+* behaviour of the estimator: strings and token lists, string labels, ``most_similar``,
+  the live ``embeddings_``, the best epoch on ``validation_data``, save/load, word
+  dropout, the negation task (a hidden layer is needed), determinism;
+* bad input, with the message of each error, and the documented behaviour on empty
+  and unknown sentences and unseen labels.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import cymlp
+from cymlp import TextClassifier, gradcheck
+from cymlp import _reference as ref
+from cymlp.vocab import PAD, UNK
+
+#: word ids repeat inside sentences ("a b a c", "a a a") and across them; lengths 1..6
+GRAD_TEXTS = ["a b a c", "b b", "c a d e f g", "d", "a a a", "e f b c"]
+GRAD_Y = [0, 1, 2, 0, 1, 2]
+BIAS_PLACEMENTS = ("both", "hidden", "output", "none")
+#: largest relative error of the finite-difference check
+GRAD_TOL = 1e-6
+
+TOL = {"float32": {"rtol": 1e-5, "atol": 1e-6}, "float64": {"rtol": 1e-12, "atol": 1e-14}}
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    """The tiny data sets trigger batch-size and convergence warnings on purpose."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _randomise(model, seed=1, scale=0.5):
+    """Draw the biases (which start at 0) so that every bias placement matters."""
+    rng = np.random.default_rng(seed)
+    for b in model.intercepts_:
+        if b is not None:
+            b[...] = rng.normal(0.0, scale, b.shape)
+
+
+def _expected_keys(bias, n_layers):
+    keys = {"E"}
+    for l in range(n_layers):
+        keys.add(f"W{l}")
+        hidden = l < n_layers - 1
+        if bias == "both" or (bias == "hidden" and hidden) or (bias == "output" and not hidden):
+            keys.add(f"b{l}")
+    return keys
+
+
+def _grad_model(encoder, bias, *, hidden=(4,), activation="tanh", **params):
+    return TextClassifier(hidden, activation, encoder=encoder, embed_dim=3,
+                          dtype="float64", label_smoothing=0.1, bias=bias, random_state=0,
+                          embed_init=0.5, **params)
+
+
+# ---------------------------------------------------------------- (1) gradients
+GRAD_CASES = [
+    pytest.param("window", {"window": 2}, id="window2-shorter-than-sentences"),
+    pytest.param("window", {"window": 8}, id="window8-longer-than-sentences"),
+] + [
+    pytest.param("bag", {"pooling": pooling, "token_weights": weights,
+                         "ngram_range": ngrams},
+                 id=f"bag-{pooling}-{weights or 'unweighted'}-{ngrams[0]}{ngrams[1]}")
+    for pooling in ("mean", "sum")
+    for weights in (None, "idf")
+    for ngrams in ((1, 1), (1, 2))
+]
+
+
+@pytest.mark.parametrize("bias", BIAS_PLACEMENTS)
+@pytest.mark.parametrize("encoder, params", GRAD_CASES)
+def test_gradcheck_embedding_and_mlp(encoder, params, bias):
+    model = _grad_model(encoder, bias, **params)
+    model._initialize(GRAD_TEXTS, GRAD_Y)
+    _randomise(model)
+    errors = gradcheck(model, GRAD_TEXTS, GRAD_Y)
+    assert set(errors) == _expected_keys(bias, 2)
+    assert max(errors.values()) < GRAD_TOL, errors
+
+
+@pytest.mark.parametrize("encoder, params", [
+    pytest.param("window", {"window": 3}, id="window"),
+    pytest.param("bag", {"ngram_range": (1, 2), "token_weights": "idf"}, id="bag"),
+])
+@pytest.mark.parametrize("hidden", [(), (4, 3)], ids=["linear", "two-hidden"])
+def test_gradcheck_other_depths(encoder, params, hidden):
+    model = _grad_model(encoder, "both", hidden=hidden, **params)
+    model._initialize(GRAD_TEXTS, GRAD_Y)
+    _randomise(model)
+    errors = gradcheck(model, GRAD_TEXTS, GRAD_Y)
+    assert set(errors) == _expected_keys("both", len(hidden) + 1)
+    assert max(errors.values()) < GRAD_TOL, errors
+
+
+def test_gradcheck_unknown_words_train_the_unk_row():
+    """min_count=2 maps the rare words to UNK, whose row then gets a gradient."""
+    model = _grad_model("bag", "both", min_count=2, ngram_range=(1, 1))
+    model._initialize(GRAD_TEXTS, GRAD_Y)
+    feed, _ = model._make_feed(GRAD_TEXTS, fitting=False)
+    assert UNK in feed["ids"]
+    errors = gradcheck(model, GRAD_TEXTS, GRAD_Y)
+    assert max(errors.values()) < GRAD_TOL, errors
+    _, rows, _ = model._engine.gradient(None, model._encode_for_check(GRAD_Y, 6),
+                                        ids=feed["ids"], indptr=feed["indptr"])
+    assert UNK in rows.tolist()
+
+
+@pytest.mark.parametrize("encoder, params", [
+    pytest.param("window", {"window": 3}, id="window"),
+    pytest.param("bag", {"pooling": "sum", "token_weights": "idf"}, id="bag"),
+])
+def test_gradcheck_relu_away_from_the_kink(encoder, params):
+    model = _grad_model(encoder, "both", hidden=(5,), activation="relu", **params)
+    model._initialize(GRAD_TEXTS, GRAD_Y)
+    _randomise(model, seed=3)
+    feed, _ = model._make_feed(GRAD_TEXTS, fitting=False)
+    _, ks, _ = model._engine.forward(None, ids=feed["ids"], indptr=feed.get("indptr"),
+                                     tokw=feed.get("tokw"), keep_hidden=True)
+    # a step of 1e-6 in any parameter moves a pre-activation by far less than this
+    assert np.min(np.abs(ks[0])) > 1e-3
+    assert np.any(ks[0] > 0) and np.any(ks[0] < 0)  # both sides of the kink are used
+    errors = gradcheck(model, GRAD_TEXTS, GRAD_Y)
+    assert max(errors.values()) < GRAD_TOL, errors
+
+
+@pytest.mark.parametrize("encoder, params", [
+    pytest.param("window", {"window": 3}, id="window"),
+    pytest.param("bag", {"ngram_range": (1, 2)}, id="bag"),
+])
+def test_gradient_touches_exactly_the_used_rows(encoder, params):
+    """The rows gradcheck perturbs are the rows the batch uses (PAD excluded); a row
+    outside them does not change the loss at all."""
+    texts_all = GRAD_TEXTS + ["x y z", "z w"]
+    model = _grad_model(encoder, "both", **params)
+    model._initialize(texts_all, GRAD_Y + [0, 1])
+    feed, n = model._make_feed(GRAD_TEXTS, fitting=False)
+    engine = model._engine
+    y_idx = model._encode_for_check(GRAD_Y, n)
+    engine.allocate(n, model._max_tokens(feed, n))
+    loss, rows, eg = engine.gradient(None, y_idx, ids=feed["ids"], indptr=feed.get("indptr"),
+                                     tokw=feed.get("tokw"))
+    used = np.unique(feed["ids"])
+    np.testing.assert_array_equal(np.sort(rows), used[used != PAD])
+    assert np.all(np.any(eg != 0, axis=1))
+    unused = np.setdiff1d(np.arange(len(model.vocabulary_)), used)
+    assert len(unused) >= 3  # x, y, z, w (and their bigrams) are not in the batch
+    for row in unused[unused != PAD]:
+        engine.E[row] += 0.5
+        again, _, _ = engine.gradient(None, y_idx, ids=feed["ids"],
+                                      indptr=feed.get("indptr"), tokw=feed.get("tokw"))
+        engine.E[row] -= 0.5
+        assert again == loss
+
+
+def test_gradcheck_requires_float64():
+    model = TextClassifier((4,), embed_dim=3, dtype="float32")
+    with pytest.raises(ValueError, match="float64"):
+        gradcheck(model, GRAD_TEXTS, GRAD_Y)
+
+
+# ---------------------------------------------------------------- (2) sparse updates
+#: the vocabulary comes from all texts; training sees only the first 7, so the rows of
+#: "x y z w v u q r" (and their n-grams) are never touched
+VOCAB_TEXTS = ["a b a c", "b b", "c a d e f g", "", "a a a", "e f b c", "g d",
+               "x y z", "w v u x", "q r"]
+VOCAB_Y = [0, 1, 2, 0, 1, 2, 0, 1, 2, 0]
+N_TRAIN, BATCH = 7, 3
+LR = {"sgd": 0.3, "adagrad": 0.05, "adam": 0.01}
+
+UPDATE_CASES = [
+    pytest.param("window", {"window": 3}, id="window3"),
+    pytest.param("window", {"window": 7}, id="window7"),
+    pytest.param("bag", {"pooling": "mean", "token_weights": "idf", "ngram_range": (1, 2)},
+                 id="bag-mean-idf-12"),
+    pytest.param("bag", {"pooling": "sum", "ngram_range": (1, 1)}, id="bag-sum-11"),
+]
+
+
+def _update_model(encoder, params, solver, dtype, **extra):
+    kw = {"solver": solver, "momentum": 0.0, "learning_rate_init": LR[solver],
+          "batch_size": BATCH, "shuffle": False, "early_stopping": False,
+          "label_smoothing": 0.1, "random_state": 0, "embed_init": 0.5}
+    kw.update(extra)
+    model = TextClassifier((4,), "tanh", encoder=encoder, embed_dim=3, dtype=dtype,
+                           **params, **kw)
+    model._initialize(VOCAB_TEXTS, VOCAB_Y)
+    _randomise(model, seed=2)
+    return model
+
+
+def _batches(model, texts, y):
+    """The consecutive minibatches partial_fit trains on, in the reference's format."""
+    feed, n = model._make_feed(texts, fitting=False)
+    y_idx = model._encode_for_check(y, n)
+    out = []
+    for s in range(0, n, model.batch_size):
+        idx = np.arange(s, min(n, s + model.batch_size))
+        if model.encoder == "window":
+            out.append((feed["ids"][idx], y_idx[idx]))
+        else:
+            ptr = feed["indptr"]
+            lo, hi = ptr[idx[0]], ptr[idx[-1] + 1]
+            tokw = feed.get("tokw")
+            out.append(((ptr[idx[0]:idx[-1] + 2] - lo, feed["ids"][lo:hi],
+                         None if tokw is None else tokw[lo:hi]), y_idx[idx]))
+    return feed, out
+
+
+def _check_updates(model, n_epochs=2):
+    texts, y = VOCAB_TEXTS[:N_TRAIN], np.asarray(VOCAB_Y[:N_TRAIN])
+    dtype = np.dtype(model.dtype).name
+    tol = TOL[dtype]
+    weights = [w.copy() for w in model.coefs_]
+    biases = [None if b is None else b.copy() for b in model.intercepts_]
+    E0 = model.embeddings_.copy()
+    E = E0.copy()
+    assert E.dtype == np.dtype(dtype)
+    assert np.all(E0[PAD] == 0)
+    feed, batches = _batches(model, texts, y)
+    losses = ref.train_steps(
+        weights, biases, batches * n_epochs, 3, ["tanh"], solver=model.solver,
+        lr=model.learning_rate_init, alpha=model.alpha,
+        label_smoothing=model.label_smoothing,
+        momentum=model.momentum if model.solver == "sgd" else 0.0,
+        nesterov=model.nesterovs_momentum, epsilon=model.epsilon, E=E,
+        encoder=model.encoder, pooling=model.pooling)
+    for _ in range(n_epochs):
+        model.partial_fit(texts, y)
+
+    assert model.n_iter_ == n_epochs
+    np.testing.assert_allclose(model.embeddings_, E, **tol, err_msg="E")
+    for l, (got, want) in enumerate(zip(model.coefs_, weights)):
+        np.testing.assert_allclose(got, want, **tol, err_msg=f"coefs_[{l}]")
+    for l, (got, want) in enumerate(zip(model.intercepts_, biases)):
+        if want is None:
+            assert got is None
+        else:
+            np.testing.assert_allclose(got, want, **tol, err_msg=f"intercepts_[{l}]")
+    sizes = np.array([len(b[1]) for b in batches])
+    for epoch in range(n_epochs):
+        part = losses[epoch * len(batches):(epoch + 1) * len(batches)]
+        assert model.loss_curve_[epoch] == pytest.approx(
+            float(np.dot(part, sizes) / N_TRAIN), rel=10 * tol["rtol"])
+
+    # lazy updates: rows never used are bit-identical, PAD stays exactly zero
+    used = np.unique(feed["ids"])
+    untouched = np.setdiff1d(np.arange(len(E0)), used)
+    assert len(untouched) >= 5
+    np.testing.assert_array_equal(model.embeddings_[untouched], E0[untouched])
+    assert np.all(model.embeddings_[PAD] == 0.0)
+    touched = used[used != PAD]
+    assert np.all(np.any(model.embeddings_[touched] != E0[touched], axis=1))
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adagrad", "adam"])
+@pytest.mark.parametrize("encoder, params", UPDATE_CASES)
+def test_updates_match_reference_float64(encoder, params, solver):
+    _check_updates(_update_model(encoder, params, solver, "float64"))
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adagrad", "adam"])
+@pytest.mark.parametrize("encoder, params", [UPDATE_CASES[0], UPDATE_CASES[2]])
+def test_updates_match_reference_float32(encoder, params, solver):
+    _check_updates(_update_model(encoder, params, solver, "float32"))
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("encoder, params", [UPDATE_CASES[0], UPDATE_CASES[2]])
+@pytest.mark.parametrize("extra", [
+    pytest.param({"momentum": 0.9, "nesterovs_momentum": False}, id="momentum"),
+    pytest.param({"momentum": 0.9, "nesterovs_momentum": True, "alpha": 0.3},
+                 id="nesterov-l2"),
+])
+def test_updates_match_reference_with_momentum(encoder, params, extra, dtype):
+    """Momentum keeps a velocity per row of E, advanced only when the row is used."""
+    _check_updates(_update_model(encoder, params, "sgd", dtype, **extra), n_epochs=3)
+
+
+# ---------------------------------------------------------------- (3) behaviour
+SENT_TEXTS = ["good movie", "bad movie", "great film", "awful film", "good good fun",
+              "bad bad plot", "a great plot", "an awful movie", "fun and good",
+              "plot was bad"]
+SENT_Y = ["pos", "neg", "pos", "neg", "pos", "neg", "pos", "neg", "pos", "neg"]
+
+
+def _sent_model(**params):
+    kw = {"embed_dim": 8, "random_state": 0, "early_stopping": False, "max_iter": 40,
+          "batch_size": 4, "learning_rate_init": 0.1}
+    kw.update(params)
+    return TextClassifier((8,), **kw)
+
+
+@pytest.mark.parametrize("encoder", ["bag", "window"])
+def test_fit_predict_score_on_strings_and_token_lists(encoder):
+    model = _sent_model(encoder=encoder, window=3).fit(SENT_TEXTS, SENT_Y)
+    np.testing.assert_array_equal(model.classes_, ["neg", "pos"])
+    assert model.n_iter_ >= 1 and len(model.loss_curve_) == model.n_iter_
+    pred = model.predict(SENT_TEXTS)
+    assert pred.shape == (10,) and set(pred.tolist()) <= {"neg", "pos"}
+    assert model.score(SENT_TEXTS, SENT_Y) == 1.0
+    proba = model.predict_proba(SENT_TEXTS)
+    assert proba.shape == (10, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(model.classes_[np.argmax(proba, axis=1)], pred)
+
+    tokens = [t.split() for t in SENT_TEXTS]
+    np.testing.assert_array_equal(model.predict_proba(tokens), proba)
+    np.testing.assert_array_equal(model.predict([tuple(t) for t in tokens]), pred)
+    # fitting on token lists is fitting on the same tokens
+    twin = _sent_model(encoder=encoder, window=3).fit(tokens, SENT_Y)
+    np.testing.assert_array_equal(twin.embeddings_, model.embeddings_)
+    assert twin.vocabulary_.id_to_token == model.vocabulary_.id_to_token
+
+
+def test_string_labels_are_returned_as_given():
+    labels = np.array(["zeta", "alpha", "mid"])[np.arange(10) % 3]
+    model = _sent_model(max_iter=3).fit(SENT_TEXTS, labels)
+    np.testing.assert_array_equal(model.classes_, ["alpha", "mid", "zeta"])
+    assert set(model.predict(SENT_TEXTS).tolist()) <= {"alpha", "mid", "zeta"}
+    assert model.predict_proba(SENT_TEXTS[:2]).shape == (2, 3)
+
+
+def test_most_similar():
+    model = _sent_model(embed_dim=3, ngram_range=(1, 1), max_iter=1).fit(SENT_TEXTS, SENT_Y)
+    vocab = model.vocabulary_
+    E = model.embeddings_
+    E[2:] = [0.0, 0.0, 1.0]  # every word, unless set below
+    # values exact in float32, so the cosines are known to float64 precision
+    vectors = {"good": [1.0, 0.0, 0.0], "great": [1.0, 0.5, 0.0], "fun": [1.0, 1.0, 0.0],
+               "bad": [-1.0, 0.0, 0.0], "awful": [-1.0, -0.25, 0.0]}
+    for word, v in vectors.items():
+        E[vocab.token_to_id[word]] = v
+    E[UNK] = [2.0, 0.0, 0.0]  # as close to "good" as can be: must still be left out
+    out = model.most_similar("good", k=3)
+    assert [w for w, _ in out] == ["great", "fun"] + [out[2][0]]
+    assert out[2][1] == pytest.approx(0.0, abs=1e-12)  # an orthogonal word
+    assert out[0][1] == pytest.approx(1 / np.sqrt(1.25), rel=1e-12)
+    assert out[1][1] == pytest.approx(1 / np.sqrt(2), rel=1e-12)
+    everything = model.most_similar("good", k=1000)
+    assert len(everything) == len(vocab) - 3  # all but PAD, UNK and "good"
+    words = [w for w, _ in everything]
+    assert "good" not in words and "<pad>" not in words and "<unk>" not in words
+    sims = [s for _, s in everything]
+    assert sims == sorted(sims, reverse=True)
+    assert words[-2:] == ["awful", "bad"]
+    assert everything[-1][1] == pytest.approx(-1.0, rel=1e-12)
+    with pytest.raises(KeyError, match="'terrible' is not in the vocabulary"):
+        model.most_similar("terrible")
+    with pytest.raises(KeyError, match="not in the vocabulary"):
+        model.most_similar("<pad>")
+    with pytest.raises(ValueError, match="k must be"):
+        model.most_similar("good", k=0)
+
+
+def test_embeddings_are_live():
+    model = _sent_model(max_iter=2).fit(SENT_TEXTS, SENT_Y)
+    E = model.embeddings_
+    assert E.shape == (len(model.vocabulary_), 8)
+    assert E.dtype == np.float32
+    before = model.predict_proba(SENT_TEXTS)
+    snapshot = E.copy()
+    model.partial_fit(SENT_TEXTS, SENT_Y)
+    assert model.embeddings_ is E  # the same array, updated in place
+    assert not np.array_equal(E, snapshot)
+    # an in-place change of the table changes the predictions
+    after_fit = model.predict_proba(SENT_TEXTS)
+    E[2:] = 0.0
+    zeroed = model.predict_proba(SENT_TEXTS)
+    assert not np.allclose(zeroed, after_fit)
+    np.testing.assert_allclose(zeroed, zeroed[[0]].repeat(10, axis=0), rtol=1e-6)
+    assert not np.allclose(before, after_fit)
+
+
+def test_assigned_embeddings_are_the_ones_used():
+    """``embeddings_`` is documented as E, live. Assigning a new table of the right
+    shape (as one does with pretrained vectors, and as coefs_ allows) must leave the
+    model predicting with the table ``embeddings_`` shows, like an in-place write."""
+    model = _sent_model(max_iter=2).fit(SENT_TEXTS, SENT_Y)
+    new = np.random.default_rng(5).normal(0.0, 1.0, model.embeddings_.shape)
+    new = new.astype(np.float32)
+    new[PAD] = 0.0
+    twin = _sent_model(max_iter=2).fit(SENT_TEXTS, SENT_Y)
+    twin.embeddings_[...] = new  # in place: takes effect
+    want = twin.predict_proba(SENT_TEXTS)
+    model.embeddings_ = new  # assignment
+    got = model.predict_proba(SENT_TEXTS)
+    np.testing.assert_array_equal(model.embeddings_, new)
+    np.testing.assert_array_equal(got, want)
+
+
+def _negation(n_train=600, seed=0):
+    splits = cymlp.datasets.load("negation", n_samples=n_train, seed=seed)
+    return splits.train, splits.dev, splits.test
+
+
+def test_validation_data_keeps_the_best_epoch():
+    (X, y), (Xd, yd), _ = _negation(300)
+    Xd, yd = Xd[:200], yd[:200]
+    params = {"embed_dim": 8, "ngram_range": (1, 1), "random_state": 0, "max_iter": 12,
+              "batch_size": 16, "learning_rate_init": 0.2, "n_iter_no_change": 50}
+    model = TextClassifier((16,), **params).fit(X, y, validation_data=(Xd, yd))
+    scores = model.validation_scores_
+    assert len(scores) == model.n_iter_ == 12
+    assert model.best_epoch_ == int(np.argmax(scores)) + 1
+    assert model.best_validation_score_ == max(scores)
+    assert model.score(Xd, yd) == max(scores) > 0.9
+    # these settings peak before the last epoch, so the choice is visible
+    assert model.best_epoch_ < model.n_iter_
+    # the kept parameters are those after epoch best_epoch_: rerun that many epochs
+    rerun = TextClassifier((16,), **{**params, "max_iter": model.best_epoch_,
+                                     "early_stopping": False}).fit(X, y)
+    np.testing.assert_array_equal(model.embeddings_, rerun.embeddings_)
+    for a, b in zip(model.coefs_, rerun.coefs_):
+        np.testing.assert_array_equal(a, b)
+    last = TextClassifier((16,), **{**params, "early_stopping": False}).fit(X, y)
+    assert not np.array_equal(model.embeddings_, last.embeddings_)
+
+
+@pytest.mark.parametrize("encoder, params", [
+    pytest.param("window", {"window": 3}, id="window"),
+    pytest.param("bag", {"ngram_range": (1, 2)}, id="bag"),
+    pytest.param("bag", {"ngram_range": (1, 2), "token_weights": "idf", "pooling": "sum"},
+                 id="bag-idf"),
+])
+def test_save_load_round_trip(tmp_path, encoder, params):
+    model = _sent_model(encoder=encoder, max_iter=5, **params).fit(SENT_TEXTS, SENT_Y)
+    probe = SENT_TEXTS + ["", "never seen words", "good unknown fun"]
+    want = model.predict_proba(probe)
+    path = model.save(tmp_path / "model")
+    loaded = cymlp.load(path)
+    assert isinstance(loaded, TextClassifier)
+    np.testing.assert_array_equal(loaded.predict_proba(probe), want)
+    np.testing.assert_array_equal(loaded.classes_, model.classes_)
+    np.testing.assert_array_equal(loaded.embeddings_, model.embeddings_)
+    assert loaded.vocabulary_.id_to_token == model.vocabulary_.id_to_token
+    if params.get("token_weights") == "idf":
+        np.testing.assert_array_equal(loaded._idf, model._idf)
+        # the weights matter: without them the probabilities change
+        loaded._idf = np.ones_like(loaded._idf)
+        assert not np.allclose(loaded.predict_proba(probe), want)
+
+
+def test_idf_weights_follow_the_formula():
+    texts = ["a b", "a c", "a a d"]
+    model = TextClassifier((2,), embed_dim=2, ngram_range=(1, 1), token_weights="idf",
+                           early_stopping=False, max_iter=1).fit(texts, [0, 1, 0])
+    vocab = model.vocabulary_
+    df = {"a": 3, "b": 1, "c": 1, "d": 1}
+    for word, d in df.items():
+        assert model._idf[vocab.token_to_id[word]] == pytest.approx(
+            np.log(4 / (1 + d)) + 1, rel=1e-6)
+
+
+def _without_negators(split):
+    """The sentences of a negation split that hold no negator: the label is then the
+    polarity of the sentiment word, a task word dropout does not make ambiguous."""
+    X, y = split
+    keep = [i for i, t in enumerate(X) if not {"not", "never", "hardly"} & set(t.split())]
+    return [X[i] for i in keep], y[keep]
+
+
+@pytest.mark.parametrize("encoder", ["bag", "window"])
+def test_token_dropout_trains_and_prediction_is_deterministic(encoder):
+    train, _, test = _negation(600)
+    (X, y), (Xt, yt) = _without_negators(train), _without_negators(test)
+    params = {"encoder": encoder, "window": 12, "embed_dim": 8, "ngram_range": (1, 1),
+              "random_state": 0, "max_iter": 10, "batch_size": 16, "early_stopping": False,
+              "learning_rate_init": 0.1}
+    model = TextClassifier((16,), token_dropout=0.3, **params).fit(X, y)
+    plain = TextClassifier((16,), **params).fit(X, y)
+    assert not np.array_equal(model.embeddings_, plain.embeddings_)  # dropout did act
+    assert model.loss_curve_[-1] < 0.5 * model.loss_curve_[0]
+    assert model.score(Xt, yt) > 0.95
+    first = model.predict_proba(Xt[:50])
+    np.testing.assert_array_equal(model.predict_proba(Xt[:50]), first)
+    # prediction uses every token: the logits of the full encoding
+    feed, _ = model._make_feed(Xt[:50], fitting=False)
+    E = model.embeddings_.astype(np.float64)
+    if encoder == "bag":
+        x = ref.bag_encode(E, feed["indptr"], feed["ids"], None, "mean")
+    else:
+        x = ref.window_encode(E, feed["ids"])
+    weights = [w.astype(np.float64) for w in model.coefs_]
+    biases = [b.astype(np.float64) for b in model.intercepts_]
+    _, _, Z = ref.forward(weights, biases, x, ["relu"])
+    np.testing.assert_allclose(first, ref.softmax(Z), rtol=1e-4, atol=1e-6)
+
+
+def test_negation_needs_a_hidden_layer():
+    """The note's point: the label is the exclusive or of polarity and negation, which
+    a linear model on averaged embeddings cannot represent."""
+    (X, y), _, (Xt, yt) = _negation(1000)
+    params = {"encoder": "bag", "ngram_range": (1, 1), "embed_dim": 16, "max_iter": 15,
+              "batch_size": 16, "early_stopping": False, "random_state": 0}
+    mlp = TextClassifier((32,), "relu", **params).fit(X, y)
+    linear = TextClassifier((), **params).fit(X, y)
+    assert mlp.score(Xt, yt) > 0.9
+    assert linear.score(Xt, yt) < 0.8
+
+
+def test_same_random_state_same_embeddings():
+    (X, y), _, _ = _negation(200)
+    params = {"embed_dim": 4, "max_iter": 3, "batch_size": 16, "token_dropout": 0.1}
+    a = TextClassifier((8,), random_state=7, **params).fit(X, y)
+    b = TextClassifier((8,), random_state=7, **params).fit(X, y)
+    c = TextClassifier((8,), random_state=8, **params).fit(X, y)
+    np.testing.assert_array_equal(a.embeddings_, b.embeddings_)
+    for wa, wb in zip(a.coefs_, b.coefs_):
+        np.testing.assert_array_equal(wa, wb)
+    assert not np.array_equal(a.embeddings_, c.embeddings_)
+
+
+# ---------------------------------------------------------------- (4) bad input
+@pytest.mark.parametrize("X, match", [
+    pytest.param([], "X is empty", id="empty-list"),
+    pytest.param("good movie", "single string", id="single-string"),
+    pytest.param(np.array([[1.0, 2.0], [3.0, 4.0]]), "numeric array", id="numeric-array"),
+    pytest.param([b"good movie", b"bad"], r"X\[0\] is bytes", id="bytes"),
+    pytest.param(None, "got None", id="none"),
+    pytest.param(["good", 3], r"X\[1\] is int", id="number-in-list"),
+    pytest.param([["good", 3], ["bad"]], r"X\[0\] is list", id="number-in-tokens"),
+])
+def test_bad_texts(X, match):
+    with pytest.raises(ValueError, match=match):
+        TextClassifier().fit(X, [0, 1])
+
+
+def test_bad_texts_at_predict():
+    model = _sent_model(max_iter=1).fit(SENT_TEXTS, SENT_Y)
+    with pytest.raises(ValueError, match="single string"):
+        model.predict("good movie")
+    with pytest.raises(ValueError, match="bytes"):
+        model.predict_proba([b"good"])
+    with pytest.raises(ValueError, match="X is empty"):
+        model.predict([])
+
+
+def test_texts_and_labels_of_different_lengths():
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        TextClassifier().fit(SENT_TEXTS, SENT_Y[:-1])
+
+
+def test_a_single_class():
+    with pytest.raises(ValueError, match="only one class"):
+        TextClassifier().fit(SENT_TEXTS, ["pos"] * len(SENT_TEXTS))
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"encoder": "cnn"}, "encoder must be one of"),
+    ({"pooling": "max"}, "pooling must be one of"),
+    ({"window": 0}, "window must be in"),
+    ({"embed_dim": 0}, "embed_dim must be in"),
+    ({"ngram_range": (2, 1)}, "min_n <= max_n"),
+    ({"ngram_range": (0, 1)}, "positive integers"),
+    ({"token_weights": "foo"}, "token_weights must be None or 'idf'"),
+    ({"token_dropout": 1.0}, "token_dropout must be in"),
+    ({"max_vocab": 2}, "max_vocab must be in"),
+])
+def test_bad_parameters(params, match):
+    with pytest.raises(ValueError, match=match):
+        TextClassifier(**params).fit(SENT_TEXTS, SENT_Y)
+
+
+@pytest.mark.parametrize("encoder", ["bag", "window"])
+def test_empty_and_unknown_sentences_get_a_probability_row(encoder):
+    model = _sent_model(encoder=encoder, window=3, max_iter=3).fit(SENT_TEXTS, SENT_Y)
+    probe = ["", "   ", "zzz qqq", [], ["never", "seen"], "good movie"]
+    proba = model.predict_proba(probe)
+    assert proba.shape == (6, 2)
+    assert np.all(np.isfinite(proba)) and np.all(proba >= 0)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    # all empty sentences are the same input (x = 0, or all PAD)
+    np.testing.assert_allclose(proba[[1, 3]], proba[[0, 0]], rtol=1e-6)
+    # unknown words are UNK: the two all-unknown sentences agree (bag mean of UNK)
+    if encoder == "bag":
+        np.testing.assert_allclose(proba[4], proba[2], rtol=1e-6)
+    assert len(model.predict(probe)) == 6
+
+
+def test_unseen_labels_at_score_count_as_wrong():
+    model = _sent_model().fit(SENT_TEXTS, SENT_Y)
+    assert model.score(SENT_TEXTS, SENT_Y) == 1.0
+    y = list(SENT_Y)
+    y[0] = "neutral"
+    y[3] = "other"
+    assert model.score(SENT_TEXTS, y) == pytest.approx(0.8)
+    assert model.score(SENT_TEXTS[:1], ["neutral"]) == 0.0
+
+
+def test_unseen_label_of_another_type_counts_only_itself_as_wrong():
+    """A model with int labels scored on labels holding one unseen *string* label: only
+    that row is an error. (np.asarray turns the mixed list into strings, so a plain
+    ``pred == y`` would compare every int prediction with a string and miss all.)"""
+    y_int = [1, 0] * 5
+    model = _sent_model().fit(SENT_TEXTS, y_int)
+    assert model.score(SENT_TEXTS, y_int) == 1.0
+    y = list(y_int)
+    y[0] = "unknown"
+    assert model.score(SENT_TEXTS, y) == pytest.approx(0.9)
+
+
+def test_partial_fit_with_unseen_labels():
+    model = _sent_model(max_iter=1).fit(SENT_TEXTS, SENT_Y)
+    with pytest.raises(ValueError, match="'neutral'"):
+        model.partial_fit(SENT_TEXTS[:2], ["pos", "neutral"])
+    first = TextClassifier((4,), embed_dim=3)
+    first.partial_fit(SENT_TEXTS[:2], ["pos", "neg"], classes=["neg", "pos"])
+    with pytest.raises(ValueError, match="'meh'"):
+        first.partial_fit(SENT_TEXTS[:2], ["meh", "neg"])
+
+
+@pytest.mark.parametrize("encoder", ["bag", "window"])
+def test_token_ids_outside_the_table_are_rejected(encoder):
+    model = _sent_model(encoder=encoder, window=3, max_iter=1, ngram_range=(1, 2))
+    model.fit(SENT_TEXTS, SENT_Y)
+    n_vocab = len(model.vocabulary_)
+    assert model._engine.n_vocab == n_vocab == model._engine.E.shape[0]
+    model._check_ids(np.array([0, 1, n_vocab - 1], dtype=np.intc))  # in range: no error
+    model._check_ids(np.zeros(0, dtype=np.intc))
+    with pytest.raises(ValueError, match=rf"token ids must lie in \[0, {n_vocab}\)"):
+        model._check_ids(np.array([2, n_vocab], dtype=np.intc))
+    with pytest.raises(ValueError, match=r"got ids from -1"):
+        model._check_ids(np.array([[3, -1], [2, 2]], dtype=np.intc))
+    # a damaged vocabulary cannot smuggle an out-of-range id into the kernels
+    vocab = model.vocabulary_
+    vocab.token_to_id["good"] = -4
+    with pytest.raises(ValueError, match="token ids must lie in"):
+        model.predict(["good movie"])
+    if encoder == "bag":
+        vocab.token_to_id["good"] = 3
+        vocab.token_to_id["good movie"] = n_vocab + 1000
+        with pytest.raises(ValueError, match="token ids must lie in"):
+            model.predict_proba(["good movie"])
