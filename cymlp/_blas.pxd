@@ -9,6 +9,7 @@ column-major ``c x r`` array with the same leading dimension, i.e. its transpose
 the operands are swapped, ``m`` and ``n`` are swapped, and the transpose flags are kept.
 """
 from cython cimport floating
+from libc.string cimport memset
 from scipy.linalg.cython_blas cimport (
     sgemm, dgemm, sgemv, dgemv, sger, dger, saxpy, daxpy, sscal, dscal, sdot, ddot,
     snrm2, dnrm2)
@@ -61,12 +62,18 @@ cdef inline void gemm(bint trans_a, bint trans_b, int m, int n, int k,
     if m == 1 and k > 0:
         # c (n) = alpha op(B)^T a + beta c. Row-major B (k x n, or n x k when trans_b)
         # is column-major n x k (k x n): op(B)^T is that matrix as is (transposed).
+        if beta == 0:
+            memset(c, 0, n * sizeof(floating))  # an uninitialised c may hold NaN
         gemv(trans_b, k if trans_b else n, n if trans_b else k, alpha, b, ldb,
              a, lda if trans_a else 1, beta, c, 1)
         return
     if k == 1:
         # C (m x n) = alpha a b^T + beta C; as column-major C^T (n x m): += alpha b a^T
-        if beta != 1:
+        if beta == 0:
+            # not scal(0): it would keep NaN found in an uninitialised C
+            for i in range(m):
+                memset(c + i * ldc, 0, n * sizeof(floating))
+        elif beta != 1:
             if ldc == n:
                 scal(m * n, beta, c)
             else:

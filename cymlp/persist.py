@@ -79,6 +79,22 @@ def save_model(est, path):
     save_bundle(path, meta, arrays)
 
 
+def _n_params(est, sizes):
+    """Length of the flat parameter vector the hyper-parameters imply (no allocation)."""
+    from cymlp.activations import CODES
+    widths = list(sizes) + [len(est.classes_)]
+    swiglu = CODES[est.activation] == CODES["swiglu"]
+    fan_in, total = est._n_input_features(), 0
+    for l, width in enumerate(widths):
+        hidden = l < len(widths) - 1
+        fan_out = 2 * width if (hidden and swiglu) else width
+        total += fan_in * fan_out
+        if est.bias in (("both", "hidden") if hidden else ("both", "output")):
+            total += fan_out
+        fan_in = width
+    return total
+
+
 def _expect(cond, path, what):
     if not cond:
         raise ModelFileError(f"{path}: {what}")
@@ -146,9 +162,17 @@ def load(path):
         est.n_features_in_ = n_features
         if "feature_names_in" in meta:
             est.feature_names_in_ = np.asarray(meta["feature_names_in"], dtype=object)
-    est._engine = est._build_engine(sizes, est._n_input_features(), np.random.default_rng(0))
     flat = arrays.get("params")
     _expect(flat is not None, path, "no 'params' array")
+    expected = _n_params(est, sizes)
+    _expect(flat.shape == (expected,), path,
+            f"'params' has shape {flat.shape}, but the model described needs ({expected},)")
+    try:
+        est._engine = est._build_engine(sizes, est._n_input_features(),
+                                        np.random.default_rng(0))
+    except MemoryError as exc:
+        raise ModelFileError(f"{path}: the model it describes does not fit in memory: "
+                             f"{exc}") from None
     _expect(flat.shape == est._engine.params.shape, path,
             f"'params' has shape {flat.shape}, but the model described needs "
             f"{est._engine.params.shape}")
