@@ -20,7 +20,7 @@ from libc.math cimport exp, log, sqrt, sqrtf, isfinite, pow
 from libc.string cimport memcpy, memset
 
 from cymlp._blas cimport gemm, axpy, scal, dot, nrm2
-from cymlp._activations cimport act_forward, act_backward, ACT_SWIGLU, ACT_STEP
+from cymlp._activations cimport act_forward, act_backward, _exp, ACT_SWIGLU, ACT_STEP
 
 
 cdef enum:
@@ -50,6 +50,12 @@ ENCODERS = {"dense": ENC_DENSE, "window": ENC_WINDOW, "bag": ENC_BAG}
 
 class DivergenceError(FloatingPointError):
     """The loss of a batch became NaN or infinite."""
+
+
+def _check_range(name, a, low, high):
+    if a.size and (a.min() < low or a.max() >= high):
+        raise ValueError(f"Engine: {name} must lie in [{low}, {high}); got values from "
+                         f"{a.min()} to {a.max()}")
 
 
 cdef class Engine:
@@ -230,6 +236,39 @@ cdef class Engine:
         self.work = np.zeros(off, dtype=self.dtype)
         self.t_max = t_max
 
+    def _check_inputs(self, X, ids, indptr, tokw, rows=None):
+        """Verify, in Python, everything the kernels will index without bounds checks.
+
+        The estimators validate their input already; this second line of defence makes
+        the engine itself safe to call: a bad index raises instead of reading out of
+        bounds. Returns the number of examples the input holds.
+        """
+        if self.encoder == ENC_DENSE:
+            if X is None or ids is not None or indptr is not None:
+                raise ValueError("Engine: a dense engine takes X (and no ids/indptr)")
+            X = np.asarray(X)
+            if X.ndim != 2 or X.shape[1] != self.n_features:
+                raise ValueError(f"Engine: X must have shape (n, {self.n_features})")
+            return X.shape[0]
+        if ids is None:
+            raise ValueError("Engine: an embedding engine needs token ids")
+        ids = np.asarray(ids)
+        _check_range("token ids", ids, 0, self.n_vocab)
+        if self.encoder == ENC_WINDOW:
+            if indptr is not None or ids.ndim != 2 or ids.shape[1] != self.window:
+                raise ValueError(f"Engine: window ids must have shape (n, {self.window})")
+            return ids.shape[0]
+        if indptr is None:
+            raise ValueError("Engine: a bag engine needs indptr (CSR row pointers)")
+        indptr = np.asarray(indptr)
+        if (indptr.ndim != 1 or ids.ndim != 1 or indptr.shape[0] < 1 or indptr[0] != 0
+                or indptr[indptr.shape[0] - 1] != ids.shape[0]
+                or (indptr.shape[0] > 1 and np.any(np.diff(indptr) < 0))):
+            raise ValueError("Engine: indptr must rise from 0 to len(ids)")
+        if tokw is not None and np.asarray(tokw).shape != ids.shape:
+            raise ValueError("Engine: token weights must have one entry per id")
+        return indptr.shape[0] - 1
+
     # ------------------------------------------------------------------ training
     def train(self, X, const int[::1] y, const Py_ssize_t[::1] order,
               Py_ssize_t start, Py_ssize_t stop, Py_ssize_t batch_size, double lr,
@@ -246,6 +285,11 @@ cdef class Engine:
             raise ValueError("Engine.train: batch_size outside [1, t_max]")
         if not 0 <= start <= stop <= order.shape[0]:
             raise ValueError("Engine.train: bad range")
+        n = self._check_inputs(X, ids, indptr, tokw)
+        if y.shape[0] != n:
+            raise ValueError(f"Engine.train: {y.shape[0]} labels for {n} examples")
+        _check_range("order", np.asarray(order[start:stop]), 0, n)
+        _check_range("labels", np.asarray(y), 0, self.n_classes)
         if self.dtype == np.float32:
             return _train_range[float](self, X, ids, indptr, tokw, y, order, start, stop,
                                        batch_size, lr, True, self.work)
@@ -262,6 +306,9 @@ cdef class Engine:
         n = y.shape[0]
         if n < 1 or n > self.t_max:
             raise ValueError("Engine.gradient: batch size outside [1, t_max]")
+        if self._check_inputs(X, ids, indptr, tokw) != n:
+            raise ValueError("Engine.gradient: one label per example needed")
+        _check_range("labels", np.asarray(y), 0, self.n_classes)
         order = np.arange(n, dtype=np.intp)
         if self.dtype == np.float32:
             loss, _ = _train_range[float](self, X, ids, indptr, tokw, y, order, 0, n, n,
@@ -285,12 +332,7 @@ cdef class Engine:
         (as long as none trains it). With ``keep_hidden`` also returns the hidden
         pre-activations ``K[l]`` and activations ``A[l+1]`` as lists.
         """
-        if indptr is not None:
-            n = indptr.shape[0] - 1
-        elif ids is not None:
-            n = ids.shape[0]
-        else:
-            n = X.shape[0]
+        n = self._check_inputs(X, ids, indptr, tokw)
         out = np.empty((n, self.n_classes), dtype=self.dtype)
         hidden_k = [np.empty((n, self.fan_out[l]), dtype=self.dtype)
                     for l in range(self.n_layers - 1)] if keep_hidden else None
@@ -352,11 +394,14 @@ cdef double _softmax_xent(Py_ssize_t t, Py_ssize_t m, const floating* Z,
     """Returns the summed cross-entropy of the t rows and writes dZ = o - T.
 
     o = softmax(z) = exp(z - lse(z)), lse(z) = max z + log sum exp(z - max z): stable
-    for any finite z. T = (1 - eps) onehot(y) + eps / m. Softmax and cross-entropy are
-    differentiated together, so no softmax Jacobian is ever formed.
+    for any finite z (every exponent is <= 0). T = (1 - eps) onehot(y) + eps / m.
+    Softmax and cross-entropy are differentiated together (dz = o - T), so no softmax
+    Jacobian is ever formed. Exponentials are taken in the working precision; the sums
+    are accumulated in double.
     """
     cdef Py_ssize_t i, c, best
-    cdef double mx, s, lse, total = 0.0, zsum, off = eps / m
+    cdef double s, lse, total = 0.0, zsum, off = eps / m
+    cdef floating mx, inv_s, foff = <floating> (eps / m)
     cdef const floating* z
     cdef floating* dz
     cdef int yi
@@ -371,16 +416,18 @@ cdef double _softmax_xent(Py_ssize_t t, Py_ssize_t m, const floating* Z,
                 mx = z[c]
                 best = c
         # one exp per entry: dz holds exp(z - max) until it is normalised
+        for c in range(m):
+            dz[c] = _exp(z[c] - mx)
         s = 0.0
         zsum = 0.0
         for c in range(m):
-            dz[c] = <floating> exp(z[c] - mx)
             s += dz[c]
             zsum += z[c]
         lse = mx + log(s)
         total += lse - (1.0 - eps) * z[yi] - off * zsum
+        inv_s = <floating> (1.0 / s)
         for c in range(m):
-            dz[c] = <floating> (dz[c] / s - off)
+            dz[c] = dz[c] * inv_s - foff
         dz[yi] -= <floating> (1.0 - eps)
         if best == yi:
             n_correct[0] += 1

@@ -73,7 +73,7 @@ def check_array(X, dtype, *, estimator="estimator", n_features=None,
             "features as input")
     with np.errstate(over="ignore"):
         out = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.isfinite(out).all():
+    if not _all_finite(out):
         bad = np.argwhere(~np.isfinite(out))[0]
         what = "NaN" if np.isnan(out[tuple(bad)]) else "infinity"
         if np.isfinite(arr[tuple(bad)]) if arr.dtype.kind == "f" else False:
@@ -85,6 +85,15 @@ def check_array(X, dtype, *, estimator="estimator", n_features=None,
             f"Input {name} contains NaN or infinity ({what} at row {bad[0]}, column "
             f"{bad[1]}); remove or impute non-finite values first")
     return out
+
+
+def _all_finite(a, chunk_bytes=16 * 2**20):
+    """np.isfinite(a).all() in row chunks: no temporary larger than ``chunk_bytes``."""
+    rows = max(1, chunk_bytes // max(1, a.shape[1]))
+    for s in range(0, a.shape[0], rows):
+        if not np.isfinite(a[s:s + rows]).all():
+            return False
+    return True
 
 
 def _check_feature_names(names, fitted, estimator):
@@ -146,6 +155,12 @@ def encode_labels(y, classes=None):
             classes = np.empty(len(seen), dtype=object)
             classes[:] = list(seen)
         return classes, np.ascontiguousarray(idx, dtype=np.intc)
+    if classes.dtype.kind in "iufbU" and y.dtype.kind == classes.dtype.kind:
+        # sorted classes of one numeric or string kind: vectorised lookup
+        pos = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+        found = classes[pos] == y
+        if found.all():
+            return np.ascontiguousarray(pos, dtype=np.intc)
     lookup = {}
     for i, c in enumerate(classes.tolist()):
         lookup[c] = i
@@ -160,7 +175,7 @@ def encode_labels(y, classes=None):
     if unseen:
         shown = sorted({repr(u) for u in unseen})[:5]
         raise ValueError(
-            f"y holds labels not among the classes {list(classes)[:10]}: {', '.join(shown)}; "
+            f"y holds labels not among the classes {classes.tolist()[:10]}: {', '.join(shown)}; "
             "pass every class to the first partial_fit (classes=...) or refit")
     return idx
 
