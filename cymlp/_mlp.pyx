@@ -248,7 +248,8 @@ cdef class Engine:
                 raise ValueError("Engine: a dense engine takes X (and no ids/indptr)")
             X = np.asarray(X)
             if X.ndim != 2 or X.shape[1] != self.n_features:
-                raise ValueError(f"Engine: X must have shape (n, {self.n_features})")
+                raise ValueError(f"Engine: X has the wrong number of columns (expected "
+                                 f"a 2-D array of shape (n, {self.n_features}))")
             return X.shape[0]
         if ids is None:
             raise ValueError("Engine: an embedding engine needs token ids")
@@ -256,7 +257,8 @@ cdef class Engine:
         _check_range("token ids", ids, 0, self.n_vocab)
         if self.encoder == ENC_WINDOW:
             if indptr is not None or ids.ndim != 2 or ids.shape[1] != self.window:
-                raise ValueError(f"Engine: window ids must have shape (n, {self.window})")
+                raise ValueError(f"Engine: ids have the wrong number of columns (window ids "
+                                 f"must have shape (n, {self.window}))")
             return ids.shape[0]
         if indptr is None:
             raise ValueError("Engine: a bag engine needs indptr (CSR row pointers)")
