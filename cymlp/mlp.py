@@ -163,7 +163,7 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
             else self.bias in ("both", "output")
             for l in range(n_layers)
         ]
-        self._check_memory(n_features, widths)
+        self._check_memory(n_features, widths, self._extra_bytes())
         engine = Engine(n_features, widths, [_act.code(act)] * len(sizes), has_bias,
                         self._dtype, **self._engine_kwargs())
         params = engine.params
@@ -177,19 +177,25 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
             params[w_sl] = rng.uniform(-bound, bound, fan_in * fan_out)
         return engine
 
-    def _check_memory(self, n_features, widths):
+    def _extra_bytes(self):
+        """Memory for parameters outside the MLP (the embedding table and its state)."""
+        return 0
+
+    def _check_memory(self, n_features, widths, extra_bytes=0):
         n_params = 0
         fan_in = n_features
         for w in widths:
             n_params += (fan_in + 1) * 2 * w
             fan_in = w
-        need = n_params * self._dtype.itemsize * 4  # params, grads, two optimiser states
+        # params, grads, two optimiser states
+        need = n_params * self._dtype.itemsize * 4 + extra_bytes
         avail = _available_memory()
         if avail is not None and need > avail:
             raise MemoryError(
                 f"a network with layer sizes {widths} on {n_features} features needs about "
                 f"{need / 2**30:.1f} GiB for its parameters and optimiser state, more than "
-                f"the {avail / 2**30:.1f} GiB available; reduce hidden_layer_sizes")
+                f"the {avail / 2**30:.1f} GiB available; reduce hidden_layer_sizes (and, for text, "
+                "embed_dim or the vocabulary)")
 
     def _expose_params(self):
         """coefs_ / intercepts_ as live views into the engine's flat parameters."""
@@ -544,6 +550,11 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         self._check_fitted()
         feed, _ = self._make_feed(X, fitting=False)
         z = self._logits(feed).astype(np.float64)
+        if not np.isfinite(z).all():
+            raise FloatingPointError(
+                "the logits overflowed to infinity or NaN for some rows: the input is too "
+                f"large for this model in {self._dtype.name}; rescale X (or use "
+                "dtype='float64')")
         z -= z.max(axis=1, keepdims=True)
         return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 

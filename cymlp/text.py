@@ -246,7 +246,8 @@ class TextClassifier(_BaseNetwork):
         engine = super()._build_engine(sizes, n_features, rng)
         engine.pool_mean = self.pooling == "mean"
         E = engine.E
-        E[...] = rng.normal(0.0, float(self.embed_init), size=E.shape)
+        rng.standard_normal(out=E, dtype=E.dtype)  # drawn in place: no float64 temporary
+        E *= float(self.embed_init)
         E[PAD] = 0
         return engine
 
@@ -268,6 +269,10 @@ class TextClassifier(_BaseNetwork):
             E[...] = arr
             E[PAD] = 0
             self.embeddings_ = E
+
+    def _extra_bytes(self):
+        # E, and up to two optimiser states of its shape
+        return 3 * len(self.vocabulary_) * int(self.embed_dim) * self._dtype.itemsize
 
     def _max_tokens(self, feed, batch_size):
         if self._encoder_ == "window":

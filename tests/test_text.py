@@ -409,7 +409,7 @@ def test_validation_data_keeps_the_best_epoch():
     (X, y), (Xd, yd), _ = _negation(300)
     Xd, yd = Xd[:200], yd[:200]
     params = {"embed_dim": 8, "ngram_range": (1, 1), "random_state": 0, "max_iter": 12,
-              "batch_size": 16, "learning_rate_init": 0.2, "n_iter_no_change": 50}
+              "batch_size": 16, "learning_rate_init": 0.1, "n_iter_no_change": 50}
     model = TextClassifier((16,), **params).fit(X, y, validation_data=(Xd, yd))
     scores = model.validation_scores_
     assert len(scores) == model.n_iter_ == 12

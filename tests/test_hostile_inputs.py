@@ -1,0 +1,539 @@
+"""Hostile inputs: what a user gets for every bad input in ``docs/bad-inputs.md``.
+
+Each row of the table in ``docs/bad-inputs.md`` names a test here: most rows are one
+case of :func:`test_bad_input` (an action, the exception type and a message
+excerpt), the others are tests of their own (warnings and repairs, results checked
+in a subprocess). :func:`test_the_documented_table_matches_the_tests` keeps the
+table and the tests in step.
+
+The riskiest cases run in a child process, under an address-space limit so that a
+missing memory check fails the test instead of exhausting the machine, and the
+child's return code must not be negative (no signal: no segmentation fault).
+"""
+
+import functools
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pytest
+
+from cymlp import MLPClassifier, TextClassifier
+from cymlp._compat import NotFittedError
+from cymlp.datasets import DataFormatError, DataWarning, read_labeled_text
+
+DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "bad-inputs.md"
+
+
+# ---------------------------------------------------------------------- helpers
+def _X(n=20, d=4, seed=0):
+    return np.random.default_rng(seed).standard_normal((n, d))
+
+
+def _y(n=20, m=2):
+    return np.arange(n) % m
+
+
+def _mlp(**params):
+    defaults = {"hidden_layer_sizes": (3,), "max_iter": 2, "random_state": 0}
+    defaults.update(params)
+    return MLPClassifier(**defaults)
+
+
+def _quiet(fn):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn()
+
+
+@functools.cache
+def _fitted_mlp():
+    return _quiet(lambda: _mlp().fit(_X(), _y()))
+
+
+TEXTS = ["a good film", "a bad film", "not good", "not bad at all"] * 3
+TEXT_Y = [1, 0, 0, 1] * 3
+
+
+@functools.cache
+def _fitted_text(encoder="bag"):
+    return _quiet(lambda: TextClassifier((3,), encoder=encoder, window=4, embed_dim=4,
+                                         max_iter=2, early_stopping=False,
+                                         random_state=0).fit(TEXTS, TEXT_Y))
+
+
+def _with_nan(value, row=2, col=1):
+    X = _X()
+    X[row, col] = value
+    return X
+
+
+def _partial_fit_then(X2, y2, classes2=None):
+    model = _mlp()
+    model.partial_fit(_X(), _y(), classes=[0, 1])
+    model.partial_fit(X2, y2, classes=classes2)
+
+
+def _engine_call(kind):
+    """Misuse of the compiled engine that its own boundary checks reject."""
+    if kind == "columns":
+        _fitted_mlp()._engine.forward(np.zeros((2, 3), np.float32))
+    elif kind == "dtype":
+        _fitted_mlp()._engine.forward(np.zeros((2, 4), np.float64))
+    elif kind == "layout":
+        _fitted_mlp()._engine.forward(np.asfortranarray(np.zeros((2, 4), np.float32)))
+    elif kind == "batch":
+        engine = _fitted_mlp()._engine
+        engine.train(_X().astype(np.float32), np.zeros(20, np.intc),
+                     np.arange(20, dtype=np.intp), 0, 20, engine.t_max + 1, 0.1)
+    elif kind == "window":
+        _fitted_text("window")._engine.forward(None, ids=np.zeros((2, 3), np.intc))
+
+
+def _read(tmp_path, data, **kwargs):
+    path = tmp_path / "data.txt"
+    path.write_bytes(data)
+    return read_labeled_text(path, **kwargs)
+
+
+# ---------------------------------------------------------------------- the table
+#: (test id, action (takes tmp_path), exception type, message excerpt (regex))
+CASES = [
+    # malformed arrays
+    ("ragged_list", lambda p: _mlp().fit([[1.0, 2.0], [3.0]], [0, 1]),
+     ValueError, "inhomogeneous shape"),
+    ("three_d", lambda p: _mlp().fit(np.zeros((4, 2, 2)), [0, 1, 0, 1]),
+     ValueError, r"Expected a 2-D array for X, got 3 dimensions \(shape \(4, 2, 2\)\)"),
+    ("one_d", lambda p: _mlp().fit(np.zeros(4), [0, 1, 0, 1]),
+     ValueError, r"got a 1-D array of 4 values.*reshape\(-1, 1\)"),
+    ("scalar", lambda p: _mlp().fit(5.0, [0]),
+     ValueError, "got 0 dimensions"),
+    ("object_strings", lambda p: _mlp().fit(np.array([["a", "b"], ["c", "d"]], dtype=object),
+                                            [0, 1]),
+     ValueError, "could not convert string to float: 'a'"),
+    ("str_array", lambda p: _mlp().fit(np.array([["1", "2"], ["3", "4"]]), [0, 1]),
+     ValueError, r"X holds strings \(dtype <U1\).*TextClassifier"),
+    ("complex", lambda p: _mlp().fit(_X() + 1j, _y()),
+     ValueError, "Complex data not supported: X has dtype complex128"),
+    ("dict", lambda p: _mlp().fit({"a": 1.0}, [0]),
+     TypeError, r"float\(\) argument must be"),
+    ("sparse", lambda p: _mlp().fit(__import__("scipy.sparse").sparse.csr_matrix(_X()), _y()),
+     TypeError, r"does not support sparse input.*toarray\(\)"),
+    ("nan", lambda p: _mlp().fit(_with_nan(np.nan), _y()),
+     ValueError, r"Input X contains NaN or infinity \(NaN at row 2, column 1\)"),
+    ("inf", lambda p: _mlp().fit(_with_nan(-np.inf), _y()),
+     ValueError, r"\(infinity at row 2, column 1\)"),
+    ("none_in_object_array", lambda p: _mlp().fit(np.array([[None, 1], [2, 3]], dtype=object),
+                                                  [0, 1]),
+     ValueError, r"NaN at row 0, column 0"),
+    ("overflow_float32", lambda p: _mlp().fit(_with_nan(1e300), _y()),
+     ValueError, r"too large for float32 \(e.g. row 2, column 1\).*dtype='float64'"),
+    ("zero_rows", lambda p: _mlp().fit(np.empty((0, 4)), []),
+     ValueError, r"0 sample\(s\) \(shape=\(0, 4\)\)"),
+    ("zero_columns", lambda p: _mlp().fit(np.empty((20, 0)), _y()),
+     ValueError, r"0 feature\(s\) \(shape=\(20, 0\)\)"),
+    ("predict_wrong_width", lambda p: _fitted_mlp().predict(_X(5, 3)),
+     ValueError, "X has 3 features, but MLPClassifier is expecting 4 features"),
+    ("predict_before_fit", lambda p: _mlp().predict(_X()),
+     NotFittedError, "not fitted yet"),
+    # labels
+    ("y_length", lambda p: _mlp().fit(_X(), _y(19)),
+     ValueError, "inconsistent numbers of samples: 20 rows in X but 19 labels"),
+    ("y_non_integer_floats", lambda p: _mlp().fit(_X(), _y() + 0.5),
+     ValueError, "Unknown label type: continuous"),
+    ("y_nan", lambda p: _mlp().fit(_X(), np.r_[np.nan, _y(19)]),
+     ValueError, "y contains NaN or infinity"),
+    ("y_none", lambda p: _mlp().fit(_X(), [None] + [0, 1] * 9 + [1]),
+     ValueError, r"missing labels \(None or NaN\)"),
+    ("y_one_class", lambda p: _mlp().fit(_X(), np.zeros(20)),
+     ValueError, "only one class"),
+    ("y_two_d", lambda p: _mlp().fit(_X(), np.c_[_y(), _y()]),
+     ValueError, r"y must be 1-D.*multi-output"),
+    ("unseen_label_partial_fit", lambda p: _partial_fit_then(_X(), _y(20, 3)),
+     ValueError, r"not among the classes \[0, 1\]: 2.*classes=\.\.\."),
+    ("changed_classes_partial_fit", lambda p: _partial_fit_then(_X(), _y(), [0, 1, 2]),
+     ValueError, "classes must be the same in every partial_fit call"),
+    # text
+    ("text_empty_list", lambda p: TextClassifier().fit([], []),
+     ValueError, "X is empty: TextClassifier needs at least one text"),
+    ("text_single_string", lambda p: TextClassifier().fit("a good film", [1]),
+     ValueError, "got a single string; wrap it in a list"),
+    ("text_bytes", lambda p: TextClassifier().fit([b"a b", "c"], [0, 1]),
+     ValueError, r"X\[0\] is bytes; decode it to str first"),
+    ("text_numeric_array", lambda p: TextClassifier().fit(np.zeros((2, 3)), [0, 1]),
+     ValueError, "numeric array of shape \\(2, 3\\); use MLPClassifier"),
+    ("text_non_str_tokens", lambda p: TextClassifier().fit([[1, 2], ["a"]], [0, 1]),
+     ValueError, r"X\[0\] is list; expected a str or a list of str tokens"),
+    ("text_none_item", lambda p: TextClassifier().fit(["a", None], [0, 1]),
+     ValueError, r"X\[1\] is NoneType"),
+    ("text_no_tokens", lambda p: TextClassifier().fit(["", "  "], [0, 1]),
+     ValueError, r"empty corpus \(no tokens\)"),
+    ("token_id_too_large", lambda p: _fitted_text()._check_ids(
+        np.array([2, len(_fitted_text().vocabulary_)])),
+     ValueError, r"token ids must lie in \[0, \d+\); got ids from 2 to \d+"),
+    ("token_id_negative", lambda p: _fitted_text()._check_ids(np.array([-1, 2])),
+     ValueError, r"token ids must lie in \[0, \d+\); got ids from -1 to 2"),
+    # the compiled engine's own checks
+    ("engine_columns", lambda p: _engine_call("columns"),
+     ValueError, r"Engine: X has the wrong number of columns.*shape \(n, 4\)"),
+    ("engine_dtype", lambda p: _engine_call("dtype"),
+     ValueError, "Buffer dtype mismatch, expected 'const float' but got 'double'"),
+    ("engine_layout", lambda p: _engine_call("layout"),
+     ValueError, "ndarray is not C-contiguous"),
+    ("engine_batch_size", lambda p: _engine_call("batch"),
+     ValueError, r"batch_size outside \[1, t_max\]"),
+    ("engine_window_width", lambda p: _engine_call("window"),
+     ValueError, r"ids have the wrong number of columns.*shape \(n, 4\)"),
+    # hyper-parameters
+    ("learning_rate_1e9", lambda p: _mlp(solver="sgd", learning_rate_init=1e9, max_iter=5)
+     .fit(_X() * 1e6, _y()),
+     FloatingPointError, r"training diverged at epoch \d+: .*lower learning_rate_init"),
+    ("learning_rate_inf", lambda p: _mlp(learning_rate_init=float("inf")).fit(_X(), _y()),
+     ValueError, "learning_rate_init must be finite, got inf"),
+    ("batch_size_0", lambda p: _mlp(batch_size=0).fit(_X(), _y()),
+     ValueError, r"batch_size must be in \[1, inf\], got 0"),
+    ("max_iter_0", lambda p: _mlp(max_iter=0).fit(_X(), _y()),
+     ValueError, r"max_iter must be in \[1, inf\], got 0"),
+    ("alpha_negative", lambda p: _mlp(alpha=-1.0).fit(_X(), _y()),
+     ValueError, r"alpha must be in \[0, inf\], got -1.0"),
+    ("momentum_1_5", lambda p: _mlp(momentum=1.5).fit(_X(), _y()),
+     ValueError, r"momentum must be in \[0, 1\], got 1.5"),
+    ("label_smoothing_1", lambda p: _mlp(label_smoothing=1.0).fit(_X(), _y()),
+     ValueError, r"label_smoothing must be in \[0, 1\), got 1.0"),
+    ("dtype_float16", lambda p: _mlp(dtype="float16").fit(_X(), _y()),
+     ValueError, "dtype must be 'float32' or 'float64', got 'float16'"),
+    ("activation_softmax", lambda p: _mlp(activation="softmax").fit(_X(), _y()),
+     ValueError, "unknown activation 'softmax'; expected one of"),
+    ("activation_step_training", lambda p: _mlp(activation="step").fit(_X(), _y()),
+     ValueError, "activation='step' has no derivative"),
+    ("bias_input", lambda p: _mlp(bias="input").fit(_X(), _y()),
+     ValueError, r"bias must be one of \['both', 'hidden', 'output', 'none'\], got 'input'"),
+    ("hidden_zero", lambda p: _mlp(hidden_layer_sizes=(5, 0)).fit(_X(), _y()),
+     ValueError, "hidden_layer_sizes must hold positive integers"),
+    ("embed_dim_0", lambda p: TextClassifier(embed_dim=0).fit(TEXTS, TEXT_Y),
+     ValueError, r"embed_dim must be in \[1, inf\], got 0"),
+    # data files
+    ("data_empty_line", lambda p: _read(p, b"1 good\n\n0 bad\n"),
+     DataFormatError, r"data.txt, line 2: empty line; expected 'LABEL TEXT'"),
+    ("data_whitespace_line", lambda p: _read(p, b"1 good\n  \t \n"),
+     DataFormatError, "line 2: line holds only whitespace"),
+    ("data_tsv_missing_field", lambda p: _read(p, b"label\ttext\n1\tgood\nbad\n", fmt="tsv"),
+     DataFormatError, r"line 3: 1 field\(s\), expected 2"),
+    ("data_tsv_no_label_column", lambda p: _read(p, b"y\ttext\n1\tgood\n", fmt="tsv"),
+     DataFormatError, "line 1: header has no column 'label'"),
+    ("data_empty_file", lambda p: _read(p, b""),
+     DataFormatError, "is empty: expected at least one example"),
+    ("data_directory", lambda p: read_labeled_text(p),
+     IsADirectoryError, "Is a directory"),
+    ("data_missing_file", lambda p: read_labeled_text(p / "absent.txt"),
+     FileNotFoundError, "data file not found: .*absent.txt"),
+    ("data_unknown_format", lambda p: _read(p, b"1 a\n", fmt="json"),
+     ValueError, "fmt must be one of"),
+]
+
+CASE_IDS = [case[0] for case in CASES]
+
+
+@pytest.mark.parametrize("action, error, match", [c[1:] for c in CASES], ids=CASE_IDS)
+def test_bad_input(tmp_path, action, error, match):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a warning on the way is not the result
+        with pytest.raises(error, match=match):
+            action(tmp_path)
+
+
+# ---------------------------------------------------------------------- accepted with a warning
+def test_batch_size_larger_than_the_data_warns_and_clips():
+    model = _mlp(batch_size=1000, max_iter=1)
+    with pytest.warns(UserWarning, match="batch_size=1000 is larger than the 20 training "
+                                         "samples; using batches of 20"):
+        _quiet_convergence(lambda: model.fit(_X(), _y()))
+    assert model._engine.t_max == 20
+
+
+def _quiet_convergence(fn):
+    from cymlp._compat import ConvergenceWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fn()
+
+
+def test_string_labels_are_fine():
+    y = np.array(["spam", "ham"])[_y()]
+    model = _quiet(lambda: _mlp().fit(_X(), y))
+    assert list(model.classes_) == ["ham", "spam"]
+    assert set(model.predict(_X())) <= {"ham", "spam"}
+
+
+def test_integer_and_boolean_inputs_are_converted():
+    X = (_X() > 0)
+    model = _quiet(lambda: _mlp().fit(X, _y()))
+    assert model.coefs_[0].dtype == np.float32
+    np.testing.assert_array_equal(model.predict(X), model.predict(X.astype(np.float32)))
+    Xi = np.round(_X() * 10).astype(np.int64)
+    assert _quiet(lambda: _mlp().fit(Xi, _y())).predict(Xi).shape == (20,)
+
+
+def test_unknown_words_and_empty_texts_at_predict_are_fine():
+    model = _fitted_text()
+    proba = model.predict_proba(["zzz qqq", "", "good zzz"])
+    assert proba.shape == (3, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+
+
+def test_latin1_bytes_are_repaired_with_a_warning(tmp_path):
+    data = "1 café crème\n0 naïve\n1 plain\n".encode("latin-1")
+    with pytest.warns(DataWarning, match=r"2 line\(s\) were not valid utf-8 and were "
+                                         r"decoded as cp1252 \(lines 1, 2\)"):
+        got = _read(tmp_path, data)
+    assert got.texts == ["café crème", "naïve", "plain"]
+    assert got.labels == ["1", "0", "1"]
+    assert got.n_repaired == 2 and got.repaired_lines == [1, 2]
+
+
+def test_binary_garbage_is_read_line_by_line_with_a_warning(tmp_path):
+    """Binary data without an empty line reads as (garbage) examples, one per line,
+    with one DataWarning; it never crashes and never mixes lines up."""
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    lines = [line for line in raw.split(b"\n") if line.strip()]
+    data = b"\n".join(b"x" + line for line in lines) + b"\n"  # no empty line
+    with pytest.warns(DataWarning, match="were not valid utf-8"):
+        got = _read(tmp_path, data)
+    assert len(got) == len(lines)
+    assert got.n_repaired > 0
+    with pytest.raises(DataFormatError, match="empty line"):
+        _read(tmp_path, data + b"\n1 ok\n")
+
+
+# ---------------------------------------------------------------------- in a subprocess
+def _run_child(code, *, address_space_gb=2.0, timeout=240):
+    """Run ``code`` in a fresh interpreter with a bounded address space."""
+    limit = int(address_space_gb * 2**30)
+    prelude = textwrap.dedent(f"""
+        import resource, warnings
+        resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
+        warnings.simplefilter("ignore")
+        import numpy as np
+        def peak_rss_mb():
+            for line in open("/proc/self/status"):
+                if line.startswith("VmHWM"):
+                    return int(line.split()[1]) / 1024
+    """)
+    if "asan" in os.environ.get("LD_PRELOAD", ""):
+        pytest.skip("an address-space limit cannot be combined with AddressSanitizer")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)],
+                          capture_output=True, text=True, timeout=timeout, env=env,
+                          check=False)
+    assert proc.returncode >= 0, f"killed by signal {-proc.returncode}\n{proc.stderr}"
+    return proc
+
+
+def test_huge_hidden_layer_is_a_memory_error_before_allocating():
+    proc = _run_child("""
+        from cymlp import MLPClassifier
+        X = np.random.default_rng(0).standard_normal((4, 1000))
+        try:
+            MLPClassifier((10**7,)).fit(X, [0, 1, 0, 1])
+        except MemoryError as exc:
+            print("MemoryError:", exc)
+        print("peak_mb", peak_rss_mb())
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"MemoryError: a network with layer sizes \[10000000, 2\] on 1000 "
+                     r"features needs about \d+\.\d GiB .* reduce hidden_layer_sizes",
+                     proc.stdout), proc.stdout
+    peak = float(proc.stdout.split("peak_mb")[1])
+    assert peak < 1024, f"{peak} MB resident: the check came after allocating"
+
+
+def test_memory_check_counts_the_embedding_table():
+    """A text model whose embedding table (not its MLP) does not fit in memory gets
+    the library's MemoryError before the table is allocated and drawn.
+
+    The child pretends 256 MiB are available; the table needs 2000 x 60000 float32
+    (0.45 GiB, plus as much again for Adagrad's state) while the MLP on top of it needs
+    a few MB. The address-space limit keeps a run without the check from touching
+    gigabytes: it then fails inside NumPy with a message of its own.
+    """
+    proc = _run_child("""
+        import cymlp.mlp
+        from cymlp import TextClassifier
+        cymlp.mlp._available_memory = lambda: 256 * 2**20
+        texts = [f"w{i} w{i + 1}" for i in range(2000)]
+        try:
+            TextClassifier((4,), embed_dim=60000, ngram_range=(1, 1), max_iter=1,
+                           early_stopping=False).fit(texts, [0, 1] * 1000)
+        except MemoryError as exc:
+            print("MemoryError:", exc)
+    """, address_space_gb=1.5)
+    assert proc.returncode == 0, proc.stderr
+    assert "MemoryError:" in proc.stdout, proc.stdout
+    assert "GiB available" in proc.stdout, (
+        "the MemoryError does not come from the library's memory check: " + proc.stdout)
+
+
+def test_predict_proba_never_returns_nan_silently():
+    """Finite float32 input large enough to overflow the logits: predict_proba must
+    raise, as training does (FloatingPointError), or return finite probabilities;
+    NaN rows and the arbitrary labels predict derives from them are not an answer."""
+    model = _fitted_mlp()
+    X = np.clip(_X(5) * 3e38, -3.3e38, 3.3e38)  # every value is a finite float32
+    try:
+        proba = model.predict_proba(X)
+    except (FloatingPointError, ValueError) as exc:
+        assert re.search("overflow|NaN|infinit|too large", str(exc))
+    else:
+        assert np.isfinite(proba).all(), f"NaN probabilities without an error:\n{proba}"
+
+
+_ENGINE_SETUP = """
+    from cymlp import MLPClassifier, TextClassifier
+    X = np.random.default_rng(0).standard_normal((20, 4)).astype(np.float32)
+    y = np.arange(20) % 2
+    mlp = MLPClassifier((3,), max_iter=1).fit(X, y)
+    text = TextClassifier((3,), max_iter=1, early_stopping=False).fit(
+        ["a b c", "d e", "f"] * 4, [0, 1, 0] * 4)
+    order = np.arange(20, dtype=np.intp)
+"""
+
+ENGINE_MISUSE = {
+    # y shorter than the rows the order refers to
+    "labels_shorter_than_rows": (
+        "mlp._engine.train(X, np.zeros(2, np.intc), order, 0, 20, 1, 0.1)",
+        "2 labels for 20 examples"),
+    # a bag (CSR) without its ids
+    "bag_without_ids": (
+        "text._engine.forward(None, indptr=np.array([0, 2], np.intp))",
+        "needs token ids"),
+    # indptr pointing past the end of the ids
+    "bag_indptr_past_ids": (
+        ("text._engine.forward(None, ids=np.array([2, 3], np.intc), "
+         "indptr=np.array([0, 500000], np.intp))"),
+        r"indptr must rise from 0 to len\(ids\)"),
+    # token ids outside the embedding table
+    "token_ids_out_of_range": (
+        ("text._engine.forward(None, ids=np.array([10**6, 3], np.intc), "
+         "indptr=np.array([0, 2], np.intp))"),
+        r"token ids must lie in \[0, \d+\)"),
+}
+
+
+@pytest.fixture(scope="module")
+def engine_misuse_outcomes():
+    """Run every ENGINE_MISUSE call in its own forked process of one child.
+
+    Returns {case: "raised: <type> <message>", "returned" or "signal N"}.
+    """
+    calls = "".join(f"    {name!r}: lambda: {call},\n"
+                    for name, (call, _) in ENGINE_MISUSE.items())
+    proc = _run_child(textwrap.dedent(_ENGINE_SETUP) + "calls = {\n" + calls + "}\n"
+                      + textwrap.dedent("""
+        import os
+        for name, call in calls.items():
+            read_end, write_end = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(read_end)
+                try:
+                    call()
+                    msg = "returned"
+                except (ValueError, TypeError, IndexError) as exc:
+                    msg = f"raised: {type(exc).__name__} {exc}"
+                os.write(write_end, msg.encode())
+                os._exit(0)
+            os.close(write_end)
+            _, status = os.waitpid(pid, 0)
+            msg = os.read(read_end, 4096).decode()
+            os.close(read_end)
+            if os.WIFSIGNALED(status):
+                msg = f"signal {os.WTERMSIG(status)}"
+            print(f"{name}|{msg}")
+    """))
+    assert proc.returncode == 0, proc.stderr
+    return dict(line.split("|", 1) for line in proc.stdout.splitlines() if "|" in line)
+
+
+@pytest.mark.parametrize("case", list(ENGINE_MISUSE))
+def test_engine_misuse_raises_instead_of_crashing(engine_misuse_outcomes, case):
+    """Calls that the estimators never make, made directly on the compiled engine:
+    a Python exception, not a segmentation fault or a silent out-of-bounds read."""
+    call, match = ENGINE_MISUSE[case]
+    outcome = engine_misuse_outcomes[case]
+    assert outcome.startswith("raised:"), f"{call}: {outcome}"
+    assert re.search(match, outcome), f"{call}: {outcome}"
+
+
+def test_public_api_cases_do_not_crash_in_a_child_process():
+    """The riskiest public calls of the table, together in a child process: each
+    raises a Python exception and the process exits normally."""
+    proc = _run_child("""
+        from cymlp import MLPClassifier, TextClassifier
+        X = np.random.default_rng(0).standard_normal((20, 4))
+        y = np.arange(20) % 2
+        calls = [
+            lambda: MLPClassifier((3,), solver="sgd", learning_rate_init=1e9,
+                                  max_iter=5).fit(X * 1e6, y),
+            lambda: MLPClassifier((3,), alpha=1e300, max_iter=3).fit(X, y),
+            lambda: MLPClassifier((3,), max_iter=3).fit(np.clip(X * 3e38, -3.3e38, 3.3e38), y),
+            lambda: MLPClassifier((2**31,)).fit(X, y),
+            lambda: TextClassifier(encoder="window", window=10**9).fit(["a b"] * 4, y[:4]),
+            lambda: TextClassifier(embed_dim=2**31).fit(["a b"] * 4, y[:4]),
+        ]
+        for i, call in enumerate(calls):
+            try:
+                call()
+                print(i, "returned")
+            except Exception as exc:
+                print(i, "raised", type(exc).__name__)
+        print("done")
+    """)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[-1] == "done"
+    outcomes = dict(line.split(" ", 1) for line in lines[:-1])
+    assert outcomes["0"] == "raised FloatingPointError"
+    assert outcomes["1"] == "raised FloatingPointError"
+    assert outcomes["3"] == "raised MemoryError"
+    assert outcomes["4"] == "raised MemoryError"
+    assert outcomes["5"] == "raised MemoryError"
+
+
+# ---------------------------------------------------------------------- the document
+def _documented_tests():
+    rows = [line for line in DOC.read_text(encoding="utf-8").splitlines()
+            if line.startswith("|") and not set(line) <= set("|- ")
+            and not line.startswith("| input |")]  # the header of each table
+    names = []
+    for line in rows:
+        found = re.findall(r"`(test_[a-z0-9_]+(?:\[[a-z0-9_]+\])?)`", line)
+        assert found, f"table row without a test name: {line}"
+        names.extend(found)
+    return names, len(rows)
+
+
+def test_the_documented_table_matches_the_tests():
+    names, n_rows = _documented_tests()
+    assert n_rows >= 30
+    module = sys.modules[__name__]
+    for name in names:
+        base, _, param = name.partition("[")
+        assert hasattr(module, base) or _in_other_module(base), f"{name}: no such test"
+        if base == "test_bad_input":
+            assert param.rstrip("]") in CASE_IDS, f"{name}: no such case"
+    documented = {n.partition("[")[2].rstrip("]") for n in names
+                  if n.startswith("test_bad_input[")}
+    assert documented == set(CASE_IDS), (
+        f"cases missing from the table: {sorted(set(CASE_IDS) - documented)}")
+
+
+def _in_other_module(name):
+    """Tests of tests/test_model_files.py may be named in the table too."""
+    text = (pathlib.Path(__file__).parent / "test_model_files.py").read_text()
+    return f"def {name}(" in text
