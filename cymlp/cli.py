@@ -18,6 +18,7 @@ Run ``cymlp COMMAND --help`` for the options of each command, or
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -28,7 +29,7 @@ import traceback
 
 import numpy as np
 
-__all__ = ["main", "build_parser", "parse_hidden", "macro_f1"]
+__all__ = ["build_parser", "macro_f1", "main", "parse_hidden", "write_json_atomic"]
 
 ACTIVATIONS = (
     "identity", "step", "sigmoid", "logistic", "tanh", "arctan", "relu",
@@ -354,7 +355,6 @@ def _threads(n):
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # optional dependency: BLAS keeps its own thread setting
-        import contextlib
         print("cymlp: threadpoolctl is not installed; --threads is ignored",
               file=sys.stderr)
         return contextlib.nullcontext()
@@ -380,25 +380,25 @@ def _n_rows(X):
 
 def _make_model(args, text):
     import cymlp
-    options = dict(
-        hidden_layer_sizes=tuple(args.hidden),
-        activation=args.activation,
-        solver=args.solver,
-        alpha=args.alpha,
-        batch_size=args.batch_size,
-        learning_rate_init=args.lr,
-        max_iter=args.epochs,
-        random_state=args.seed,
-        tol=args.tol,
-        n_iter_no_change=args.n_iter_no_change,
-        early_stopping=args.early_stopping,
-        momentum=args.momentum,
-        bias=args.bias,
-        label_smoothing=args.label_smoothing,
-        dtype=args.dtype,
-        diagnostics=args.diagnostics,
-        verbose=args.verbose,
-    )
+    options = {
+        "hidden_layer_sizes": tuple(args.hidden),
+        "activation": args.activation,
+        "solver": args.solver,
+        "alpha": args.alpha,
+        "batch_size": args.batch_size,
+        "learning_rate_init": args.lr,
+        "max_iter": args.epochs,
+        "random_state": args.seed,
+        "tol": args.tol,
+        "n_iter_no_change": args.n_iter_no_change,
+        "early_stopping": args.early_stopping,
+        "momentum": args.momentum,
+        "bias": args.bias,
+        "label_smoothing": args.label_smoothing,
+        "dtype": args.dtype,
+        "diagnostics": args.diagnostics,
+        "verbose": args.verbose,
+    }
     if text:
         return cymlp.TextClassifier(
             encoder=args.encoder, embed_dim=args.embed_dim, window=args.window,
@@ -482,7 +482,7 @@ def cmd_train(args):
     except FloatingPointError as exc:
         record["status"] = "diverged"
         record["error"] = f"{type(exc).__name__}: {exc}"
-    except Exception as exc:  # recorded, then reported through the exit code
+    except Exception as exc:  # noqa: BLE001 - recorded, then reported by the exit code
         record["status"] = "failed"
         record["error"] = f"{type(exc).__name__}: {exc}"
         traceback.print_exc(file=sys.stderr)
@@ -527,22 +527,22 @@ def cmd_evaluate(args):
     if args.json:
         print(json.dumps(_jsonable(result)))
     else:
+        accuracy = "n/a" if result["accuracy"] is None else f"{result['accuracy']:.4f}"
         print(f"{args.dataset} {args.split}: n={result['n_samples']} "
-              f"accuracy={result['accuracy']:.4f} macro_f1={result['macro_f1']:.4f}")
+              f"accuracy={accuracy} macro_f1={result['macro_f1']:.4f}")
     return 0
 
 
 def _read_inputs(path, text):
-    stream = sys.stdin if path == "-" else open(path, encoding="utf-8",
-                                                errors="replace", newline=None)
-    try:
+    """Texts (one a line) or CSV rows of numbers from ``path`` (``-``: stdin)."""
+    with contextlib.ExitStack() as stack:
+        if path == "-":
+            stream = sys.stdin
+        else:
+            stream = stack.enter_context(open(path, encoding="utf-8", errors="replace"))
         if text:
             return [line.rstrip("\n") for line in stream]
-        rows = np.loadtxt(stream, delimiter=",", ndmin=2, dtype=np.float64)
-        return rows
-    finally:
-        if stream is not sys.stdin:
-            stream.close()
+        return np.loadtxt(stream, delimiter=",", ndmin=2, dtype=np.float64)
 
 
 def cmd_predict(args):
