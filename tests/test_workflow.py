@@ -113,6 +113,18 @@ def test_default_config_meets_the_sweep_minimum():
     assert len(config["seeds"]) >= 2
 
 
+def test_every_config_key_is_documented():
+    with open(os.path.join(REPO, "workflow", "schemas", "config.schema.yaml")) as fh:
+        schema = yaml.safe_load(fh)
+    with open(os.path.join(REPO, "config", "README.md")) as fh:
+        readme = fh.read()
+    keys = list(schema["properties"])
+    keys += [f"download.{k}" for k in schema["properties"]["download"]["properties"]]
+    missing = [k for k in keys if f"`{k}`" not in readme]
+    assert not missing, f"config/README.md does not document {missing}"
+    assert set(default_config()) <= set(schema["properties"])
+
+
 def test_dry_run_plans_the_whole_default_sweep(workdir):
     config = default_config()
     proc = snakemake(workdir, "-n")
@@ -142,6 +154,22 @@ def test_real_dataset_joins_only_when_its_files_exist(workdir, tmp_path):
     assert proc.returncode == 0, output_of(proc)
     assert job_counts(output_of(proc))["train"] == 1 + 3      # xor + 3 folds of mr
     assert "results/runs/mr/relu.both.h4.adam.s0.f2.json" in output_of(proc)
+
+
+def test_sentence_sweep_plans_all_real_datasets(workdir):
+    data_dir = os.environ.get("CYMLP_DATA_DIR", "")
+    needed = ("rt-polarity.all", "stsa.binary.train", "stsa.binary.dev",
+              "stsa.binary.test", "TREC.train.all", "TREC.test.all")
+    if not all(os.path.isfile(os.path.join(data_dir, name)) for name in needed):
+        pytest.skip("CYMLP_DATA_DIR does not hold the MR, SST-2 and TREC files")
+    proc = snakemake(workdir, "-n", "--configfile",
+                     os.path.join(REPO, "config", "sentences.yaml"),
+                     "--config", f"data_dir={data_dir}")
+    assert proc.returncode == 0, output_of(proc)
+    counts = job_counts(output_of(proc))
+    # 5 activations x 2 bias placements x 3 seeds; MR with 10 folds
+    assert counts["train"] == 30 * (10 + 1 + 1)
+    assert counts["tables"] == 3 and "plot_boundary" not in counts
 
 
 @pytest.mark.parametrize("change, message", [
@@ -409,3 +437,36 @@ def test_collect_flattens_history(tmp_path):
     assert history["saturated_layer0"].tolist() == pytest.approx([0.2, 0.1])
     assert history["dead"].isna().all()
     assert history["grad_norm_output"].tolist() == [3.0, 1.5]
+
+
+def test_damaged_run_records_are_redone_and_only_they(workdir, tmp_path):
+    """A truncated record, a record of garbage bytes and a model that is not a zip (what a
+    full disk or a crash of the file system can leave) are detected on the next
+    invocation and exactly those runs are redone; intact runs are not retrained."""
+    sweep = {"datasets": ["xor"], "activations": ["identity", "tanh"], "bias": ["both"],
+             "hidden": [[4]], "seeds": [0, 1], "epochs": 20,
+             "boundary": {"activations": ["identity", "tanh"], "hidden": [4]}}
+    config = write_config(tmp_path, "damaged.yaml", sweep)
+    proc = snakemake(workdir, "--cores", "2", "--configfile", config)
+    assert proc.returncode == 0, output_of(proc)
+    runs_dir = workdir / "results" / "runs" / "xor"
+    models_dir = workdir / "results" / "models" / "xor"
+    records = sorted(runs_dir.glob("*.json"))
+    assert len(records) == len(expected_run_ids(sweep)) == 4
+    before = {p.name: p.stat().st_mtime_ns for p in records}
+
+    truncated, garbage, bad_model, intact = records
+    truncated.write_text(truncated.read_text()[:40])
+    garbage.write_bytes(b"\x00\xff" * 50)
+    (models_dir / (bad_model.stem + ".npz")).write_bytes(b"not a zip")
+
+    proc = snakemake(workdir, "--cores", "2", "--configfile", config)
+    assert proc.returncode == 0, output_of(proc)
+    text = output_of(proc)
+    for damaged in (truncated, garbage, bad_model):
+        assert f"{damaged.name} is damaged" in text
+        assert json.loads(damaged.read_text())["status"] == "ok"
+        assert damaged.stat().st_mtime_ns != before[damaged.name]
+    assert intact.stat().st_mtime_ns == before[intact.name]
+    runs = pd.read_csv(workdir / "results" / "report" / "runs.csv")
+    assert sorted(runs["run_id"]) == sorted(expected_run_ids(sweep))
