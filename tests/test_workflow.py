@@ -163,12 +163,12 @@ def test_sentence_sweep_plans_all_real_datasets(workdir):
     if not all(os.path.isfile(os.path.join(data_dir, name)) for name in needed):
         pytest.skip("CYMLP_DATA_DIR does not hold the MR, SST-2 and TREC files")
     proc = snakemake(workdir, "-n", "--configfile",
-                     os.path.join(REPO, "config", "sentences.yaml"),
+                     os.path.join(REPO, "config", "real.yaml"),
                      "--config", f"data_dir={data_dir}")
     assert proc.returncode == 0, output_of(proc)
     counts = job_counts(output_of(proc))
-    # 5 activations x 2 bias placements x 3 seeds; MR with 10 folds
-    assert counts["train"] == 30 * (10 + 1 + 1)
+    # 4 activations x 4 bias placements x 2 hidden sizes x 2 seeds; MR with 2 folds
+    assert counts["train"] == 64 * (2 + 1 + 1)
     assert counts["tables"] == 3 and "plot_boundary" not in counts
 
 
