@@ -15,6 +15,7 @@ with an absolute floor for entries near zero.
 """
 
 import numpy as np
+from _params import assert_params_close
 import pytest
 from cymlp._blas import gemm_memview
 
@@ -81,13 +82,7 @@ def _assert_same_trajectory(model, X, y, weights, biases, n_rows=N_STEPS * BATCH
     model.partial_fit(X, y)
     tol = TOL[np.dtype(model.dtype).name]
     assert model.n_iter_ == 1 and model.t_ == n_rows
-    for l, (got, want) in enumerate(zip(model.coefs_, weights)):
-        np.testing.assert_allclose(got, want, **tol, err_msg=f"coefs_[{l}]")
-    for l, (got, want) in enumerate(zip(model.intercepts_, biases)):
-        if want is None:
-            assert got is None
-        else:
-            np.testing.assert_allclose(got, want, **tol, err_msg=f"intercepts_[{l}]")
+    assert_params_close(model, weights, biases, tol)
     # the epoch loss is the row-weighted mean of the batch losses before each update
     sizes = np.diff(np.r_[np.arange(0, n_rows, BATCH), n_rows])
     mean_loss = float(np.dot(losses, sizes) / n_rows)

@@ -23,6 +23,7 @@ import warnings
 from unittest import mock
 
 import numpy as np
+from _params import assert_params_close
 import pytest
 from cymlp._mlp import SOLVERS, Engine
 from hypothesis import HealthCheck, given, settings
@@ -138,14 +139,7 @@ def _copies(model, dtype=None):
     return weights, biases
 
 
-def _assert_params(model, weights, biases, tol):
-    for l, (got, want) in enumerate(zip(model.coefs_, weights)):
-        np.testing.assert_allclose(got, want, **tol, err_msg=f"coefs_[{l}]")
-    for l, (got, want) in enumerate(zip(model.intercepts_, biases)):
-        if want is None:
-            assert got is None
-        else:
-            np.testing.assert_allclose(got, want, **tol, err_msg=f"intercepts_[{l}]")
+_assert_params = assert_params_close
 
 
 # ---------------------------------------------------------------------- the MLP

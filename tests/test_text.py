@@ -16,6 +16,7 @@
 import warnings
 
 import numpy as np
+from _params import assert_params_close
 import pytest
 
 import cymlp
@@ -241,13 +242,7 @@ def _check_updates(model, n_epochs=2):
 
     assert model.n_iter_ == n_epochs
     np.testing.assert_allclose(model.embeddings_, E, **tol, err_msg="E")
-    for l, (got, want) in enumerate(zip(model.coefs_, weights)):
-        np.testing.assert_allclose(got, want, **tol, err_msg=f"coefs_[{l}]")
-    for l, (got, want) in enumerate(zip(model.intercepts_, biases)):
-        if want is None:
-            assert got is None
-        else:
-            np.testing.assert_allclose(got, want, **tol, err_msg=f"intercepts_[{l}]")
+    assert_params_close(model, weights, biases, tol)
     sizes = np.array([len(b[1]) for b in batches])
     for epoch in range(n_epochs):
         part = losses[epoch * len(batches):(epoch + 1) * len(batches)]
