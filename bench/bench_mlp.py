@@ -61,8 +61,8 @@ LR = 0.01
 #: largest training set, in bytes of X, per configuration
 MAX_DATA_BYTES = 64 * 2**20
 
-IMPLEMENTATIONS = ("cymlp", "cymlp_engine", "numpy", "torch", "sklearn")
-PEERS = ("torch", "numpy", "sklearn")
+IMPLEMENTATIONS = ("cymlp", "cymlp_engine", "numpy", "torch", "sklearn", "gemm_bound")
+PEERS = ("torch", "numpy", "sklearn", "gemm_bound")
 
 
 # ----------------------------------------------------------------------- implementations
@@ -204,8 +204,40 @@ class Sklearn(Implementation):
             self.clf.partial_fit(self.X[:n_rows], self.y[:n_rows])
 
 
+class GemmBound(Implementation):
+    """Only the five matrix products of an SGD step, through the same BLAS wrapper, with
+    the transposes, scalings and fused updates of the engine: no activation, softmax,
+    bias or Python. No implementation that calls this BLAS for its products can be
+    faster, so cymlp/gemm_bound is the fraction of the attainable rate cymlp reaches."""
+
+    name = "gemm_bound"
+
+    def __init__(self, X, y, d, v, m, t, lr):
+        super().__init__(X, y, d, v, m, t, lr)
+        from cymlp._blas import gemm_memview
+
+        self.gemm = gemm_memview["float"]
+        W, _ = common.initial_weights(d, v, m)
+        self.H, self.U = (np.ascontiguousarray(w, dtype=np.float32) for w in W)
+        self.k = np.zeros((t, v), np.float32)
+        self.z = np.zeros((t, m), np.float32)
+        self.dh = np.zeros((t, v), np.float32)
+
+    def train(self, n_rows):
+        gemm, X, t, H, U, k, z, dh = (self.gemm, self.X, self.t, self.H, self.U, self.k,
+                                      self.z, self.dh)
+        step, one, zero = -1e-9, 1.0, 0.0  # a tiny update: the weights stay put
+        for s in range(0, n_rows, t):
+            x = X[s:s + t]
+            gemm(False, False, one, x, H, zero, k)       # k = x H
+            gemm(False, False, one, k, U, zero, z)       # z = h U
+            gemm(False, True, one, z, U, zero, dh)       # dh = dz U^T
+            gemm(True, False, step, k, z, one, U)        # U -= (lr/t) h^T dz
+            gemm(True, False, step, x, dh, one, H)       # H -= (lr/t) x^T dk
+
+
 CLASSES = {cls.name: cls for cls in (CymlpEstimator, CymlpEngine, NumpyReference, Torch,
-                                     Sklearn)}
+                                     Sklearn, GemmBound)}
 
 
 def available(names):

@@ -328,9 +328,10 @@ def write_json_atomic(path, record):
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        _raise_write_error(exc, path)
         raise
 
 
@@ -345,9 +346,18 @@ def _save_model_atomic(model, path):
     try:
         model.save(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        _raise_write_error(exc, path)
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _raise_write_error(exc, path):
+    """Raise an ``OSError`` naming ``path`` for a failed write (a full disk, say)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}") from exc
 
 
 def _threads(n):

@@ -470,3 +470,73 @@ def test_damaged_run_records_are_redone_and_only_they(workdir, tmp_path):
     assert intact.stat().st_mtime_ns == before[intact.name]
     runs = pd.read_csv(workdir / "results" / "report" / "runs.csv")
     assert sorted(runs["run_id"]) == sorted(expected_run_ids(sweep))
+
+
+# ------------------------------------------------------------------ full disk
+
+def _mount_tmpfs(path, size):
+    """Mount a tmpfs of ``size`` at ``path``; False when this machine does not allow it."""
+    if os.geteuid() != 0 or not os.path.exists("/bin/mount"):
+        return False
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True, text=True, check=False)
+    return proc.returncode == 0
+
+
+@pytest.fixture
+def tiny_disk(workdir):
+    """``workdir/results`` on a 64 KiB tmpfs: room for a few runs of a sweep, not all."""
+    results = workdir / "results"
+    results.mkdir()
+    if not _mount_tmpfs(results, "64k"):
+        pytest.skip("mounting a tmpfs needs root (CAP_SYS_ADMIN)")
+    try:
+        yield results
+    finally:
+        subprocess.run(["umount", "-l", str(results)], check=False)
+
+
+def test_full_disk_fails_cleanly_and_the_rerun_redoes_only_the_lost_runs(workdir, tmp_path,
+                                                                        tiny_disk):
+    """A sweep whose results folder fills up: jobs that could not write fail (no
+    half-written record, model or temporary file is left behind), the runs that were
+    written stay valid; once there is room, the rerun trains exactly the lost runs and
+    the report holds every run once."""
+    sweep = {"datasets": ["xor"], "activations": ["identity", "tanh", "relu", "gelu"],
+             "bias": ["both", "none"], "hidden": [[4]], "seeds": [0, 1], "epochs": 10,
+             "boundary": {"activations": ["identity", "tanh"], "hidden": [4]}}
+    expected = expected_run_ids(sweep)
+    config = write_config(tmp_path, "full.yaml", sweep)
+    runs_dir = tiny_disk / "runs" / "xor"
+    models_dir = tiny_disk / "models" / "xor"
+
+    proc = snakemake(workdir, "--cores", "1", "--keep-going", "--configfile", config)
+    assert proc.returncode != 0, "the sweep fitted on the tiny disk: make the disk smaller"
+    text = output_of(proc)
+    logs = "".join(p.read_text(errors="replace")
+                   for p in (tiny_disk / "logs").rglob("*.log") if p.is_file())
+    assert "No space left on device" in text + logs
+
+    written = {p.name: p.stat().st_mtime_ns for p in runs_dir.glob("*.json")}
+    assert 1 <= len(written) < len(expected)
+    for name in written:                      # what was written is whole and loadable
+        assert json.loads((runs_dir / name).read_text())["status"] == "ok"
+        assert (models_dir / name.replace(".json", ".npz")).is_file()
+    # A failed job leaves no output and no temporary file behind.
+    leftovers = [p.name for p in tiny_disk.rglob(".*") if p.is_file()]
+    assert leftovers == []
+    assert {p.stem for p in models_dir.glob("*.npz")} == {n[:-5] for n in written}
+
+    subprocess.run(["mount", "-o", "remount,size=64m", str(tiny_disk)], check=True)
+    proc = snakemake(workdir, "-n", "--configfile", config)
+    assert proc.returncode == 0, output_of(proc)
+    assert job_counts(output_of(proc))["train"] == len(expected) - len(written)
+    proc = snakemake(workdir, "--cores", "2", "--configfile", config)
+    assert proc.returncode == 0, output_of(proc)
+
+    for name, mtime in written.items():       # the runs that survived were not redone
+        assert (runs_dir / name).stat().st_mtime_ns == mtime, name
+    assert sorted(p.stem for p in runs_dir.glob("*.json")) == sorted(expected)
+    runs = pd.read_csv(tiny_disk / "report" / "runs.csv")
+    assert sorted(runs["run_id"]) == sorted(expected)
+    assert (runs["status"] == "ok").all()

@@ -21,6 +21,10 @@ rule train:
         "../envs/cymlp.yaml"
     shell:
         # The record is written atomically by cymlp (temporary file + rename); a
-        # diverged run is recorded with status "diverged" and exits 0.
+        # diverged run is recorded with status "diverged" and exits 0. The whole output
+        # goes to the log and its last line (the run's result, or the error that ended
+        # it) to the console too: when the disk is full the log cannot hold the error,
+        # and tee still passes it on (and fails the job).
         "python -m cymlp.cli train {params.args} --threads {threads}"
-        " --out {output.model:q} --metrics {output.metrics:q} > {log:q} 2>&1"
+        " --out {output.model:q} --metrics {output.metrics:q} 2>&1"
+        " | tee {log:q} | tail -n 1 >&2"
