@@ -87,7 +87,9 @@ class Vocabulary:
     id_to_token : list of str
         Token of each id; ``"<pad>"`` and ``"<unk>"`` for ids 0 and 1.
     token_to_id : dict of str to int
-        The inverse map, without the two reserved tokens.
+        The inverse map, without the two reserved tokens (for reading: the
+        encoders use their own copies, made when the vocabulary is fitted or
+        loaded).
     counts : ndarray of shape (n_vocab,), int64
         Corpus count of each id; for UNK, the number of unigram occurrences
         that were left out (below ``min_count`` or beyond ``max_size``); 0
@@ -241,28 +243,29 @@ class Vocabulary:
         self.counts = np.asarray(counts, dtype=np.int64)
         self.n_unigrams = int(n_unigrams)
         self._span = self._validate_params()
+        # Separate maps for the encoders' hot loops: a token is looked up among the
+        # unigrams only (a token given in a list may contain a space and must not hit
+        # an n-gram), an n-gram among the n-grams only.
+        self._unigram_get = {t: i for t, i in self.token_to_id.items()
+                             if i < self.n_unigrams}.get
+        ngram_ids = {t: i for t, i in self.token_to_id.items() if i >= self.n_unigrams}
+        self._ngram_get = ngram_ids.get if ngram_ids else None
 
     # -- encoding -----------------------------------------------------------
 
     def _unigram_ids(self, tokens):
-        get = self.token_to_id.get
-        n_unigrams = self.n_unigrams
-        ids = []
-        for token in tokens:
-            i = get(token, UNK)
-            ids.append(i if i < n_unigrams else UNK)
-        return ids
+        get = self._unigram_get
+        return [get(token, UNK) for token in tokens]
 
     def _ids(self, tokens):
         lo, hi = self._span
         ids = self._unigram_ids(tokens) if lo == 1 else []
-        if hi >= 2 and len(self.id_to_token) > self.n_unigrams:
-            get = self.token_to_id.get
-            n_unigrams = self.n_unigrams
-            for gram in _ngrams(tokens, max(lo, 2), hi):
-                i = get(gram)
-                if i is not None and i >= n_unigrams:
-                    ids.append(i)
+        get = self._ngram_get
+        if hi >= 2 and get is not None:
+            for n in range(max(lo, 2), hi + 1):
+                # the n-grams of one length, in order: " ".join of n shifted views
+                grams = map(" ".join, zip(*(tokens[k:] for k in range(n))))
+                ids.extend(i for i in map(get, grams) if i is not None)
         return ids
 
     def encode(self, text):
@@ -302,12 +305,14 @@ class Vocabulary:
         self._check_corpus(texts, "encode_window")
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"window length n must be an int >= 1, got {n!r}")
-        texts = list(texts)
-        out = np.full((len(texts), int(n)), PAD, dtype=np.int32)
-        for row, text in enumerate(texts):
+        n = int(n)
+        pad = [PAD] * n
+        flat = []
+        for text in texts:
             ids = self._unigram_ids(self._tokens(text)[:n])
-            out[row, : len(ids)] = ids
-        return out
+            flat.extend(ids)
+            flat.extend(pad[len(ids):])
+        return np.array(flat, dtype=np.int32).reshape(-1, n)
 
     def encode_bag(self, texts):
         """Variable-length ids for the bag encoder, as CSR arrays.
@@ -325,13 +330,13 @@ class Vocabulary:
         """
         self._check_fitted()
         self._check_corpus(texts, "encode_bag")
-        chunks = [self._ids(self._tokens(text)) for text in texts]
-        indptr = np.zeros(len(chunks) + 1, dtype=np.int64)
-        np.cumsum([len(c) for c in chunks], out=indptr[1:])
-        indices = np.fromiter(
-            (i for chunk in chunks for i in chunk), dtype=np.int32, count=int(indptr[-1])
-        )
-        return indptr, indices
+        flat, lengths = [], [0]
+        for text in texts:
+            ids = self._ids(self._tokens(text))
+            flat.extend(ids)
+            lengths.append(len(ids))
+        indptr = np.cumsum(np.array(lengths, dtype=np.int64))
+        return indptr, np.array(flat, dtype=np.int32)
 
     # -- container protocol ---------------------------------------------------
 

@@ -630,11 +630,11 @@ def test_token_ids_outside_the_table_are_rejected(encoder):
         model._check_ids(np.array([[3, -1], [2, 2]], dtype=np.intc))
     # a damaged vocabulary cannot smuggle an out-of-range id into the kernels
     vocab = model.vocabulary_
-    vocab.token_to_id["good"] = -4
+    vocab._unigram_get = {"good": -4}.get
     with pytest.raises(ValueError, match="token ids must lie in"):
         model.predict(["good movie"])
     if encoder == "bag":
-        vocab.token_to_id["good"] = 3
-        vocab.token_to_id["good movie"] = n_vocab + 1000
+        vocab._unigram_get = {"good": 3}.get
+        vocab._ngram_get = {"good movie": n_vocab + 1000}.get
         with pytest.raises(ValueError, match="token ids must lie in"):
             model.predict_proba(["good movie"])
