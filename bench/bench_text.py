@@ -608,30 +608,9 @@ def main(argv=None):
     rows = []
     for model in args.models:
         rows += bench_model(model, names, args.threads, args, peaks, info, log)
-    # the peak again at the end; keep the better one (a loaded machine only lowers it)
-    for n, p in bench_mlp.measure_peaks(args, log).items():
-        cpu_best = max(p["gflops_peak_cpu"], peaks[n]["gflops_peak_cpu"])
-        if p["gflops_peak"] > peaks[n]["gflops_peak"]:
-            peaks[n] = p
-        peaks[n]["gflops_peak_cpu"] = cpu_best
-    for row in rows:
-        pk = peaks[row["threads"]]["gflops_peak"]
-        pk_cpu = peaks[row["threads"]]["gflops_peak_cpu"]
-        row["peak_gflops"] = pk
-        row["pct_of_peak"] = 100.0 * row["gflops"] / pk
-        row["peak_gflops_cpu"] = pk_cpu
-        row["pct_of_peak_cpu"] = (100.0 * row["samples_per_cpu_s"]
-                                  * row["flops_per_sample"] / 1e9 / pk_cpu)
-    summary = summarise(rows, names)
-    os.makedirs(args.out, exist_ok=True)
-    csv_path = os.path.join(args.out, "text.csv")
-    md_path = os.path.join(args.out, "text.md")
-    common.write_csv(csv_path, rows)
-    text = markdown(summary, names, peaks, info, args, missing)
-    with open(md_path, "w") as fh:
-        fh.write(text)
-    print(text)
-    log(f"wrote {csv_path} and {md_path}")
+    common.finish(rows, peaks, bench_mlp.measure_peaks(args, log), "text", args.out,
+                  lambda pk: markdown(summarise(rows, names), names, pk, info, args, missing),
+                  log)
     return 0
 
 

@@ -305,3 +305,35 @@ def fmt_ratio(x):
 
 def now():
     return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def finish(rows, peaks, new_peaks, stem, out_dir, report, log):
+    """The common end of a speed benchmark: keep the better of the two sgemm peaks at
+    every thread count (measured before and after the rounds: a loaded machine only
+    lowers it), express every row's GFLOP/s as a percentage of it (wall and CPU time),
+    write ``<stem>.csv`` and ``<stem>.md`` to ``out_dir`` and print the Markdown.
+
+    ``report(peaks)`` returns the Markdown text once the percentages are in the rows.
+    """
+    for n, p in new_peaks.items():
+        cpu_best = max(p["gflops_peak_cpu"], peaks[n]["gflops_peak_cpu"])
+        if p["gflops_peak"] > peaks[n]["gflops_peak"]:
+            peaks[n] = p
+        peaks[n]["gflops_peak_cpu"] = cpu_best
+    for row in rows:
+        pk = peaks[row["threads"]]["gflops_peak"]
+        pk_cpu = peaks[row["threads"]]["gflops_peak_cpu"]
+        row["peak_gflops"] = pk
+        row["pct_of_peak"] = 100.0 * row["gflops"] / pk
+        row["peak_gflops_cpu"] = pk_cpu
+        row["pct_of_peak_cpu"] = (100.0 * row["samples_per_cpu_s"]
+                                  * row["flops_per_sample"] / 1e9 / pk_cpu)
+    os.makedirs(out_dir, exist_ok=True)
+    csv_path = os.path.join(out_dir, f"{stem}.csv")
+    md_path = os.path.join(out_dir, f"{stem}.md")
+    write_csv(csv_path, rows)
+    text = report(peaks)
+    with open(md_path, "w") as fh:
+        fh.write(text)
+    print(text)
+    log(f"wrote {csv_path} and {md_path}")

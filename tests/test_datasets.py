@@ -3,32 +3,17 @@
 import functools
 import hashlib
 import http.server
-import importlib
-import importlib.util
 import os
 import pathlib
-import sys
 import threading
 import warnings
 
 import numpy as np
 import pytest
+from _shared import import_cymlp_module
 
 
-def _import_cymlp_module(name):
-    """Import ``cymlp.<name>``, or load the file alone if the package cannot import."""
-    try:
-        return importlib.import_module(f"cymlp.{name}")
-    except ImportError:
-        path = pathlib.Path(__file__).resolve().parents[1] / "cymlp" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(f"_cymlp_file_{name}", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        return module
-
-
-datasets = _import_cymlp_module("datasets")
+datasets = import_cymlp_module("datasets")
 
 # The real data sit next to the repository (../shared/data), or where
 # CYMLP_DATA_DIR points.

@@ -1,30 +1,15 @@
 """Tests of cymlp.io: model files without pickle."""
 
-import importlib
-import importlib.util
 import json
 import pathlib
-import sys
 import zipfile
 
 import numpy as np
 import pytest
+from _shared import import_cymlp_module
 
 
-def _import_cymlp_module(name):
-    """Import ``cymlp.<name>``, or load the file alone if the package cannot import."""
-    try:
-        return importlib.import_module(f"cymlp.{name}")
-    except ImportError:
-        path = pathlib.Path(__file__).resolve().parents[1] / "cymlp" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(f"_cymlp_file_{name}", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        return module
-
-
-cio = _import_cymlp_module("io")
+cio = import_cymlp_module("io")
 
 
 def _temp_leftovers(directory):

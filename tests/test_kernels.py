@@ -15,7 +15,7 @@ with an absolute floor for entries near zero.
 """
 
 import numpy as np
-from _params import assert_params_close
+from _shared import assert_params_close
 import pytest
 from cymlp._blas import gemm_memview
 

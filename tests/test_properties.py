@@ -23,7 +23,7 @@ import warnings
 from unittest import mock
 
 import numpy as np
-from _params import assert_params_close
+from _shared import assert_params_close
 import pytest
 from cymlp._mlp import SOLVERS, Engine
 from hypothesis import HealthCheck, given, settings

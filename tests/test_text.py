@@ -16,7 +16,7 @@
 import warnings
 
 import numpy as np
-from _params import assert_params_close
+from _shared import assert_params_close
 import pytest
 
 import cymlp

@@ -1,29 +1,13 @@
 """Tests of cymlp.vocab: tokenising and the token-id vocabulary."""
 
-import importlib
-import importlib.util
 import json
-import pathlib
-import sys
 
 import numpy as np
 import pytest
+from _shared import import_cymlp_module
 
 
-def _import_cymlp_module(name):
-    """Import ``cymlp.<name>``, or load the file alone if the package cannot import."""
-    try:
-        return importlib.import_module(f"cymlp.{name}")
-    except ImportError:
-        path = pathlib.Path(__file__).resolve().parents[1] / "cymlp" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(f"_cymlp_file_{name}", path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        return module
-
-
-vocab_mod = _import_cymlp_module("vocab")
+vocab_mod = import_cymlp_module("vocab")
 Vocabulary = vocab_mod.Vocabulary
 tokenize = vocab_mod.tokenize
 
