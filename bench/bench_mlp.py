@@ -212,7 +212,7 @@ class GemmBound(Implementation):
 
     name = "gemm_bound"
 
-    def __init__(self, X, y, d, v, m, t, lr):
+    def __init__(self, X, y, d, v, m, t, lr, input_grad=False):
         super().__init__(X, y, d, v, m, t, lr)
         from cymlp._blas import gemm_memview
 
@@ -222,17 +222,22 @@ class GemmBound(Implementation):
         self.k = np.zeros((t, v), np.float32)
         self.z = np.zeros((t, m), np.float32)
         self.dh = np.zeros((t, v), np.float32)
+        # the text models also need dX = dk H^T, the gradient that flows into E
+        self.dx = np.zeros((t, d), np.float32) if input_grad else None
 
     def train(self, n_rows):
-        gemm, X, t, H, U, k, z, dh = (self.gemm, self.X, self.t, self.H, self.U, self.k,
-                                      self.z, self.dh)
+        gemm, X, t, H, U, k, z, dh, dx = (self.gemm, self.X, self.t, self.H, self.U,
+                                          self.k, self.z, self.dh, self.dx)
         step, one, zero = -1e-9, 1.0, 0.0  # a tiny update: the weights stay put
+        n_data = len(X) - len(X) % t
         for s in range(0, n_rows, t):
-            x = X[s:s + t]
+            x = X[s % n_data:s % n_data + t]
             gemm(False, False, one, x, H, zero, k)       # k = x H
             gemm(False, False, one, k, U, zero, z)       # z = h U
             gemm(False, True, one, z, U, zero, dh)       # dh = dz U^T
             gemm(True, False, step, k, z, one, U)        # U -= (lr/t) h^T dz
+            if dx is not None:
+                gemm(False, True, one, dh, H, zero, dx)  # dX = dk H^T
             gemm(True, False, step, x, dh, one, H)       # H -= (lr/t) x^T dk
 
 

@@ -91,7 +91,7 @@ ZIPF_EXPONENT = 1.0
 LR = 0.1
 
 MODELS = ("window", "bag")
-IMPLEMENTATIONS = ("cymlp", "cymlp_engine", "torch")
+IMPLEMENTATIONS = ("cymlp", "cymlp_engine", "torch", "gemm_bound")
 CYMLP_IMPLS = ("cymlp", "cymlp_engine")
 
 #: goals at 1 thread: (model, what, minimum); what is 'torch' (rate ratio against
@@ -332,7 +332,19 @@ def torch_model(model):
     return WindowNet() if model == "window" else BagNet()
 
 
-CLASSES = {cls.name: cls for cls in (CymlpFit, CymlpEngine, Torch)}
+class GemmBound(bench_mlp.GemmBound):
+    """The matrix products of an SGD step of the model alone (``bench_mlp.GemmBound``
+    with the input gradient ``dX = dK H^T``; d = n e for the window, e for the bag), on
+    random features: no gather, pooling, scatter, activation, softmax or Python. An
+    implementation that does its products with this BLAS cannot be faster."""
+
+    def __init__(self, data):
+        d = N_TOKENS * EMBED_DIM if data.model == "window" else EMBED_DIM
+        X = common.make_data(64 * BATCH, d, N_CLASSES)[0]
+        super().__init__(X, None, d, HIDDEN, N_CLASSES, BATCH, LR, input_grad=True)
+
+
+CLASSES = {cls.name: cls for cls in (CymlpFit, CymlpEngine, Torch, GemmBound)}
 
 
 def check_same_model(impls, n_rows=64):
@@ -340,6 +352,8 @@ def check_same_model(impls, n_rows=64):
     rows (same ids, same parameters, same model). Raises RuntimeError otherwise."""
     ref = None
     for name, impl in impls.items():
+        if not hasattr(impl, "logits"):
+            continue
         out = np.asarray(impl.logits(n_rows), dtype=np.float64)
         if ref is None:
             ref_name, ref = name, out
