@@ -601,7 +601,7 @@ def main(argv=None):
         return 2
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError) as exc:
+    except (OSError, ValueError) as exc:
         if args.command == "train":
             raise
         print(f"cymlp {args.command}: error: {exc}", file=sys.stderr)

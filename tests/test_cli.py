@@ -256,3 +256,30 @@ def test_predict_text_model(tmp_path):
     assert proc.returncode == 0, proc.stderr
     labels = proc.stdout.split()
     assert len(labels) == 3 and set(labels) <= {"0", "1"}
+
+
+@pytest.mark.parametrize("writer", ["record", "model"])
+def test_a_failed_write_names_the_file_and_leaves_nothing_behind(tmp_path, monkeypatch,
+                                                                  writer):
+    """A full disk while writing a run record or a model: the error says which file
+    could not be written and why, and no temporary file is left in the folder."""
+    import errno
+
+    from cymlp import MLPClassifier
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    target = tmp_path / ("run.json" if writer == "record" else "model.npz")
+    if writer == "record":
+        monkeypatch.setattr(cli.json, "dump", full_disk)
+        call = lambda: cli.write_json_atomic(target, {"status": "ok"})  # noqa: E731
+    else:
+        model = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2).fit(
+            [[0.0, 1.0], [1.0, 0.0]] * 4, [0, 1] * 4)
+        monkeypatch.setattr(model, "save", full_disk)
+        call = lambda: cli._save_model_atomic(model, target)  # noqa: E731
+    with pytest.raises(OSError, match=rf"cannot write {target}: No space left") as info:
+        call()
+    assert info.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []
