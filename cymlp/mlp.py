@@ -20,8 +20,14 @@ from cymlp import activations as _act
 from cymlp._compat import BaseEstimator, ClassifierMixin, ConvergenceWarning, NotFittedError
 from cymlp._mlp import SOLVERS, DivergenceError, Engine
 from cymlp._validation import (
-    Interval, check_array, check_hidden_sizes, check_params, check_targets, encode_labels,
-    feature_names_of)
+    Interval,
+    check_array,
+    check_hidden_sizes,
+    check_params,
+    check_targets,
+    encode_labels,
+    feature_names_of,
+)
 
 __all__ = ["MLPClassifier"]
 

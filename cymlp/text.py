@@ -70,7 +70,7 @@ def _check_max_vocab(name, value):
 class TextClassifier(_BaseNetwork):
     """Sentence classifier: word (and n-gram) embeddings, an encoder, an MLP.
 
-    The defaults are a bag of uni- and bigram embeddings (mean, ``e = 100``), one
+    The defaults are a bag of lower-cased uni- and bigram embeddings (mean, ``e = 100``), one
     hidden layer of 256 ReLU units with biases, Adagrad (learning rate 0.05),
     minibatches of 32 and early stopping on held-out data that keeps the best epoch:
     chosen on the development sets of three sentence tasks (``bench/accuracy.py``) as
@@ -99,7 +99,8 @@ class TextClassifier(_BaseNetwork):
         are dropped).
     max_vocab : int or None
         Cap on the vocabulary size (most frequent first, PAD and UNK included).
-    lowercase : bool, default=False
+    lowercase : bool, default=True
+        Lower-case the texts before they are split into tokens.
     pooling : {'mean', 'sum'}, default='mean'
         How the bag encoder combines the embeddings of a sentence.
     token_weights : {None, 'idf'}, default=None
@@ -140,7 +141,7 @@ class TextClassifier(_BaseNetwork):
 
     def __init__(self, hidden_layer_sizes=(256,), activation="relu", *, encoder="bag",
                  window=20, embed_dim=100, ngram_range=(1, 2), min_count=1, max_vocab=None,
-                 lowercase=False, pooling="mean", token_weights=None, embed_init=0.1,
+                 lowercase=True, pooling="mean", token_weights=None, embed_init=0.1,
                  token_dropout=0.0,
                  solver="adagrad", alpha=0.0, batch_size=32, learning_rate="constant",
                  learning_rate_init=0.05, power_t=0.5, max_iter=30, shuffle=True,

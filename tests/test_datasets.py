@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from _shared import import_cymlp_module
 
-
 datasets = import_cymlp_module("datasets")
 
 # The real data sit next to the repository (../shared/data), or where

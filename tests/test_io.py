@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from _shared import import_cymlp_module
 
-
 cio = import_cymlp_module("io")
 
 

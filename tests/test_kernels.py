@@ -15,8 +15,8 @@ with an absolute floor for entries near zero.
 """
 
 import numpy as np
-from _shared import assert_params_close
 import pytest
+from _shared import assert_params_close
 from cymlp._blas import gemm_memview
 
 from cymlp import MLPClassifier

@@ -23,8 +23,8 @@ import warnings
 from unittest import mock
 
 import numpy as np
-from _shared import assert_params_close
 import pytest
+from _shared import assert_params_close
 from cymlp._mlp import SOLVERS, Engine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

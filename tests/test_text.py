@@ -16,8 +16,8 @@
 import warnings
 
 import numpy as np
-from _shared import assert_params_close
 import pytest
+from _shared import assert_params_close
 
 import cymlp
 from cymlp import TextClassifier, gradcheck

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from _shared import import_cymlp_module
 
-
 vocab_mod = import_cymlp_module("vocab")
 Vocabulary = vocab_mod.Vocabulary
 tokenize = vocab_mod.tokenize
