@@ -7,7 +7,9 @@ the parameters of its best dev epoch. One BLAS thread.
 
 A configuration may come with a small grid of hyper-parameters (the note's model: its
 SGD learning rate and the scale of the initial embeddings, as the reference numbers of
-that README were tuned). Every candidate runs the whole protocol; the candidate with
+that README were tuned; small embeddings put plain SGD on a long initial plateau, hence
+up to 100 epochs, and early stopping only counts once the model beats the majority
+class). Every candidate runs the whole protocol; the candidate with
 the best mean dev accuracy is selected per dataset, and its test accuracy is reported.
 The test sets never take part in the choice. Every candidate's dev and test means are
 listed too.
@@ -33,7 +35,7 @@ CONFIGS = {
     # (tokens as given, as the reference numbers were measured)
     "note": dict(encoder="window", window=20, embed_dim=50, ngram_range=(1, 1),
                  lowercase=False, hidden_layer_sizes=(256,), activation="relu",
-                 bias="both", solver="sgd", momentum=0.0, batch_size=32, max_iter=40,
+                 bias="both", solver="sgd", momentum=0.0, batch_size=32, max_iter=100,
                  n_iter_no_change=5),
     # TextClassifier() with nothing changed
     "default": {},
@@ -42,7 +44,7 @@ CONFIGS = {
 #: hyper-parameters chosen on dev, per configuration: {name: [candidate, ...]}
 GRIDS = {
     "note": [dict(learning_rate_init=lr, embed_init=scale)
-             for lr in (0.1, 0.3) for scale in (0.1, 1.0)],
+             for lr in (0.3, 1.0) for scale in (0.01, 0.1)],
 }
 
 REPEATS = {"mr": 10, "sst2": 3, "trec": 3}
