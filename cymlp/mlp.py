@@ -126,7 +126,7 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         "dtype": _check_dtype,
         "leaky_slope": Interval(float, 0, None),
         "swish_beta": Interval(float, 0, None, closed="neither"),
-        "init": ("auto", "glorot", "he"),
+        "init": ("auto", "glorot", "he", "fan_in"),
         "diagnostics": bool,
     }
 
@@ -174,13 +174,17 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
                         self._dtype, **self._engine_kwargs())
         params = engine.params
         he = (self.init == "he") or (self.init == "auto" and act in _act.HE_FAMILY)
-        for l, ((fan_in, fan_out, _), (w_sl, _b_sl)) in enumerate(
+        for l, ((fan_in, fan_out, _), (w_sl, b_sl)) in enumerate(
                 zip(engine.layer_shapes(), engine.param_slices())):
-            if he and l < n_layers - 1:
+            if self.init == "fan_in":
+                bound = 1.0 / math.sqrt(fan_in)
+            elif he and l < n_layers - 1:
                 bound = math.sqrt(6.0 / fan_in)
             else:
                 bound = math.sqrt(6.0 / (fan_in + fan_out))
             params[w_sl] = rng.uniform(-bound, bound, fan_in * fan_out)
+            if self.init == "fan_in" and b_sl is not None:
+                params[b_sl] = rng.uniform(-bound, bound, fan_out)
         return engine
 
     def _extra_bytes(self):
@@ -658,8 +662,11 @@ class MLPClassifier(_BaseNetwork):
         Slope of 'leaky_relu' for negative inputs.
     swish_beta : float, default=1.0
         ``beta`` of 'swish' and 'swiglu' (1 is SiLU).
-    init : {'auto', 'glorot', 'he'}, default='auto'
-        Weight initialisation; 'auto' is He for the ReLU family, Glorot otherwise.
+    init : {'auto', 'glorot', 'he', 'fan_in'}, default='auto'
+        Weight initialisation; 'auto' is He for the ReLU family, Glorot otherwise
+        (output layer: Glorot; biases 0). 'fan_in' draws every weight and bias of a
+        layer from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), the default of PyTorch's
+        ``nn.Linear`` (for comparisons with models written there).
     diagnostics : bool, default=False
         Record, per epoch, the fraction of saturated (sigmoid, tanh, arctan) or dead
         (ReLU family) units of each hidden layer and each layer's gradient norm on up to

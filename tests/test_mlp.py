@@ -505,3 +505,35 @@ def test_assigning_bad_values_raises(blobs):
     model.coefs_.append(np.zeros((3, 3)))
     with pytest.raises(ValueError, match="must keep 2 entries"):
         model.predict(X)
+
+
+# ------------------------------------------------------------------ initialisation
+
+@pytest.mark.parametrize("init, activation", [("auto", "relu"), ("auto", "tanh"),
+                                              ("he", "tanh"), ("glorot", "relu"),
+                                              ("fan_in", "relu")])
+def test_initial_weights_follow_the_documented_distributions(init, activation):
+    """docs/model.md: uniform in [-r, r] with r from Glorot, He or 1/sqrt(fan_in); the
+    output layer is Glorot except with 'fan_in'; biases 0 except with 'fan_in'."""
+    d, v, m = 400, 300, 50
+    X = np.random.default_rng(0).standard_normal((m, d))
+    model = MLPClassifier((v,), activation, init=init, random_state=0)
+    model._initialize(X, np.arange(m))
+    he = init == "he" or (init == "auto" and activation == "relu")
+    for l, (fan_in, fan_out) in enumerate([(d, v), (v, m)]):
+        W, b = model.coefs_[l], model.intercepts_[l]
+        if init == "fan_in":
+            r = 1 / np.sqrt(fan_in)
+        elif he and l == 0:
+            r = np.sqrt(6 / fan_in)
+        else:
+            r = np.sqrt(6 / (fan_in + fan_out))
+        assert W.shape == (fan_in, fan_out)
+        assert np.abs(W).max() <= r
+        # uniform on [-r, r]: standard deviation r / sqrt(3), all of the range used
+        np.testing.assert_allclose(W.std(), r / np.sqrt(3), rtol=0.02)
+        assert np.abs(W).max() > 0.99 * r
+        if init == "fan_in":
+            assert np.abs(b).max() <= r and np.abs(b).max() > 0.5 * r
+        else:
+            assert not b.any()
