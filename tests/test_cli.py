@@ -275,8 +275,8 @@ def test_a_failed_write_names_the_file_and_leaves_nothing_behind(tmp_path, monke
         monkeypatch.setattr(cli.json, "dump", full_disk)
         call = lambda: cli.write_json_atomic(target, {"status": "ok"})
     else:
-        model = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2).fit(
-            [[0.0, 1.0], [1.0, 0.0]] * 4, [0, 1] * 4)
+        model = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2)
+        model._initialize(np.array([[0.0, 1.0], [1.0, 0.0]]), [0, 1])
         monkeypatch.setattr(model, "save", full_disk)
         call = lambda: cli._save_model_atomic(model, target)
     with pytest.raises(OSError, match=rf"cannot write {target}: No space left") as info:
