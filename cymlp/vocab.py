@@ -11,6 +11,7 @@ the fixed-length id matrix of the ``window`` encoder, and
 
 import numbers
 from collections import Counter
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -162,6 +163,8 @@ class Vocabulary:
     # -- tokens -------------------------------------------------------------
 
     def _tokens(self, text):
+        if type(text) is str:  # the common case, without the checks of tokenize
+            return text.lower().split() if self.lowercase else text.split()
         if isinstance(text, str):
             return tokenize(text, lowercase=self.lowercase)
         if isinstance(text, (bytes, bytearray)):
@@ -254,8 +257,7 @@ class Vocabulary:
     # -- encoding -----------------------------------------------------------
 
     def _unigram_ids(self, tokens):
-        get = self._unigram_get
-        return [get(token, UNK) for token in tokens]
+        return list(map(self._unigram_get, tokens, repeat(UNK)))
 
     def _ids(self, tokens):
         lo, hi = self._span
@@ -330,6 +332,18 @@ class Vocabulary:
         """
         self._check_fitted()
         self._check_corpus(texts, "encode_bag")
+        lo, hi = self._span
+        if lo == 1 and (hi == 1 or self._ngram_get is None):
+            # unigrams only: one lookup pass over the tokens of all texts
+            token_lists = [self._tokens(text) for text in texts]
+            lengths = np.fromiter(map(len, token_lists), dtype=np.int64,
+                                  count=len(token_lists))
+            indptr = np.zeros(len(token_lists) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=indptr[1:])
+            indices = np.fromiter(
+                map(self._unigram_get, chain.from_iterable(token_lists), repeat(UNK)),
+                dtype=np.int32, count=int(indptr[-1]))
+            return indptr, indices
         flat, lengths = [], [0]
         for text in texts:
             ids = self._ids(self._tokens(text))
