@@ -55,7 +55,8 @@ def _ngrams(tokens, lo, hi):
     """Word n-grams of ``tokens`` for ``n = lo..hi`` (``lo >= 2``), joined by a space."""
     grams = []
     for n in range(lo, hi + 1):
-        grams.extend(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+        # the n-grams of one length, in order: " ".join of n shifted views
+        grams.extend(map(" ".join, zip(*(tokens[k:] for k in range(n)))))
     return grams
 
 
@@ -264,10 +265,7 @@ class Vocabulary:
         ids = self._unigram_ids(tokens) if lo == 1 else []
         get = self._ngram_get
         if hi >= 2 and get is not None:
-            for n in range(max(lo, 2), hi + 1):
-                # the n-grams of one length, in order: " ".join of n shifted views
-                grams = map(" ".join, zip(*(tokens[k:] for k in range(n))))
-                ids.extend(i for i in map(get, grams) if i is not None)
+            ids.extend(i for i in map(get, _ngrams(tokens, max(lo, 2), hi)) if i is not None)
         return ids
 
     def encode(self, text):
