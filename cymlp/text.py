@@ -5,7 +5,9 @@ Two encoders turn a sentence into the input ``f`` of the MLP (``docs/model.md``)
 * ``'window'`` (the lecture note): the first ``window`` tokens, padded with PAD or
   truncated, ``f = [E[j1]; ...; E[jn]]`` (``window * embed_dim`` features);
 * ``'bag'``: the mean (or sum, or idf-weighted mean) of the embeddings of every token
-  and, with ``ngram_range``, every word n-gram of the sentence.
+  and, with ``ngram_range``, every word n-gram of the sentence; with
+  ``char_ngram_range``, a word's vector is the mean of its own row and the rows of its
+  character n-grams.
 
 Backpropagation continues into ``E``; only the rows a batch touched are updated.
 """
@@ -57,6 +59,11 @@ def _check_ngram_range(name, value):
         raise ValueError(f"{name} must have min_n <= max_n, got {value!r}")
 
 
+def _check_char_ngram_range(name, value):
+    if value is not None:
+        _check_ngram_range(name, value)
+
+
 def _check_token_weights(name, value):
     if value is not None and value != "idf":
         raise ValueError(f"{name} must be None or 'idf', got {value!r}")
@@ -96,6 +103,14 @@ class TextClassifier(_BaseNetwork):
         ``e``, the width of ``E``.
     ngram_range : (int, int), default=(1, 2)
         Word n-grams added to the vocabulary (bag encoder; the window uses unigrams).
+    char_ngram_range : (int, int) or None, default=None
+        Subword units for the bag encoder: with ``(3, 5)``, say, the character 3- to
+        5-grams of every word (marked ``"<word>"``) get rows in ``E`` too, and a word's
+        vector is the mean of its own row and those of its known character n-grams, so
+        words that share a stem or an ending share parameters, and a word unseen in
+        training is represented by the n-grams it shares with seen words. Pooling then
+        runs over words (and word n-grams) as before: each word counts once however
+        many n-grams it has. See :class:`cymlp.Vocabulary`. Not for the window encoder.
     min_count : int, default=1
         Tokens and n-grams seen fewer times in the training texts map to UNK (n-grams
         are dropped).
@@ -132,6 +147,7 @@ class TextClassifier(_BaseNetwork):
         "window": Interval(int, 1, None),
         "embed_dim": Interval(int, 1, None),
         "ngram_range": _check_ngram_range,
+        "char_ngram_range": _check_char_ngram_range,
         "min_count": Interval(int, 1, None),
         "max_vocab": _check_max_vocab,
         "lowercase": bool,
@@ -142,7 +158,8 @@ class TextClassifier(_BaseNetwork):
     }
 
     def __init__(self, hidden_layer_sizes=(256,), activation="relu", *, encoder="bag",
-                 window=20, embed_dim=100, ngram_range=(1, 2), min_count=1, max_vocab=None,
+                 window=20, embed_dim=100, ngram_range=(1, 2), char_ngram_range=None,
+                 min_count=1, max_vocab=None,
                  lowercase=True, pooling="mean", token_weights=None, embed_init=0.1,
                  token_dropout=0.0,
                  solver="adagrad", alpha=0.0, batch_size=32, learning_rate="constant",
@@ -158,6 +175,7 @@ class TextClassifier(_BaseNetwork):
         self.window = window
         self.embed_dim = embed_dim
         self.ngram_range = ngram_range
+        self.char_ngram_range = char_ngram_range
         self.min_count = min_count
         self.max_vocab = max_vocab
         self.lowercase = lowercase
@@ -198,8 +216,18 @@ class TextClassifier(_BaseNetwork):
         texts = _check_texts(X)
         if fitting:
             span = tuple(self.ngram_range) if self.encoder == "bag" else (1, 1)
+            chars = self.char_ngram_range
+            if chars is not None:
+                if self.encoder != "bag":
+                    raise ValueError("char_ngram_range applies to the bag encoder only; "
+                                     "set char_ngram_range=None for encoder='window'")
+                if span[0] != 1:
+                    raise ValueError("char_ngram_range needs the word unigrams: ngram_range "
+                                     f"must start at 1, got {tuple(self.ngram_range)!r}")
+                chars = tuple(chars)
             self.vocabulary_ = Vocabulary(min_count=self.min_count, max_size=self.max_vocab,
-                                          ngram_range=span, lowercase=self.lowercase)
+                                          ngram_range=span, lowercase=self.lowercase,
+                                          char_ngram_range=chars)
             self.vocabulary_.fit(texts)
             self._encoder_ = self.encoder
             self._window_ = int(self.window)
@@ -211,8 +239,13 @@ class TextClassifier(_BaseNetwork):
             for i in range(n_docs):
                 df[np.unique(feed["ids"][feed["indptr"][i]:feed["indptr"][i + 1]])] += 1
             self._idf = (np.log((1.0 + n_docs) / (1.0 + df)) + 1.0).astype(self._dtype)
-            feed["tokw"] = np.ascontiguousarray(self._idf[feed["ids"]])
+            idf = self._idf[feed["ids"]]
+            feed["tokw"] = np.ascontiguousarray(idf * feed["tokw"] if "tokw" in feed else idf)
         return feed, len(texts)
+
+    def _subwords(self):
+        """Whether the bag holds character n-grams (``char_ngram_range``)."""
+        return self.vocabulary_.char_ngram_range is not None
 
     def _encode(self, texts):
         """Feed for the engine: window ids (n, window) or bag CSR (+ token weights)."""
@@ -221,13 +254,29 @@ class TextClassifier(_BaseNetwork):
             ids = np.ascontiguousarray(vocab.encode_window(texts, self._window_), dtype=np.intc)
             self._check_ids(ids)
             return {"ids": ids}
-        indptr, indices = vocab.encode_bag(texts)
+        shares = None
+        if self._subwords():
+            indptr, indices, shares = vocab.encode_bag(texts, return_shares=True)
+        else:
+            indptr, indices = vocab.encode_bag(texts)
         indptr = np.ascontiguousarray(indptr, dtype=np.intp)
         indices = np.ascontiguousarray(indices, dtype=np.intc)
         self._check_ids(indices)
         feed = {"ids": indices, "indptr": indptr}
+        tokw = None
+        if shares is not None:
+            if self.pooling == "mean":
+                # the engine only sums here (pool_mean is off): divide each share by
+                # the number of units (words, word n-grams) of its text, a whole number
+                lengths = np.diff(indptr)
+                running = np.concatenate(([0.0], np.cumsum(shares)))
+                units = np.rint(running[indptr[1:]] - running[indptr[:-1]])
+                shares = shares / np.repeat(units, lengths)
+            tokw = shares
         if getattr(self, "_idf", None) is not None:
-            feed["tokw"] = np.ascontiguousarray(self._idf[indices])
+            tokw = self._idf[indices] if tokw is None else self._idf[indices] * tokw
+        if tokw is not None:
+            feed["tokw"] = np.ascontiguousarray(tokw, dtype=self._dtype)
         return feed
 
     def _check_ids(self, ids):
@@ -247,7 +296,8 @@ class TextClassifier(_BaseNetwork):
 
     def _build_engine(self, sizes, n_features, rng):
         engine = super()._build_engine(sizes, n_features, rng)
-        engine.pool_mean = self.pooling == "mean"
+        # with subwords, the mean over units is in the token weights (see _encode)
+        engine.pool_mean = self.pooling == "mean" and not self._subwords()
         E = engine.E
         rng.standard_normal(out=E, dtype=E.dtype)  # drawn in place: no float64 temporary
         E *= float(self.embed_init)
@@ -347,20 +397,45 @@ class TextClassifier(_BaseNetwork):
         """The ``k`` tokens whose embeddings are closest to ``word``'s (cosine).
 
         Returns a list of ``(token, similarity)``, most similar first; PAD, UNK and the
-        word itself are left out. KeyError if ``word`` is not in the vocabulary.
+        word itself are left out. With ``char_ngram_range``, a word's vector is the one
+        the bag encoder uses (the mean of its row and its character n-grams' rows), the
+        candidates are the words and word n-grams, and ``word`` may be unseen if some
+        of its character n-grams were seen. KeyError if ``word`` has no vector.
         """
         self._check_fitted()
         vocab = self.vocabulary_
-        if word not in vocab:
-            raise KeyError(f"{word!r} is not in the vocabulary ({len(vocab)} entries)")
         Interval(int, 1, None).check("k", k)
+        if not isinstance(word, str):
+            raise TypeError(f"word must be a str, got {type(word).__name__}")
         E = self._engine.E.astype(np.float64)
-        norms = np.linalg.norm(E, axis=1)
+        n = vocab.char_offset
+        if self._subwords():
+            # every word's vector as the bag sees it; word n-grams keep their rows
+            vectors = E[:n].copy()
+            for i in range(2, vocab.n_unigrams):
+                chars = vocab.subword_ids(vocab.id_to_token[i])
+                if len(chars):
+                    vectors[i] = (E[i] + E[chars].sum(axis=0)) / (len(chars) + 1)
+        else:
+            vectors = E
+        key = word.lower() if vocab.lowercase else word
+        if key in vocab:
+            i = vocab.token_to_id[key]
+            query = vectors[i]
+        else:
+            chars = vocab.subword_ids(key)
+            if not len(chars):
+                raise KeyError(f"{word!r} is not in the vocabulary ({n} entries)"
+                               + (" and has no known character n-gram"
+                                  if self._subwords() else ""))
+            i = None
+            query = E[chars].mean(axis=0)
+        norms = np.linalg.norm(vectors, axis=1)
         norms[norms == 0] = 1.0
-        i = vocab.token_to_id[word]
-        sims = E @ E[i] / (norms * norms[i])
-        sims[[0, 1, i]] = -np.inf
-        k = min(k, len(vocab) - 3)
+        qnorm = np.linalg.norm(query) or 1.0
+        sims = vectors @ query / (norms * qnorm)
+        sims[[0, 1] if i is None else [0, 1, i]] = -np.inf
+        k = min(k, n - (2 if i is None else 3))
         top = np.argpartition(-sims, k - 1)[:k] if k > 0 else np.zeros(0, dtype=int)
         top = top[np.argsort(-sims[top], kind="stable")]
         return [(vocab.id_to_token[j], float(sims[j])) for j in top]

@@ -7,6 +7,12 @@ zero, never produced for a real token) and id 1 is UNK (every unknown word).
 It encodes texts for both encoders: :meth:`Vocabulary.encode_window` gives
 the fixed-length id matrix of the ``window`` encoder, and
 :meth:`Vocabulary.encode_bag` the CSR id lists of the ``bag`` encoder.
+
+With ``char_ngram_range``, the bag also holds subword units: the character
+n-grams of every word, marked at its boundaries (``"<where>"`` gives ``"<wh"``,
+``"whe"``, ... for ``n = 3``), so that words that share a stem or an ending share
+rows, and a word never seen in training still has a vector if some of its
+character n-grams were seen.
 """
 
 import numbers
@@ -51,6 +57,15 @@ def tokenize(text, *, lowercase=False):
     return text.split()
 
 
+def _char_ngrams(word, lo, hi):
+    """Character n-grams (``n = lo..hi``) of ``"<" + word + ">"``, by ``n`` then
+    position, without the whole marked word itself."""
+    marked = "<" + word + ">"
+    size = len(marked)
+    return [marked[i:i + n] for n in range(lo, min(hi, size - 1) + 1)
+            for i in range(size - n + 1)]
+
+
 def _ngrams(tokens, lo, hi):
     """Word n-grams of ``tokens`` for ``n = lo..hi`` (``lo >= 2``), joined by a space."""
     grams = []
@@ -66,7 +81,9 @@ class Vocabulary:
     Ids: ``0`` is PAD, ``1`` is UNK, then the unigrams by descending count
     (ties broken alphabetically, so the result does not depend on the order
     of the corpus), then the word n-grams (``n >= 2``) by descending count,
-    ties alphabetically. An n-gram is its words joined by a single space.
+    ties alphabetically, then (with ``char_ngram_range``) the character
+    n-grams, in the same order. An n-gram is its words joined by a single
+    space.
 
     Parameters
     ----------
@@ -83,6 +100,15 @@ class Vocabulary:
         :meth:`encode` only when ``lo == 1``.
     lowercase : bool, default=False
         Lower-case texts (and tokens given as lists) before use.
+    char_ngram_range : tuple (lo, hi), optional
+        Also give ids to the character n-grams (``n`` in ``lo..hi``) of the
+        words of the corpus, each word marked as ``"<" + word + ">"`` (the whole
+        marked word is not one of its n-grams). A character n-gram is counted
+        once per occurrence of a word that contains it, and kept if that count
+        reaches ``min_count``. The bag encodings then list each word's id
+        followed by the ids of its known character n-grams; an unknown word is
+        represented by its known character n-grams alone (UNK if it has none).
+        Needs ``ngram_range[0] == 1``.
 
     Attributes
     ----------
@@ -98,6 +124,10 @@ class Vocabulary:
         for PAD.
     n_unigrams : int
         Number of ids that are PAD, UNK or a unigram (ids ``0..n_unigrams-1``).
+    char_offset : int
+        First id of the character n-grams (``len(vocab)`` without them). A
+        character n-gram may be spelled like a word (``"the"``); the two have
+        different ids, and ``token_to_id`` maps words and word n-grams only.
 
     Notes
     -----
@@ -116,15 +146,18 @@ class Vocabulary:
     PAD = PAD
     UNK = UNK
 
-    def __init__(self, *, min_count=1, max_size=None, ngram_range=(1, 1), lowercase=False):
+    def __init__(self, *, min_count=1, max_size=None, ngram_range=(1, 1), lowercase=False,
+                 char_ngram_range=None):
         self.min_count = min_count
         self.max_size = max_size
         self.ngram_range = ngram_range
         self.lowercase = lowercase
+        self.char_ngram_range = char_ngram_range
         self.id_to_token = None
         self.token_to_id = None
         self.counts = None
         self.n_unigrams = None
+        self.char_offset = None
 
     # -- parameters ---------------------------------------------------------
 
@@ -154,6 +187,31 @@ class Vocabulary:
         ):
             raise ValueError(
                 f"ngram_range must be a pair of ints with 1 <= lo <= hi, got {ngram_range!r}"
+            )
+        self._check_char_ngram_range(int(lo))
+        return int(lo), int(hi)
+
+    def _check_char_ngram_range(self, lo_word):
+        span = self.char_ngram_range
+        if span is None:
+            return None
+        try:
+            lo, hi = span
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"char_ngram_range must be None or a pair (lo, hi), got {span!r}"
+            ) from None
+        if (
+            not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (lo, hi))
+            or not 1 <= lo <= hi
+        ):
+            raise ValueError(
+                f"char_ngram_range must be a pair of ints with 1 <= lo <= hi, got {span!r}"
+            )
+        if lo_word != 1:
+            raise ValueError(
+                "char_ngram_range needs the unigrams: ngram_range must start at 1, "
+                f"got ngram_range={tuple(self.ngram_range)!r}"
             )
         return int(lo), int(hi)
 
@@ -227,26 +285,49 @@ class Vocabulary:
         n_unk = sum(unigram_counts.pop(token, 0) for token in _RESERVED)
         order = sorted(unigram_counts.items(), key=lambda kv: (-kv[1], kv[0]))
         unigrams = [(t, c) for t, c in order if c >= self.min_count]
-        ngrams = sorted(
-            ((t, c) for t, c in ngram_counts.items() if c >= self.min_count),
-            key=lambda kv: (-kv[1], kv[0]),
-        )
+
+        def frequent(counts):
+            return sorted(((t, c) for t, c in counts.items() if c >= self.min_count),
+                          key=lambda kv: (-kv[1], kv[0]))
+
+        ngrams = frequent(ngram_counts)
+        chars = []
+        char_span = self._check_char_ngram_range(lo)
+        if char_span is not None:
+            char_counts = Counter()
+            for word, count in unigram_counts.items():
+                for gram in _char_ngrams(word, *char_span):
+                    char_counts[gram] += count
+            chars = frequent(char_counts)
         if self.max_size is not None:
             room = self.max_size - 2
             unigrams = unigrams[:room]
             ngrams = ngrams[: max(room - len(unigrams), 0)]
+            chars = chars[: max(room - len(unigrams) - len(ngrams), 0)]
         n_unk += sum(c for _, c in order) - sum(c for _, c in unigrams)
 
-        entries = [(_PAD_TOKEN, 0), (_UNK_TOKEN, n_unk)] + unigrams + ngrams
-        self._set_tables([t for t, _ in entries], [c for _, c in entries], 2 + len(unigrams))
+        entries = [(_PAD_TOKEN, 0), (_UNK_TOKEN, n_unk)] + unigrams + ngrams + chars
+        self._set_tables([t for t, _ in entries], [c for _, c in entries], 2 + len(unigrams),
+                         len(entries) - len(chars))
         return self
 
-    def _set_tables(self, id_to_token, counts, n_unigrams):
+    def _set_tables(self, id_to_token, counts, n_unigrams, char_offset=None):
         self.id_to_token = list(id_to_token)
-        self.token_to_id = {t: i for i, t in enumerate(self.id_to_token) if i >= 2}
+        self.char_offset = len(self.id_to_token) if char_offset is None else int(char_offset)
+        self.token_to_id = {t: i for i, t in enumerate(self.id_to_token[:self.char_offset])
+                            if i >= 2}
         self.counts = np.asarray(counts, dtype=np.int64)
         self.n_unigrams = int(n_unigrams)
         self._span = self._validate_params()
+        self._char_span = self._check_char_ngram_range(self._span[0])
+        # character n-grams: their map, and each known word's known n-gram ids
+        self._char_get = None
+        self._word_chars = {}
+        if self._char_span is not None:
+            self._char_get = {t: i for i, t in enumerate(self.id_to_token)
+                              if i >= self.char_offset}.get
+            self._word_chars = {t: self._lookup_chars(t)
+                                for t in self.id_to_token[2:self.n_unigrams]}
         # Separate maps for the encoders' hot loops: a token is looked up among the
         # unigrams only (a token given in a list may contain a space and must not hit
         # an n-gram), an n-gram among the n-grams only.
@@ -260,7 +341,64 @@ class Vocabulary:
     def _unigram_ids(self, tokens):
         return list(map(self._unigram_get, tokens, repeat(UNK)))
 
+    def _lookup_chars(self, word):
+        get = self._char_get
+        return [i for i in map(get, _char_ngrams(word, *self._char_span)) if i is not None]
+
+    def _pieces(self, tokens):
+        """Bag ids of ``tokens`` with character n-grams, and each id's share of its
+        word: a known word and its k known character n-grams get ``1 / (k + 1)``
+        each, an unknown word's k known n-grams ``1 / k`` (UNK alone if ``k = 0``),
+        a word n-gram 1; so the shares of a text sum to its number of words plus
+        its number of known word n-grams."""
+        ids, shares = [], []
+        get, word_chars = self._unigram_get, self._word_chars
+        for token in tokens:
+            chars = word_chars.get(token)
+            if chars is None:  # an unknown word
+                chars = self._lookup_chars(token)
+                if not chars:
+                    ids.append(UNK)
+                    shares.append(1.0)
+                    continue
+                share = 1.0 / len(chars)
+            else:
+                ids.append(get(token))
+                share = 1.0 / (len(chars) + 1)
+            ids.extend(chars)
+            shares.extend(repeat(share, len(ids) - len(shares)))
+        n_words = len(ids)
+        lo, hi = self._span
+        if hi >= 2 and self._ngram_get is not None:
+            ids.extend(i for i in map(self._ngram_get, _ngrams(tokens, 2, hi))
+                       if i is not None)
+        shares.extend(repeat(1.0, len(ids) - n_words))
+        return ids, shares
+
+    def subword_ids(self, word):
+        """Ids of the known character n-grams of ``word`` (empty without
+        ``char_ngram_range``).
+
+        Parameters
+        ----------
+        word : str
+
+        Returns
+        -------
+        ndarray of int32
+        """
+        self._check_fitted()
+        if not isinstance(word, str):
+            raise TypeError(f"word must be a str, got {type(word).__name__}")
+        if self._char_get is None:
+            return np.zeros(0, dtype=np.int32)
+        if self.lowercase:
+            word = word.lower()
+        return np.asarray(self._lookup_chars(word), dtype=np.int32)
+
     def _ids(self, tokens):
+        if self._char_get is not None:
+            return self._pieces(tokens)[0]
         lo, hi = self._span
         ids = self._unigram_ids(tokens) if lo == 1 else []
         get = self._ngram_get
@@ -281,7 +419,8 @@ class Vocabulary:
             Unigram ids in token order (unknown words as UNK, only when
             ``ngram_range[0] == 1``), then the ids of the n-grams that are in
             the vocabulary, by ``n`` then position; unknown n-grams are
-            dropped.
+            dropped. With ``char_ngram_range``, each word's id is followed by
+            the ids of its known character n-grams (see the class).
         """
         self._check_fitted()
         return np.asarray(self._ids(self._tokens(text)), dtype=np.int32)
@@ -314,12 +453,14 @@ class Vocabulary:
             flat.extend(pad[len(ids):])
         return np.array(flat, dtype=np.int32).reshape(-1, n)
 
-    def encode_bag(self, texts):
+    def encode_bag(self, texts, *, return_shares=False):
         """Variable-length ids for the bag encoder, as CSR arrays.
 
         Parameters
         ----------
         texts : sequence of (str or list of str)
+        return_shares : bool, default=False
+            Also return each id's share of its unit.
 
         Returns
         -------
@@ -327,9 +468,34 @@ class Vocabulary:
             Text ``i`` has the ids ``indices[indptr[i]:indptr[i + 1]]``.
         indices : ndarray of shape (indptr[-1],), int32
             The concatenated :meth:`encode` ids; PAD never appears.
+        shares : ndarray of shape (indptr[-1],), float64
+            Only with ``return_shares``. 1 for every id, except with
+            ``char_ngram_range``: a word's id and the ids of its character
+            n-grams then split 1 equally, so a word counts once however long
+            it is. A text's shares sum to its number of units (words and known
+            word n-grams); the bag encoder's mean is the share-weighted sum of
+            the rows over that number.
         """
         self._check_fitted()
         self._check_corpus(texts, "encode_bag")
+        if self._char_get is not None:
+            flat, shares, lengths = [], [], [0]
+            for text in texts:
+                ids, parts = self._pieces(self._tokens(text))
+                flat.extend(ids)
+                shares.extend(parts)
+                lengths.append(len(ids))
+            indptr = np.cumsum(np.array(lengths, dtype=np.int64))
+            indices = np.array(flat, dtype=np.int32)
+            if return_shares:
+                return indptr, indices, np.array(shares, dtype=np.float64)
+            return indptr, indices
+        indptr, indices = self._encode_words(texts)
+        if return_shares:
+            return indptr, indices, np.ones(len(indices), dtype=np.float64)
+        return indptr, indices
+
+    def _encode_words(self, texts):
         lo, hi = self._span
         if lo == 1 and (hi == 1 or self._ngram_get is None):
             # unigrams only: one lookup pass over the tokens of all texts
@@ -364,6 +530,8 @@ class Vocabulary:
             f"min_count={self.min_count!r}, max_size={self.max_size!r}, "
             f"ngram_range={tuple(self.ngram_range)!r}, lowercase={self.lowercase!r}"
         )
+        if self.char_ngram_range is not None:
+            params += f", char_ngram_range={tuple(self.char_ngram_range)!r}"
         size = "" if self.id_to_token is None else f", n_vocab={len(self.id_to_token)}"
         return f"Vocabulary({params}{size})"
 
@@ -376,7 +544,8 @@ class Vocabulary:
         -------
         dict
             Keys ``min_count``, ``max_size``, ``ngram_range``, ``lowercase``,
-            ``id_to_token``, ``counts``, ``n_unigrams``.
+            ``char_ngram_range``, ``id_to_token``, ``counts``, ``n_unigrams``,
+            ``char_offset``.
         """
         self._check_fitted()
         lo, hi = self._span
@@ -385,9 +554,11 @@ class Vocabulary:
             "max_size": None if self.max_size is None else int(self.max_size),
             "ngram_range": [lo, hi],
             "lowercase": bool(self.lowercase),
+            "char_ngram_range": None if self._char_span is None else list(self._char_span),
             "id_to_token": list(self.id_to_token),
             "counts": [int(c) for c in self.counts],
             "n_unigrams": self.n_unigrams,
+            "char_offset": self.char_offset,
         }
 
     @classmethod
@@ -405,7 +576,9 @@ class Vocabulary:
         Raises
         ------
         ValueError
-            If a key is missing or the tables are inconsistent.
+            If a key is missing or the tables are inconsistent. (Dicts written
+            before ``char_ngram_range`` existed, without it and
+            ``char_offset``, are read as having no character n-grams.)
         """
         keys = (
             "min_count",
@@ -421,11 +594,17 @@ class Vocabulary:
         missing = [k for k in keys if k not in d]
         if missing:
             raise ValueError(f"vocabulary dict is missing keys {missing}")
+        char_span = d.get("char_ngram_range")
+        if char_span is not None:
+            if not isinstance(char_span, list):
+                raise ValueError("vocabulary dict: char_ngram_range must be null or a list")
+            char_span = tuple(char_span)
         vocab = cls(
             min_count=d["min_count"],
             max_size=d["max_size"],
             ngram_range=tuple(d["ngram_range"]),
             lowercase=d["lowercase"],
+            char_ngram_range=char_span,
         )
         vocab._validate_params()
         id_to_token = d["id_to_token"]
@@ -440,15 +619,27 @@ class Vocabulary:
             raise ValueError(
                 "vocabulary dict: id_to_token must be a list of str starting with '<pad>', '<unk>'"
             )
-        if len(set(id_to_token)) != len(id_to_token):
-            raise ValueError("vocabulary dict: id_to_token holds duplicate tokens")
+        char_offset = d.get("char_offset", len(id_to_token))
+        if (
+            isinstance(char_offset, bool)
+            or not isinstance(char_offset, int)
+            or not 2 <= char_offset <= len(id_to_token)
+            or (char_span is None and char_offset != len(id_to_token))
+        ):
+            raise ValueError(
+                "vocabulary dict: char_offset must be an int in [2, len(id_to_token)], "
+                "and len(id_to_token) without char_ngram_range"
+            )
+        for part in (id_to_token[:char_offset], id_to_token[char_offset:]):
+            if len(set(part)) != len(part):
+                raise ValueError("vocabulary dict: id_to_token holds duplicate tokens")
         if not isinstance(counts, list) or len(counts) != len(id_to_token):
             raise ValueError("vocabulary dict: counts must be a list as long as id_to_token")
         if (
             isinstance(n_unigrams, bool)
             or not isinstance(n_unigrams, int)
-            or not 2 <= n_unigrams <= len(id_to_token)
+            or not 2 <= n_unigrams <= char_offset
         ):
-            raise ValueError("vocabulary dict: n_unigrams must be an int in [2, len(id_to_token)]")
-        vocab._set_tables(id_to_token, counts, n_unigrams)
+            raise ValueError("vocabulary dict: n_unigrams must be an int in [2, char_offset]")
+        vocab._set_tables(id_to_token, counts, n_unigrams, char_offset)
         return vocab

@@ -217,6 +217,10 @@ CASES = [
      ValueError, "hidden_layer_sizes must hold positive integers"),
     ("embed_dim_0", lambda p: TextClassifier(embed_dim=0).fit(TEXTS, TEXT_Y),
      ValueError, r"embed_dim must be in \[1, inf\], got 0"),
+    ("char_ngrams_window", lambda p: TextClassifier(encoder="window", char_ngram_range=(3, 5))
+     .fit(TEXTS, TEXT_Y), ValueError, "char_ngram_range applies to the bag encoder only"),
+    ("char_ngrams_reversed", lambda p: TextClassifier(char_ngram_range=(5, 3))
+     .fit(TEXTS, TEXT_Y), ValueError, r"char_ngram_range must have min_n <= max_n, got \(5, 3\)"),
     # data files
     ("data_empty_line", lambda p: _read(p, b"1 good\n\n0 bad\n"),
      DataFormatError, r"data.txt, line 2: empty line; expected 'LABEL TEXT'"),

@@ -77,6 +77,14 @@ GRAD_CASES = [
     for pooling in ("mean", "sum")
     for weights in (None, "idf")
     for ngrams in ((1, 1), (1, 2))
+] + [
+    # subwords: the character n-grams of the one-letter words ("<", "a", ">", "<a",
+    # "a>") repeat within and across sentences, and "a" is spelled like a word
+    pytest.param("bag", {"pooling": pooling, "token_weights": weights,
+                         "ngram_range": (1, 2), "char_ngram_range": (1, 2)},
+                 id=f"bag-{pooling}-{weights or 'unweighted'}-12-chars12")
+    for pooling in ("mean", "sum")
+    for weights in (None, "idf")
 ]
 
 
@@ -186,6 +194,8 @@ UPDATE_CASES = [
     pytest.param("bag", {"pooling": "mean", "token_weights": "idf", "ngram_range": (1, 2)},
                  id="bag-mean-idf-12"),
     pytest.param("bag", {"pooling": "sum", "ngram_range": (1, 1)}, id="bag-sum-11"),
+    pytest.param("bag", {"pooling": "mean", "ngram_range": (1, 2), "char_ngram_range": (2, 4)},
+                 id="bag-mean-12-chars24"),
 ]
 
 
@@ -236,7 +246,9 @@ def _check_updates(model, n_epochs=2):
         label_smoothing=model.label_smoothing,
         momentum=model.momentum if model.solver == "sgd" else 0.0,
         nesterov=model.nesterovs_momentum, epsilon=model.epsilon, E=E,
-        encoder=model.encoder, pooling=model.pooling)
+        encoder=model.encoder,
+        # with subwords the token weights already hold the division by the units
+        pooling="sum" if model.char_ngram_range is not None else model.pooling)
     for _ in range(n_epochs):
         model.partial_fit(texts, y)
 
@@ -428,6 +440,7 @@ def test_validation_data_keeps_the_best_epoch():
     pytest.param("bag", {"ngram_range": (1, 2)}, id="bag"),
     pytest.param("bag", {"ngram_range": (1, 2), "token_weights": "idf", "pooling": "sum"},
                  id="bag-idf"),
+    pytest.param("bag", {"ngram_range": (1, 2), "char_ngram_range": (2, 4)}, id="bag-chars"),
 ])
 def test_save_load_round_trip(tmp_path, encoder, params):
     model = _sent_model(encoder=encoder, max_iter=5, **params).fit(SENT_TEXTS, SENT_Y)
@@ -562,6 +575,11 @@ def test_a_single_class():
     ({"token_weights": "foo"}, "token_weights must be None or 'idf'"),
     ({"token_dropout": 1.0}, "token_dropout must be in"),
     ({"max_vocab": 2}, "max_vocab must be in"),
+    ({"char_ngram_range": (3, 2)}, "char_ngram_range must have min_n <= max_n"),
+    ({"char_ngram_range": 3}, "char_ngram_range must be a pair"),
+    ({"char_ngram_range": (0, 2)}, "char_ngram_range must hold positive integers"),
+    ({"char_ngram_range": (2, 3), "encoder": "window"}, "bag encoder only"),
+    ({"char_ngram_range": (2, 3), "ngram_range": (2, 2)}, "must start at 1"),
 ])
 def test_bad_parameters(params, match):
     with pytest.raises(ValueError, match=match):
@@ -638,3 +656,79 @@ def test_token_ids_outside_the_table_are_rejected(encoder):
         vocab._ngram_get = {"good movie": n_vocab + 1000}.get
         with pytest.raises(ValueError, match="token ids must lie in"):
             model.predict_proba(["good movie"])
+
+
+# ---------------------------------------------------------------- (4) subwords
+def test_subword_bag_is_the_mean_over_words_of_each_words_mean_row():
+    """The pooled input, computed here from the token strings alone: a known word is
+    the mean of its row and its known character n-grams' rows, an unknown word the mean
+    of its known n-grams' rows (UNK without any), a word bigram its row; the sentence
+    is the mean of these (or their sum)."""
+    texts = ["where were we", "we were here", "here we go"]
+    for pooling in ("mean", "sum"):
+        model = TextClassifier((), embed_dim=3, ngram_range=(1, 2), char_ngram_range=(2, 3),
+                               pooling=pooling, dtype="float64", random_state=0,
+                               max_iter=1, early_stopping=False, embed_init=1.0)
+        model.fit(texts, [0, 1, 0])
+        vocab, E = model.vocabulary_, model.embeddings_
+        chars = {t: i for i, t in enumerate(vocab.id_to_token) if i >= vocab.char_offset}
+
+        def word_vector(word):
+            marked = "<" + word + ">"
+            grams = [marked[i:i + n] for n in (2, 3) for i in range(len(marked) - n + 1)
+                     if n < len(marked)]
+            rows = [chars[g] for g in grams if g in chars]
+            if word in vocab:
+                rows.append(vocab.token_to_id[word])
+            return E[rows].mean(axis=0) if rows else E[UNK]
+
+        probe = ["where were we", "were here", "wherever we go", "zzz", "here here"]
+        for text in probe:
+            words = text.split()
+            units = [word_vector(w) for w in words]
+            units += [E[vocab.token_to_id[b]] for b in map(" ".join, zip(words, words[1:]))
+                      if b in vocab]
+            f = np.sum(units, axis=0) / (len(units) if pooling == "mean" else 1)
+            z = f @ model.coefs_[0] + model.intercepts_[0]
+            p = np.exp(z - z.max())
+            np.testing.assert_allclose(model.predict_proba([text])[0], p / p.sum(),
+                                       rtol=1e-12, err_msg=f"{pooling}: {text!r}")
+
+
+def _suffix_task(seed, n_stems):
+    """Label 1 for words ending in 'ful', 0 for 'less', on random stems: a word unseen
+    in training can only be classified by its characters."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("bcdfghjkmnprstvwz"))
+    stems = ["".join(rng.choice(letters, 4)) for _ in range(n_stems)]
+    y = rng.integers(0, 2, n_stems)
+    texts = [stem + ("ful" if label else "less") for stem, label in zip(stems, y)]
+    return texts, y
+
+
+def test_subwords_classify_words_never_seen_in_training():
+    X, y = _suffix_task(0, 300)
+    X_new, y_new = _suffix_task(1, 200)
+    assert not set(X) & set(X_new)
+    kw = dict(embed_dim=8, random_state=0, max_iter=30, early_stopping=False)
+    words = TextClassifier((8,), **kw).fit(X, y)
+    chars = TextClassifier((8,), char_ngram_range=(3, 5), **kw).fit(X, y)
+    assert words.score(X_new, y_new) < 0.7  # every new word is UNK
+    assert chars.score(X_new, y_new) > 0.95
+
+
+def test_most_similar_with_subwords():
+    X, y = _suffix_task(0, 100)
+    model = TextClassifier((8,), embed_dim=8, char_ngram_range=(3, 5), random_state=0,
+                           max_iter=20, early_stopping=False).fit(X, y)
+    vocab = model.vocabulary_
+    out = model.most_similar(X[0], k=5)
+    assert len(out) == 5 and X[0] not in [t for t, _ in out]
+    # candidates are words only, never character n-grams
+    assert all(vocab.token_to_id[t] < vocab.char_offset for t, _ in out)
+    # an unseen word has a vector through its n-grams; its neighbours share its ending
+    ending = "ful" if y[0] else "less"
+    unseen = model.most_similar("qqqq" + ending, k=10)
+    assert sum(t.endswith(ending) for t, _ in unseen) >= 8
+    with pytest.raises(KeyError, match="no known character n-gram"):
+        model.most_similar("xyxyxy")

@@ -175,3 +175,91 @@ def test_parameter_and_corpus_errors():
         Vocabulary().fit([["new york", "city"]])
     with pytest.raises(ValueError, match="not fitted"):
         Vocabulary().encode("a")
+
+
+# -- character n-grams (subwords) ----------------------------------------------
+
+def test_char_ngrams_get_ids_after_the_words_by_count_then_alphabetically():
+    vocab = Vocabulary(char_ngram_range=(2, 3)).fit(["ab ab", "b"])
+    # words: ab 2, b 1; "<ab>" -> <a ab b> (n=2), <ab ab> (n=3); "<b>" -> <b b> (n=2)
+    assert vocab.char_offset == 4
+    assert vocab.id_to_token[:4] == ["<pad>", "<unk>", "ab", "b"]
+    chars = vocab.id_to_token[4:]
+    counts = dict(zip(chars, vocab.counts[4:].tolist()))
+    assert counts == {"<a": 2, "ab": 2, "b>": 3, "<ab": 2, "ab>": 2, "<b": 1}
+    assert chars == ["b>", "<a", "<ab", "ab", "ab>", "<b"]
+    # "ab" is both a word and a character n-gram, with different ids
+    assert vocab.token_to_id["ab"] == 2 and "<ab" not in vocab
+    assert len(vocab) == 10
+
+
+def test_encode_lists_each_word_then_its_char_ngrams_with_shares():
+    vocab = Vocabulary(char_ngram_range=(2, 3), ngram_range=(1, 2)).fit(["ab b"])
+    cid = {t: i for i, t in enumerate(vocab.id_to_token) if i >= vocab.char_offset}
+    wid = vocab.token_to_id
+    indptr, ids, shares = vocab.encode_bag(["ab b", "xb", "zz", ""], return_shares=True)
+    assert indptr.tolist() == [0, 10, 11, 12, 12]
+    assert ids.tolist() == (
+        [wid["ab"], cid["<a"], cid["ab"], cid["b>"], cid["<ab"], cid["ab>"]]
+        + [wid["b"], cid["<b"], cid["b>"]]
+        + [wid["ab b"]]
+        + [cid["b>"]]   # unseen word: its known n-grams alone
+        + [vocab.UNK]   # unseen word without any known n-gram
+    )
+    np.testing.assert_allclose(shares, [1 / 6] * 6 + [1 / 3] * 3 + [1, 1, 1])
+    # shares of a text sum to its words plus its known word n-grams
+    sums = np.add.reduceat(shares, indptr[:-2])
+    np.testing.assert_allclose(sums, [3, 1, 1])
+    np.testing.assert_array_equal(vocab.encode("ab b"), ids[:10])
+    np.testing.assert_array_equal(vocab.subword_ids("xab"),
+                                  [cid["ab"], cid["b>"], cid["ab>"]])
+    assert vocab.encode_bag(["ab"])[1].tolist() == ids[:6].tolist()
+    # without subwords every share is 1
+    plain = Vocabulary().fit(["ab b"])
+    assert plain.encode_bag(["ab b zz"], return_shares=True)[2].tolist() == [1.0] * 3
+    assert plain.subword_ids("ab").tolist() == []
+
+
+def test_char_ngram_min_count_and_max_size():
+    vocab = Vocabulary(char_ngram_range=(2, 2), min_count=2).fit(["ab ac", "ab"])
+    # words kept: ab (2); n-grams: <a 3, b> 2 kept; ab 2 kept; ac 1, c> 1 dropped
+    assert sorted(vocab.id_to_token[vocab.char_offset:]) == ["<a", "ab", "b>"]
+    capped = Vocabulary(char_ngram_range=(2, 2), max_size=5).fit(["ab ac", "ab"])
+    assert len(capped) == 5 and capped.id_to_token[2:4] == ["ab", "ac"]
+    assert capped.id_to_token[4:] == ["<a"]
+
+
+def test_char_ngram_vocabulary_round_trip_and_older_dicts():
+    vocab = Vocabulary(char_ngram_range=(2, 4), ngram_range=(1, 2),
+                       lowercase=True).fit(CORPUS)
+    d = json.loads(json.dumps(vocab.to_dict()))
+    assert d["char_ngram_range"] == [2, 4] and d["char_offset"] == vocab.char_offset
+    clone = Vocabulary.from_dict(d)
+    texts = ["The cat sat", "a zebra ran", "cats"]
+    for a, b in zip(clone.encode_bag(texts, return_shares=True),
+                    vocab.encode_bag(texts, return_shares=True)):
+        np.testing.assert_array_equal(a, b)
+    assert "char_ngram_range=(2, 4)" in repr(clone)
+    # a dict written before subwords existed has neither key
+    old = Vocabulary().fit(CORPUS).to_dict()
+    del old["char_ngram_range"], old["char_offset"]
+    assert Vocabulary.from_dict(old).char_offset == len(old["id_to_token"])
+    with pytest.raises(ValueError, match="char_offset"):
+        Vocabulary.from_dict({**d, "char_offset": len(d["id_to_token"]) + 1})
+    with pytest.raises(ValueError, match="char_offset"):
+        Vocabulary.from_dict({**d, "char_ngram_range": None})
+    with pytest.raises(ValueError, match="char_ngram_range must be null or a list"):
+        Vocabulary.from_dict({**d, "char_ngram_range": "2-4"})
+    dup = d["id_to_token"][:-1] + [d["id_to_token"][-2]]
+    with pytest.raises(ValueError, match="duplicate"):
+        Vocabulary.from_dict({**d, "id_to_token": dup})
+
+
+def test_char_ngram_range_errors():
+    for bad in [(0, 1), (3, 2), (2,), "23", (2.0, 3.0)]:
+        with pytest.raises(ValueError, match="char_ngram_range"):
+            Vocabulary(char_ngram_range=bad).fit(CORPUS)
+    with pytest.raises(ValueError, match="must start at 1"):
+        Vocabulary(char_ngram_range=(2, 3), ngram_range=(2, 2)).fit(CORPUS)
+    with pytest.raises(TypeError, match="word must be a str"):
+        Vocabulary(char_ngram_range=(2, 3)).fit(CORPUS).subword_ids(3)
