@@ -293,10 +293,12 @@ class Vocabulary:
         ngrams = frequent(ngram_counts)
         chars = []
         char_span = self._check_char_ngram_range(lo)
+        grams_of = {}
         if char_span is not None:
             char_counts = Counter()
             for word, count in unigram_counts.items():
-                for gram in _char_ngrams(word, *char_span):
+                grams_of[word] = grams = _char_ngrams(word, *char_span)
+                for gram in grams:
                     char_counts[gram] += count
             chars = frequent(char_counts)
         if self.max_size is not None:
@@ -308,10 +310,10 @@ class Vocabulary:
 
         entries = [(_PAD_TOKEN, 0), (_UNK_TOKEN, n_unk)] + unigrams + ngrams + chars
         self._set_tables([t for t, _ in entries], [c for _, c in entries], 2 + len(unigrams),
-                         len(entries) - len(chars))
+                         len(entries) - len(chars), grams_of)
         return self
 
-    def _set_tables(self, id_to_token, counts, n_unigrams, char_offset=None):
+    def _set_tables(self, id_to_token, counts, n_unigrams, char_offset=None, grams_of=None):
         self.id_to_token = list(id_to_token)
         self.char_offset = len(self.id_to_token) if char_offset is None else int(char_offset)
         self.token_to_id = {t: i for i, t in enumerate(self.id_to_token[:self.char_offset])
@@ -322,12 +324,16 @@ class Vocabulary:
         self._char_span = self._check_char_ngram_range(self._span[0])
         # character n-grams: their map, and each known word's known n-gram ids
         self._char_get = None
-        self._word_chars = {}
+        self._word_pieces = {}
         if self._char_span is not None:
             self._char_get = {t: i for i, t in enumerate(self.id_to_token)
                               if i >= self.char_offset}.get
-            self._word_chars = {t: self._lookup_chars(t)
-                                for t in self.id_to_token[2:self.n_unigrams]}
+            # each known word's ids (its own, then its n-grams') and shares
+            for i in range(2, self.n_unigrams):
+                word = self.id_to_token[i]
+                grams = grams_of.get(word) if grams_of else None
+                ids = (i, *self._lookup_chars(word, grams))
+                self._word_pieces[word] = (ids, (1.0 / len(ids),) * len(ids))
         # Separate maps for the encoders' hot loops: a token is looked up among the
         # unigrams only (a token given in a list may contain a space and must not hit
         # an n-gram), an n-gram among the n-grams only.
@@ -341,9 +347,10 @@ class Vocabulary:
     def _unigram_ids(self, tokens):
         return list(map(self._unigram_get, tokens, repeat(UNK)))
 
-    def _lookup_chars(self, word):
-        get = self._char_get
-        return [i for i in map(get, _char_ngrams(word, *self._char_span)) if i is not None]
+    def _lookup_chars(self, word, grams=None):
+        if grams is None:
+            grams = _char_ngrams(word, *self._char_span)
+        return [i for i in map(self._char_get, grams) if i is not None]
 
     def _pieces(self, tokens):
         """Bag ids of ``tokens`` with character n-grams, and each id's share of its
@@ -352,27 +359,20 @@ class Vocabulary:
         a word n-gram 1; so the shares of a text sum to its number of words plus
         its number of known word n-grams."""
         ids, shares = [], []
-        get, word_chars = self._unigram_get, self._word_chars
+        word_pieces = self._word_pieces
         for token in tokens:
-            chars = word_chars.get(token)
-            if chars is None:  # an unknown word
-                chars = self._lookup_chars(token)
-                if not chars:
-                    ids.append(UNK)
-                    shares.append(1.0)
-                    continue
-                share = 1.0 / len(chars)
-            else:
-                ids.append(get(token))
-                share = 1.0 / (len(chars) + 1)
-            ids.extend(chars)
-            shares.extend(repeat(share, len(ids) - len(shares)))
-        n_words = len(ids)
-        lo, hi = self._span
+            pieces = word_pieces.get(token)
+            if pieces is None:  # an unknown word: its known n-grams, or UNK
+                chars = self._lookup_chars(token) or [UNK]
+                pieces = (chars, (1.0 / len(chars),) * len(chars))
+            ids.extend(pieces[0])
+            shares.extend(pieces[1])
+        n_word_ids = len(ids)
+        hi = self._span[1]
         if hi >= 2 and self._ngram_get is not None:
             ids.extend(i for i in map(self._ngram_get, _ngrams(tokens, 2, hi))
                        if i is not None)
-        shares.extend(repeat(1.0, len(ids) - n_words))
+        shares.extend(repeat(1.0, len(ids) - n_word_ids))
         return ids, shares
 
     def subword_ids(self, word):
@@ -394,7 +394,9 @@ class Vocabulary:
             return np.zeros(0, dtype=np.int32)
         if self.lowercase:
             word = word.lower()
-        return np.asarray(self._lookup_chars(word), dtype=np.int32)
+        pieces = self._word_pieces.get(word)
+        chars = pieces[0][1:] if pieces is not None else self._lookup_chars(word)
+        return np.asarray(chars, dtype=np.int32)
 
     def _ids(self, tokens):
         if self._char_get is not None:
