@@ -92,7 +92,8 @@ class Vocabulary:
         corpus given to :meth:`fit`.
     max_size : int, optional
         Cap on the total number of ids, PAD and UNK included (at least 2).
-        Unigrams take precedence over n-grams; the least frequent are dropped.
+        Unigrams take precedence over word n-grams, and these over character
+        n-grams; the least frequent are dropped.
     ngram_range : tuple (lo, hi), default=(1, 1)
         Which n-grams :meth:`encode` and :meth:`encode_bag` emit; n-grams with
         ``n`` in ``max(lo, 2)..hi`` get ids after the unigrams. Unigrams always
