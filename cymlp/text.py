@@ -393,6 +393,39 @@ class TextClassifier(_BaseNetwork):
         """One epoch over (X, y); the first call builds the vocabulary from X."""
         return self._fit(X, y, incremental=True, classes=classes)
 
+    def sentence_vectors(self, X):
+        """The encoder's output ``f`` for each text: the input of the MLP.
+
+        Window: the concatenated rows of the first ``window`` tokens; bag: the pooled
+        (weighted) rows, as in ``docs/model.md``. Useful as sentence features, or to
+        look at what the model sees; computed here with NumPy and SciPy, apart from the
+        compiled engine.
+
+        Parameters
+        ----------
+        X : sequence of str or of token lists
+
+        Returns
+        -------
+        ndarray of shape (len(X), n_features), in the model's dtype
+        """
+        self._check_fitted()
+        feed, n = self._make_feed(X, fitting=False)
+        self._sync_params()
+        E = self._engine.E
+        if self._encoder_ == "window":
+            return E[feed["ids"]].reshape(n, -1)
+        from scipy import sparse
+
+        indptr, ids = feed["indptr"], feed["ids"]
+        weights = feed.get("tokw")
+        weights = np.ones(len(ids), dtype=E.dtype) if weights is None else weights
+        if self._engine.pool_mean:
+            lengths = np.diff(indptr)
+            weights = weights / np.repeat(lengths, lengths).astype(E.dtype)
+        pool = sparse.csr_matrix((weights, ids, indptr), shape=(n, E.shape[0]))
+        return np.asarray(pool @ E, dtype=E.dtype)
+
     def most_similar(self, word, k=10):
         """The ``k`` tokens whose embeddings are closest to ``word``'s (cosine).
 

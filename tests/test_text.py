@@ -732,3 +732,30 @@ def test_most_similar_with_subwords():
     assert sum(t.endswith(ending) for t, _ in unseen) >= 8
     with pytest.raises(KeyError, match="no known character n-gram"):
         model.most_similar("xyxyxy")
+
+
+@pytest.mark.parametrize("params", [
+    pytest.param({"encoder": "window", "window": 3}, id="window"),
+    pytest.param({"ngram_range": (1, 2)}, id="bag-mean"),
+    pytest.param({"ngram_range": (1, 2), "pooling": "sum", "token_weights": "idf"},
+                 id="bag-sum-idf"),
+    pytest.param({"ngram_range": (1, 2), "char_ngram_range": (2, 4)}, id="bag-chars"),
+])
+def test_sentence_vectors_are_the_input_of_the_mlp(params):
+    """A linear model's probabilities from the sentence vectors, computed apart from
+    the engine, match predict_proba; window rows are the embeddings in order."""
+    model = TextClassifier((), embed_dim=8, random_state=0, early_stopping=False,
+                           max_iter=3, batch_size=4, dtype="float64", **params)
+    model.fit(SENT_TEXTS, SENT_Y)
+    probe = SENT_TEXTS + ["", "never seen words", "good unknown fun"]
+    F = model.sentence_vectors(probe)
+    assert F.shape == (len(probe), model.coefs_[0].shape[0]) and F.dtype == np.float64
+    z = F @ model.coefs_[0] + model.intercepts_[0]
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(model.predict_proba(probe), p / p.sum(axis=1, keepdims=True),
+                               rtol=1e-12, atol=1e-15)
+    if model.encoder == "window":
+        ids = model.vocabulary_.encode_window(probe, 3)
+        np.testing.assert_array_equal(F, model.embeddings_[ids].reshape(len(probe), -1))
+    else:
+        assert np.all(F[len(SENT_TEXTS)] == 0)  # the empty sentence
