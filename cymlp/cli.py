@@ -40,7 +40,8 @@ SOLVERS = ("sgd", "adam", "adagrad")
 ENCODERS = ("bag", "window")
 
 #: Options of ``train`` that are passed to the estimator only for text datasets.
-_TEXT_ONLY = ("encoder", "embed_dim", "window", "ngram_range", "min_count")
+_TEXT_ONLY = ("encoder", "embed_dim", "window", "ngram_range", "char_ngram_range",
+              "min_count")
 
 
 # --------------------------------------------------------------------------- parsing
@@ -124,6 +125,10 @@ def _ngram_range(text):
     return (low, high)
 
 
+def _char_ngram_range(text):
+    return None if text == "none" else _ngram_range(text)
+
+
 def _add_data_arguments(parser):
     group = parser.add_argument_group("data")
     group.add_argument("--dataset", required=True,
@@ -179,6 +184,10 @@ def build_parser():
                             "default 20")
     model.add_argument("--ngram-range", type=_ngram_range, default=(1, 1),
                        help="text datasets: MIN,MAX n-gram lengths; default 1,1")
+    model.add_argument("--char-ngram-range", type=_char_ngram_range, default=None,
+                       metavar="MIN,MAX",
+                       help="text datasets, bag encoder: subword units, the MIN to MAX "
+                            "character n-grams of every word (3,5 say); default none")
     model.add_argument("--min-count", type=_positive_int, default=1,
                        help="text datasets: minimum token count for the vocabulary; "
                             "default 1")
@@ -412,7 +421,8 @@ def _make_model(args, text):
     if text:
         return cymlp.TextClassifier(
             encoder=args.encoder, embed_dim=args.embed_dim, window=args.window,
-            ngram_range=tuple(args.ngram_range), min_count=args.min_count, **options)
+            ngram_range=tuple(args.ngram_range), min_count=args.min_count,
+            char_ngram_range=args.char_ngram_range, **options)
     return cymlp.MLPClassifier(**options)
 
 
@@ -420,6 +430,8 @@ def _config_of(args):
     config = {k: v for k, v in vars(args).items() if k not in ("func", "version")}
     config["hidden"] = list(config["hidden"])
     config["ngram_range"] = list(config["ngram_range"])
+    if config["char_ngram_range"] is not None:
+        config["char_ngram_range"] = list(config["char_ngram_range"])
     return config
 
 

@@ -15,7 +15,7 @@ from cymlp.io import ModelFileError, load_bundle, save_bundle
 
 __all__ = ["save_model", "load", "ModelFileError"]
 
-_TUPLE_PARAMS = ("hidden_layer_sizes", "ngram_range")
+_TUPLE_PARAMS = ("hidden_layer_sizes", "ngram_range", "char_ngram_range")
 
 
 def _estimators():

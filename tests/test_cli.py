@@ -258,6 +258,28 @@ def test_predict_text_model(tmp_path):
     assert len(labels) == 3 and set(labels) <= {"0", "1"}
 
 
+def test_train_text_model_with_subwords(tmp_path, capsys):
+    import cymlp
+
+    parser = cli.build_parser()
+    base = ["train", "--dataset", "negation", "--metrics", "m.json"]
+    assert parser.parse_args(base).char_ngram_range is None
+    assert parser.parse_args(base + ["--char-ngram-range", "none"]).char_ngram_range is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(base + ["--char-ngram-range", "4,2"])
+    assert "expected 1 <= MIN <= MAX, got '4,2'" in capsys.readouterr().err
+    proc = run_cli("train", "--dataset", "negation", "--hidden", "8", "--epochs", "2",
+                   "--embed-dim", "8", "--char-ngram-range", "2,4",
+                   "--out", str(tmp_path / "m.npz"), "--metrics", str(tmp_path / "m.json"),
+                   timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((tmp_path / "m.json").read_text())
+    assert record["config"]["char_ngram_range"] == [2, 4]
+    model = cymlp.load(tmp_path / "m.npz")
+    assert model.char_ngram_range == (2, 4)
+    assert model.vocabulary_.char_offset < len(model.vocabulary_)
+
+
 @pytest.mark.parametrize("writer", ["record", "model"])
 def test_a_failed_write_names_the_file_and_leaves_nothing_behind(tmp_path, monkeypatch,
                                                                   writer):

@@ -172,7 +172,22 @@ def test_sentence_sweep_plans_all_real_datasets(workdir):
     assert counts["tables"] == 3 and "plot_boundary" not in counts
 
 
+def test_subword_option_reaches_the_text_runs_only(workdir, tmp_path):
+    config = write_config(tmp_path, "subwords.yaml", {"char_ngram_range": [3, 5]})
+    proc = snakemake(workdir, "-n", "-p", "--configfile", config)
+    assert proc.returncode == 0, output_of(proc)
+    commands = [line for line in output_of(proc).splitlines() if "cymlp.cli train" in line]
+    negation = [c for c in commands if "--dataset negation" in c]
+    xor = [c for c in commands if "--dataset xor" in c]
+    assert negation and xor
+    assert all("--char-ngram-range 3,5" in c for c in negation)
+    assert not any("--char-ngram-range" in c for c in xor)
+    proc = snakemake(workdir, "-n", "-p")
+    assert "--char-ngram-range" not in output_of(proc)
+
+
 @pytest.mark.parametrize("change, message", [
+    ({"char_ngram_range": [0, 3]}, "is not valid under any of the given schemas"),
     ({"activatons": ["relu"]},
      "Additional properties are not allowed ('activatons' was unexpected)"),
     ({"activations": ["relu", "relux"]}, "'relux' is not one of"),

@@ -35,7 +35,7 @@ CV_DATASETS = {"mr"}
 TRAINING_KEYS = (
     "lr", "epochs", "batch_size", "label_smoothing", "alpha", "momentum", "tol",
     "n_iter_no_change", "early_stopping", "encoder", "embed_dim", "window",
-    "ngram_range", "min_count",
+    "ngram_range", "char_ngram_range", "min_count",
 )
 
 #: Datasets of numeric features (MLPClassifier); all others are text (TextClassifier).
@@ -188,6 +188,9 @@ def train_arguments(wildcards):
             "--ngram-range", ",".join(str(n) for n in options["ngram_range"]),
             "--min-count", options["min_count"],
         ]
+        if options["char_ngram_range"] is not None:
+            args += ["--char-ngram-range",
+                     ",".join(str(n) for n in options["char_ngram_range"])]
     return " ".join(shlex.quote(str(arg)) for arg in args)
 
 
