@@ -430,10 +430,11 @@ class TextClassifier(_BaseNetwork):
         """The ``k`` tokens whose embeddings are closest to ``word``'s (cosine).
 
         Returns a list of ``(token, similarity)``, most similar first; PAD, UNK and the
-        word itself are left out. ``word`` is lower-cased first if the model lower-cases. With ``char_ngram_range``, a word's vector is the one
-        the bag encoder uses (the mean of its row and its character n-grams' rows), the
-        candidates are the words and word n-grams, and ``word`` may be unseen if some
-        of its character n-grams were seen. KeyError if ``word`` has no vector.
+        word itself are left out; ``word`` is lower-cased first if the model lower-cases.
+        With ``char_ngram_range``, a word's vector is the one the bag encoder uses (the
+        mean of its row and its character n-grams' rows), the candidates are the words
+        and word n-grams, and ``word`` may be unseen if some of its character n-grams
+        were seen. KeyError if ``word`` has no vector.
         """
         self._check_fitted()
         vocab = self.vocabulary_
