@@ -40,7 +40,7 @@ CONFIGS = {
     # TextClassifier() with nothing changed
     "default": {},
     # the default with subword units: character 3- to 5-grams of every word
-    "subwords": dict(char_ngram_range=(3, 5)),
+    "subwords": {"char_ngram_range": (3, 5)},
 }
 
 #: hyper-parameters chosen on dev, per configuration: {name: [candidate, ...]}

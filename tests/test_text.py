@@ -14,6 +14,7 @@
 """
 
 import warnings
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -659,6 +660,19 @@ def test_token_ids_outside_the_table_are_rejected(encoder):
 
 
 # ---------------------------------------------------------------- (4) subwords
+def _word_unit(model, word, span):
+    """A word's vector from the token strings alone (see the test below)."""
+    vocab, E = model.vocabulary_, model.embeddings_
+    chars = {t: i for i, t in enumerate(vocab.id_to_token) if i >= vocab.char_offset}
+    marked = "<" + word + ">"
+    grams = [marked[i:i + n] for n in range(span[0], span[1] + 1)
+             for i in range(len(marked) - n + 1) if n < len(marked)]
+    rows = [chars[g] for g in grams if g in chars]
+    if word in vocab:
+        rows.append(vocab.token_to_id[word])
+    return E[rows].mean(axis=0) if rows else E[UNK]
+
+
 def test_subword_bag_is_the_mean_over_words_of_each_words_mean_row():
     """The pooled input, computed here from the token strings alone: a known word is
     the mean of its row and its known character n-grams' rows, an unknown word the mean
@@ -671,23 +685,12 @@ def test_subword_bag_is_the_mean_over_words_of_each_words_mean_row():
                                max_iter=1, early_stopping=False, embed_init=1.0)
         model.fit(texts, [0, 1, 0])
         vocab, E = model.vocabulary_, model.embeddings_
-        chars = {t: i for i, t in enumerate(vocab.id_to_token) if i >= vocab.char_offset}
-
-        def word_vector(word):
-            marked = "<" + word + ">"
-            grams = [marked[i:i + n] for n in (2, 3) for i in range(len(marked) - n + 1)
-                     if n < len(marked)]
-            rows = [chars[g] for g in grams if g in chars]
-            if word in vocab:
-                rows.append(vocab.token_to_id[word])
-            return E[rows].mean(axis=0) if rows else E[UNK]
-
         probe = ["where were we", "were here", "wherever we go", "zzz", "here here"]
         for text in probe:
             words = text.split()
-            units = [word_vector(w) for w in words]
-            units += [E[vocab.token_to_id[b]] for b in map(" ".join, zip(words, words[1:]))
-                      if b in vocab]
+            units = [_word_unit(model, w, (2, 3)) for w in words]
+            units += [E[vocab.token_to_id[" ".join(pair)]] for pair in pairwise(words)
+                      if " ".join(pair) in vocab]
             f = np.sum(units, axis=0) / (len(units) if pooling == "mean" else 1)
             z = f @ model.coefs_[0] + model.intercepts_[0]
             p = np.exp(z - z.max())
@@ -710,7 +713,7 @@ def test_subwords_classify_words_never_seen_in_training():
     X, y = _suffix_task(0, 300)
     X_new, y_new = _suffix_task(1, 200)
     assert not set(X) & set(X_new)
-    kw = dict(embed_dim=8, random_state=0, max_iter=30, early_stopping=False)
+    kw = {"embed_dim": 8, "random_state": 0, "max_iter": 30, "early_stopping": False}
     words = TextClassifier((8,), **kw).fit(X, y)
     chars = TextClassifier((8,), char_ngram_range=(3, 5), **kw).fit(X, y)
     assert words.score(X_new, y_new) < 0.7  # every new word is UNK
