@@ -426,53 +426,79 @@ class TextClassifier(_BaseNetwork):
         pool = sparse.csr_matrix((weights, ids, indptr), shape=(n, E.shape[0]))
         return np.asarray(pool @ E, dtype=E.dtype)
 
+    def _word_vectors(self):
+        """Rows ``0..char_offset-1``: every word's vector as the bag uses it (with
+        subwords, the mean of its row and its character n-grams' rows), word n-grams'
+        rows as they are; float64."""
+        E = self._engine.E.astype(np.float64)
+        vocab = self.vocabulary_
+        if not self._subwords():
+            return E
+        vectors = E[:vocab.char_offset].copy()
+        for i in range(2, vocab.n_unigrams):
+            chars = vocab.subword_ids(vocab.id_to_token[i])
+            if len(chars):
+                vectors[i] = (E[i] + E[chars].sum(axis=0)) / (len(chars) + 1)
+        return vectors
+
+    def _lookup_vector(self, word, vectors=None):
+        """(id or None, vector) of ``word``, from ``vectors`` (:meth:`_word_vectors`)
+        if given; KeyError if it has no vector."""
+        if not isinstance(word, str):
+            raise TypeError(f"word must be a str, got {type(word).__name__}")
+        vocab = self.vocabulary_
+        E = self._engine.E
+        key = word.lower() if vocab.lowercase else word
+        if key in vocab:
+            i = vocab.token_to_id[key]
+            if vectors is not None:
+                return i, vectors[i]
+            rows = [i]
+            if i < vocab.n_unigrams:
+                rows.extend(vocab.subword_ids(key).tolist())
+            return i, E[rows].astype(np.float64).mean(axis=0)
+        chars = vocab.subword_ids(key)
+        if not len(chars):
+            raise KeyError(f"{word!r} is not in the vocabulary ({vocab.char_offset} entries)"
+                           + (" and has no known character n-gram" if self._subwords()
+                              else ""))
+        return None, E[chars].astype(np.float64).mean(axis=0)
+
+    def word_vector(self, word):
+        """The vector the bag encoder uses for ``word`` (a float64 copy).
+
+        Its row of ``E``; with ``char_ngram_range``, the mean of its row and its known
+        character n-grams' rows, and for a word not in the vocabulary the mean of its
+        known n-grams' rows. ``word`` is lower-cased first if the model lower-cases; a
+        word n-gram in the vocabulary (``"not good"``) gives its row. KeyError if
+        ``word`` has no vector.
+        """
+        self._check_fitted()
+        return self._lookup_vector(word)[1]
+
     def most_similar(self, word, k=10):
         """The ``k`` tokens whose embeddings are closest to ``word``'s (cosine).
 
         Returns a list of ``(token, similarity)``, most similar first; PAD, UNK and the
         word itself are left out; ``word`` is lower-cased first if the model lower-cases.
-        With ``char_ngram_range``, a word's vector is the one the bag encoder uses (the
-        mean of its row and its character n-grams' rows), the candidates are the words
-        and word n-grams, and ``word`` may be unseen if some of its character n-grams
-        were seen. KeyError if ``word`` has no vector.
+        Vectors are those of :meth:`word_vector`: with ``char_ngram_range``, the
+        candidates are the words and word n-grams, and ``word`` may be unseen if some of
+        its character n-grams were seen. KeyError if ``word`` has no vector.
         """
         self._check_fitted()
-        vocab = self.vocabulary_
         Interval(int, 1, None).check("k", k)
-        if not isinstance(word, str):
-            raise TypeError(f"word must be a str, got {type(word).__name__}")
-        E = self._engine.E.astype(np.float64)
-        n = vocab.char_offset
-        if self._subwords():
-            # every word's vector as the bag sees it; word n-grams keep their rows
-            vectors = E[:n].copy()
-            for i in range(2, vocab.n_unigrams):
-                chars = vocab.subword_ids(vocab.id_to_token[i])
-                if len(chars):
-                    vectors[i] = (E[i] + E[chars].sum(axis=0)) / (len(chars) + 1)
-        else:
-            vectors = E
-        key = word.lower() if vocab.lowercase else word
-        if key in vocab:
-            i = vocab.token_to_id[key]
-            query = vectors[i]
-        else:
-            chars = vocab.subword_ids(key)
-            if not len(chars):
-                raise KeyError(f"{word!r} is not in the vocabulary ({n} entries)"
-                               + (" and has no known character n-gram"
-                                  if self._subwords() else ""))
-            i = None
-            query = E[chars].mean(axis=0)
-        norms = np.linalg.norm(vectors, axis=1)
+        vectors = self._word_vectors()
+        i, query = self._lookup_vector(word, vectors)
+        n = self.vocabulary_.char_offset
+        norms = np.linalg.norm(vectors[:n], axis=1)
         norms[norms == 0] = 1.0
         qnorm = np.linalg.norm(query) or 1.0
-        sims = vectors @ query / (norms * qnorm)
+        sims = vectors[:n] @ query / (norms * qnorm)
         sims[[0, 1] if i is None else [0, 1, i]] = -np.inf
         k = min(k, n - (2 if i is None else 3))
         top = np.argpartition(-sims, k - 1)[:k] if k > 0 else np.zeros(0, dtype=int)
         top = top[np.argsort(-sims[top], kind="stable")]
-        return [(vocab.id_to_token[j], float(sims[j])) for j in top]
+        return [(self.vocabulary_.id_to_token[j], float(sims[j])) for j in top]
 
     def save(self, path):
         """Write the model, with its vocabulary, to ``path`` (:func:`cymlp.save_model`)."""

@@ -737,6 +737,27 @@ def test_most_similar_with_subwords():
         model.most_similar("xyxyxy")
 
 
+def test_word_vector_is_the_unit_the_bag_uses():
+    X, y = _suffix_task(0, 50)
+    model = TextClassifier((), embed_dim=4, char_ngram_range=(3, 5), ngram_range=(1, 1),
+                           pooling="sum", dtype="float64", random_state=0, max_iter=2,
+                           early_stopping=False).fit(X, y)
+    for word in (X[0], X[1].upper(), "qqqqful"):
+        # a one-word text's pooled sum is exactly that word's unit
+        np.testing.assert_allclose(model.word_vector(word),
+                                   model.sentence_vectors([word])[0], rtol=1e-12)
+        np.testing.assert_allclose(model.word_vector(word),
+                                   _word_unit(model, word.lower(), (3, 5)), rtol=1e-12)
+    plain = _sent_model(max_iter=1).fit(SENT_TEXTS, SENT_Y)
+    vocab = plain.vocabulary_
+    np.testing.assert_array_equal(plain.word_vector("Good"),
+                                  plain.embeddings_[vocab.token_to_id["good"]])
+    with pytest.raises(KeyError, match="not in the vocabulary"):
+        plain.word_vector("zebra")
+    with pytest.raises(TypeError, match="word must be a str"):
+        plain.word_vector(3)
+
+
 @pytest.mark.parametrize("params", [
     pytest.param({"encoder": "window", "window": 3}, id="window"),
     pytest.param({"ngram_range": (1, 2)}, id="bag-mean"),
