@@ -146,6 +146,10 @@ def load(path):
             est.vocabulary_ = Vocabulary.from_dict(meta["vocabulary"])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: bad vocabulary: {exc}") from None
+        given = est.char_ngram_range
+        _expect((None if given is None else tuple(given))
+                == est.vocabulary_.char_ngram_range, path,
+                "char_ngram_range of the parameters and of the vocabulary differ")
         est._encoder_ = meta.get("encoder")
         est._window_ = meta.get("window")
         _expect(est._encoder_ in ("bag", "window"), path, "bad encoder")

@@ -175,6 +175,36 @@ def test_text_model_arrays_of_the_wrong_shape(text, tmp_path, edit, match):
         cymlp.load(bad)
 
 
+def _set_vocab(key, value):
+    def edit(meta):
+        meta["vocabulary"][key] = value
+    return edit
+
+
+@pytest.mark.parametrize("edit, match", [
+    (_set_vocab("char_offset", 10**9), "bad vocabulary: .*char_offset"),
+    (_set_vocab("char_offset", 1), "bad vocabulary: .*char_offset"),
+    (_set_vocab("char_ngram_range", None), "bad vocabulary: .*char_offset"),
+    (_set_vocab("char_ngram_range", [0, 3]), "bad vocabulary: char_ngram_range"),
+    (_set_vocab("char_ngram_range", "3-5"), "bad vocabulary: .*null or a list"),
+    (_set_vocab("char_ngram_range", [2, 5]), "char_ngram_range of the parameters and of"),
+    (lambda m: m["params"].update(char_ngram_range=None),
+     "char_ngram_range of the parameters and of"),
+])
+def test_subword_vocabulary_tampering(tmp_path, edit, match):
+    texts, y = make_negation_text(100, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = TextClassifier((4,), embed_dim=4, char_ngram_range=(3, 5), max_iter=1,
+                               early_stopping=False, random_state=0).fit(texts, y)
+    path = model.save(tmp_path / "sub.cymlp")
+    np.testing.assert_array_equal(cymlp.load(path).predict_proba(texts),
+                                  model.predict_proba(texts))
+    bad = _rewrite(path, tmp_path / "bad.cymlp", meta_edit=edit)
+    with pytest.raises(cio.ModelFileError, match=match):
+        cymlp.load(bad)
+
+
 def _set_param(key, value):
     def edit(meta):
         meta["params"][key] = value
