@@ -17,7 +17,7 @@ import numpy as np
 
 from cymlp._validation import Interval, check_targets
 from cymlp.mlp import _BaseNetwork
-from cymlp.vocab import PAD, Vocabulary
+from cymlp.vocab import PAD, UNK, Vocabulary
 
 __all__ = ["TextClassifier"]
 
@@ -72,6 +72,15 @@ def _check_token_weights(name, value):
 def _check_max_vocab(name, value):
     if value is not None:
         Interval(int, 3, None).check(name, value)
+
+
+def _pool(E, indptr, ids, weights):
+    """``sum_q weights_q E[ids_q]`` for every CSR row, in the dtype of ``E`` (SciPy)."""
+    from scipy import sparse
+
+    rows = sparse.csr_matrix((np.asarray(weights, dtype=E.dtype), ids, indptr),
+                             shape=(len(indptr) - 1, E.shape[0]))
+    return np.asarray(rows @ E)
 
 
 class TextClassifier(_BaseNetwork):
@@ -218,12 +227,10 @@ class TextClassifier(_BaseNetwork):
             span = tuple(self.ngram_range) if self.encoder == "bag" else (1, 1)
             chars = self.char_ngram_range
             if chars is not None:
+                # (the Vocabulary checks that the word n-grams start at unigrams)
                 if self.encoder != "bag":
                     raise ValueError("char_ngram_range applies to the bag encoder only; "
                                      "set char_ngram_range=None for encoder='window'")
-                if span[0] != 1:
-                    raise ValueError("char_ngram_range needs the word unigrams: ngram_range "
-                                     f"must start at 1, got {tuple(self.ngram_range)!r}")
                 chars = tuple(chars)
             self.vocabulary_ = Vocabulary(min_count=self.min_count, max_size=self.max_vocab,
                                           ngram_range=span, lowercase=self.lowercase,
@@ -415,30 +422,25 @@ class TextClassifier(_BaseNetwork):
         E = self._engine.E
         if self._encoder_ == "window":
             return E[feed["ids"]].reshape(n, -1)
-        from scipy import sparse
-
         indptr, ids = feed["indptr"], feed["ids"]
         weights = feed.get("tokw")
-        weights = np.ones(len(ids), dtype=E.dtype) if weights is None else weights
+        weights = np.ones(len(ids)) if weights is None else weights.astype(np.float64)
         if self._engine.pool_mean:
             lengths = np.diff(indptr)
-            weights = weights / np.repeat(lengths, lengths).astype(E.dtype)
-        pool = sparse.csr_matrix((weights, ids, indptr), shape=(n, E.shape[0]))
-        return np.asarray(pool @ E, dtype=E.dtype)
+            weights = weights / np.repeat(lengths, lengths)
+        return _pool(E, indptr, ids, weights)
 
     def _word_vectors(self):
-        """Rows ``0..char_offset-1``: every word's vector as the bag uses it (with
-        subwords, the mean of its row and its character n-grams' rows), word n-grams'
-        rows as they are; float64."""
-        E = self._engine.E.astype(np.float64)
+        """Rows ``0..char_offset-1`` (float64): every word's vector as the bag uses it
+        (with subwords, the mean of its row and its character n-grams' rows, from the
+        vocabulary's own encoding of the one-word text), word n-grams' rows as they
+        are."""
         vocab = self.vocabulary_
-        if not self._subwords():
-            return E
-        vectors = E[:vocab.char_offset].copy()
-        for i in range(2, vocab.n_unigrams):
-            chars = vocab.subword_ids(vocab.id_to_token[i])
-            if len(chars):
-                vectors[i] = (E[i] + E[chars].sum(axis=0)) / (len(chars) + 1)
+        vectors = self._engine.E[:vocab.char_offset].astype(np.float64)
+        if self._subwords():
+            words = [[w] for w in vocab.id_to_token[2:vocab.n_unigrams]]
+            indptr, ids, shares = vocab.encode_bag(words, return_shares=True)
+            vectors[2:vocab.n_unigrams] = _pool(self._engine.E, indptr, ids, shares)
         return vectors
 
     def _lookup_vector(self, word, vectors=None):
@@ -447,22 +449,19 @@ class TextClassifier(_BaseNetwork):
         if not isinstance(word, str):
             raise TypeError(f"word must be a str, got {type(word).__name__}")
         vocab = self.vocabulary_
-        E = self._engine.E
         key = word.lower() if vocab.lowercase else word
-        if key in vocab:
-            i = vocab.token_to_id[key]
-            if vectors is not None:
-                return i, vectors[i]
-            rows = [i]
-            if i < vocab.n_unigrams:
-                rows.extend(vocab.subword_ids(key).tolist())
-            return i, E[rows].astype(np.float64).mean(axis=0)
-        chars = vocab.subword_ids(key)
-        if not len(chars):
+        i = vocab.token_to_id.get(key)
+        if i is not None and vectors is not None:
+            return i, vectors[i]
+        if i is not None and i >= vocab.n_unigrams:  # a word n-gram: its row
+            return i, self._engine.E[i].astype(np.float64)
+        # the bag of the one-word text: the word and its character n-grams, or UNK
+        indptr, ids, shares = vocab.encode_bag([[key]], return_shares=True)
+        if i is None and ids.tolist() == [UNK]:
             raise KeyError(f"{word!r} is not in the vocabulary ({vocab.char_offset} entries)"
                            + (" and has no known character n-gram" if self._subwords()
                               else ""))
-        return None, E[chars].astype(np.float64).mean(axis=0)
+        return i, _pool(self._engine.E, indptr, ids, shares)[0].astype(np.float64)
 
     def word_vector(self, word):
         """The vector the bag encoder uses for ``word`` (a float64 copy).

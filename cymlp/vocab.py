@@ -57,6 +57,34 @@ def tokenize(text, *, lowercase=False):
     return text.split()
 
 
+def _check_span(name, span):
+    """``(lo, hi)`` as ints, for a pair of ints with ``1 <= lo <= hi``."""
+    try:
+        lo, hi = span
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a pair (lo, hi), got {span!r}") from None
+    if (
+        not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (lo, hi))
+        or not 1 <= lo <= hi
+    ):
+        raise ValueError(f"{name} must be a pair of ints with 1 <= lo <= hi, got {span!r}")
+    return int(lo), int(hi)
+
+
+def _indptr(lists):
+    """CSR row pointers (int64) of a list of lists."""
+    indptr = np.zeros(len(lists) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, lists), dtype=np.int64, count=len(lists)), out=indptr[1:])
+    return indptr
+
+
+def _to_csr(id_lists):
+    """``indptr`` (int64) and the concatenated ids (int32) of a list of id lists."""
+    indptr = _indptr(id_lists)
+    flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int32, count=int(indptr[-1]))
+    return indptr, flat
+
+
 def _char_ngrams(word, lo, hi):
     """Character n-grams (``n = lo..hi``) of ``"<" + word + ">"``, by ``n`` then
     position, without the whole marked word itself."""
@@ -177,44 +205,19 @@ class Vocabulary:
             raise ValueError(
                 f"max_size must be None or an int >= 2 (PAD and UNK included), got {max_size!r}"
             )
-        ngram_range = self.ngram_range
-        try:
-            lo, hi = ngram_range
-        except (TypeError, ValueError):
-            raise ValueError(f"ngram_range must be a pair (lo, hi), got {ngram_range!r}") from None
-        if (
-            not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (lo, hi))
-            or not 1 <= lo <= hi
-        ):
-            raise ValueError(
-                f"ngram_range must be a pair of ints with 1 <= lo <= hi, got {ngram_range!r}"
-            )
-        self._check_char_ngram_range(int(lo))
-        return int(lo), int(hi)
+        return _check_span("ngram_range", self.ngram_range)
 
     def _check_char_ngram_range(self, lo_word):
-        span = self.char_ngram_range
-        if span is None:
+        """The character n-gram span (or None); ``lo_word`` is ``ngram_range[0]``."""
+        if self.char_ngram_range is None:
             return None
-        try:
-            lo, hi = span
-        except (TypeError, ValueError):
-            raise ValueError(
-                f"char_ngram_range must be None or a pair (lo, hi), got {span!r}"
-            ) from None
-        if (
-            not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (lo, hi))
-            or not 1 <= lo <= hi
-        ):
-            raise ValueError(
-                f"char_ngram_range must be a pair of ints with 1 <= lo <= hi, got {span!r}"
-            )
+        span = _check_span("char_ngram_range", self.char_ngram_range)
         if lo_word != 1:
             raise ValueError(
                 "char_ngram_range needs the unigrams: ngram_range must start at 1, "
                 f"got ngram_range={tuple(self.ngram_range)!r}"
             )
-        return int(lo), int(hi)
+        return span
 
     def _check_fitted(self):
         if self.id_to_token is None:
@@ -369,12 +372,17 @@ class Vocabulary:
             ids.extend(pieces[0])
             shares.extend(pieces[1])
         n_word_ids = len(ids)
-        hi = self._span[1]
-        if hi >= 2 and self._ngram_get is not None:
-            ids.extend(i for i in map(self._ngram_get, _ngrams(tokens, 2, hi))
-                       if i is not None)
+        ids.extend(self._ngram_ids(tokens))
         shares.extend(repeat(1.0, len(ids) - n_word_ids))
         return ids, shares
+
+    def _ngram_ids(self, tokens):
+        """Ids of the known word n-grams (``n >= 2``) of ``tokens``, by n then position."""
+        lo, hi = self._span
+        if hi < 2 or self._ngram_get is None:
+            return []
+        return [i for i in map(self._ngram_get, _ngrams(tokens, max(lo, 2), hi))
+                if i is not None]
 
     def subword_ids(self, word):
         """Ids of the known character n-grams of ``word`` (empty without
@@ -402,11 +410,8 @@ class Vocabulary:
     def _ids(self, tokens):
         if self._char_get is not None:
             return self._pieces(tokens)[0]
-        lo, hi = self._span
-        ids = self._unigram_ids(tokens) if lo == 1 else []
-        get = self._ngram_get
-        if hi >= 2 and get is not None:
-            ids.extend(i for i in map(get, _ngrams(tokens, max(lo, 2), hi)) if i is not None)
+        ids = self._unigram_ids(tokens) if self._span[0] == 1 else []
+        ids.extend(self._ngram_ids(tokens))
         return ids
 
     def encode(self, text):
@@ -482,16 +487,12 @@ class Vocabulary:
         self._check_fitted()
         self._check_corpus(texts, "encode_bag")
         if self._char_get is not None:
-            flat, shares, lengths = [], [], [0]
-            for text in texts:
-                ids, parts = self._pieces(self._tokens(text))
-                flat.extend(ids)
-                shares.extend(parts)
-                lengths.append(len(ids))
-            indptr = np.cumsum(np.array(lengths, dtype=np.int64))
-            indices = np.array(flat, dtype=np.int32)
+            pieces = [self._pieces(self._tokens(text)) for text in texts]
+            indptr, indices = _to_csr([ids for ids, _ in pieces])
             if return_shares:
-                return indptr, indices, np.array(shares, dtype=np.float64)
+                shares = np.fromiter(chain.from_iterable(part for _, part in pieces),
+                                     dtype=np.float64, count=len(indices))
+                return indptr, indices, shares
             return indptr, indices
         indptr, indices = self._encode_words(texts)
         if return_shares:
@@ -503,21 +504,12 @@ class Vocabulary:
         if lo == 1 and (hi == 1 or self._ngram_get is None):
             # unigrams only: one lookup pass over the tokens of all texts
             token_lists = [self._tokens(text) for text in texts]
-            lengths = np.fromiter(map(len, token_lists), dtype=np.int64,
-                                  count=len(token_lists))
-            indptr = np.zeros(len(token_lists) + 1, dtype=np.int64)
-            np.cumsum(lengths, out=indptr[1:])
+            indptr = _indptr(token_lists)
             indices = np.fromiter(
                 map(self._unigram_get, chain.from_iterable(token_lists), repeat(UNK)),
                 dtype=np.int32, count=int(indptr[-1]))
             return indptr, indices
-        flat, lengths = [], [0]
-        for text in texts:
-            ids = self._ids(self._tokens(text))
-            flat.extend(ids)
-            lengths.append(len(ids))
-        indptr = np.cumsum(np.array(lengths, dtype=np.int64))
-        return indptr, np.array(flat, dtype=np.int32)
+        return _to_csr([self._ids(self._tokens(text)) for text in texts])
 
     # -- container protocol ---------------------------------------------------
 

@@ -729,6 +729,8 @@ def test_most_similar_with_subwords():
     assert len(out) == 5 and X[0] not in [t for t, _ in out]
     # candidates are words only, never character n-grams
     assert all(vocab.token_to_id[t] < vocab.char_offset for t, _ in out)
+    everything = model.most_similar(X[0], k=10**6)
+    assert len(everything) == vocab.char_offset - 3 < len(vocab) - 3
     # an unseen word has a vector through its n-grams; its neighbours share its ending
     ending = "ful" if y[0] else "less"
     unseen = model.most_similar("qqqq" + ending, k=10)
