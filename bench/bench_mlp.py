@@ -107,25 +107,13 @@ class CymlpEngine(Implementation):
 
     def __init__(self, X, y, d, v, m, t, lr):
         super().__init__(X, y, d, v, m, t, lr)
-        from cymlp._mlp import SOLVERS, Engine
-
-        from cymlp import activations
-
-        self.engine = Engine(d, [v, m], [activations.code("relu")], [True, True],
-                             np.float32)
-        self.engine.momentum = 0.0
-        self.engine.alpha = 0.0
-        self.engine.set_solver(SOLVERS["sgd"])
-        self.engine.allocate(t)
-        W, b = common.initial_weights(d, v, m)
-        for l, (w_sl, b_sl) in enumerate(self.engine.param_slices()):
-            self.engine.params[w_sl] = W[l].ravel()
-            self.engine.params[b_sl] = b[l]
+        self.engine = common.dense_engine(d, v, m, t)
+        self.inputs = common.dense_inputs(X)
         self.y32 = y.astype(np.intc)
         self.order = np.arange(len(y), dtype=np.intp)
 
     def train(self, n_rows):
-        self.engine.train(self.X, self.y32, self.order, 0, n_rows, self.t, self.lr)
+        self.engine.train(self.inputs, self.y32, self.order[:n_rows], self.t, self.lr)
 
 
 class NumpyReference(Implementation):

@@ -193,25 +193,21 @@ class Data:
         self.n_samples = n_samples
         self.texts, self.y = make_corpus(n_samples, seed)
         self.reference = build_cymlp(model, self.texts, self.y)
-        self.feed, _ = self.reference._make_feed(self.texts, fitting=False)
+        self.feed = self.reference._fitted.encoder.transform(self.texts, "float32")
         if model == "window":
-            self.ids = self.feed["ids"]
+            self.ids = self.feed.ids
         else:
-            if not np.array_equal(np.diff(self.feed["indptr"]), np.full(n_samples, N_TOKENS)):
+            if not np.array_equal(self.feed.lengths, np.full(n_samples, N_TOKENS)):
                 raise RuntimeError("every sentence must encode to N_TOKENS bag ids")
-            self.ids = self.feed["ids"].reshape(n_samples, N_TOKENS)
+            self.ids = self.feed.ids.reshape(n_samples, N_TOKENS)
         ref = self.reference
         self.E = ref.embeddings_.copy()
         self.W = [w.copy() for w in ref.coefs_]
         self.b = [b.copy() for b in ref.intercepts_]
 
     def engine_inputs(self, n_rows):
-        """Keyword arguments of ``Engine.train`` / ``Engine.forward`` for the first
-        ``n_rows`` sentences."""
-        if self.model == "window":
-            return {"ids": self.feed["ids"][:n_rows]}
-        indptr = self.feed["indptr"][:n_rows + 1]
-        return {"ids": self.feed["ids"][:indptr[-1]], "indptr": indptr}
+        """The engine's inputs (``TokenInputs``) of the first ``n_rows`` sentences."""
+        return self.feed if n_rows == self.n_samples else self.feed.take(np.arange(n_rows))
 
     def set_parameters(self, clf):
         """Copy the initial parameters into the cymlp model ``clf`` (in place)."""
@@ -240,7 +236,7 @@ class CymlpFit:
             self.clf.partial_fit(d.texts[:n_rows], d.y[:n_rows])
 
     def logits(self, n_rows):
-        return self.clf._engine.forward(None, **self.data.engine_inputs(n_rows))
+        return self.clf._engine.forward(self.data.engine_inputs(n_rows))
 
 
 class CymlpEngine:
@@ -256,12 +252,13 @@ class CymlpEngine:
         self.y32 = data.y.astype(np.intc)
         self.order = np.arange(data.n_samples, dtype=np.intp)
         self.inputs = data.engine_inputs(data.n_samples)
+        self.engine.ensure_allocated(self.inputs, BATCH)
 
     def train(self, n_rows):
-        self.engine.train(None, self.y32, self.order, 0, n_rows, BATCH, LR, **self.inputs)
+        self.engine.train(self.inputs, self.y32, self.order[:n_rows], BATCH, LR)
 
     def logits(self, n_rows):
-        return self.engine.forward(None, **self.data.engine_inputs(n_rows))
+        return self.engine.forward(self.data.engine_inputs(n_rows))
 
 
 class Torch:

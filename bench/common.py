@@ -74,7 +74,7 @@ def blas_libraries():
         ``scipy.linalg.cython_blas`` (the one cymlp calls), ``'numpy'`` for the one
         behind ``numpy.matmul`` (the NumPy reference and scikit-learn).
     """
-    import scipy.linalg  # noqa: F401  (load scipy's BLAS)
+    import scipy.linalg
     from threadpoolctl import threadpool_info
 
     out = {}
@@ -199,8 +199,8 @@ def load_libraries():
     before the first :func:`limit_threads`: scipy's BLAS (the one cymlp calls) is
     loaded by ``cymlp._mlp``, NumPy's by NumPy, the OpenMP runtime by torch.
     """
-    import cymlp._mlp  # noqa: F401
-    import scipy.linalg.cython_blas  # noqa: F401
+    import cymlp._mlp
+    import scipy.linalg.cython_blas
 
     for name in ("torch", "sklearn.neural_network"):
         try:
@@ -264,6 +264,36 @@ def initial_weights(d, v, m, seed=0):
     W0 = rng.uniform(-r0, r0, (d, v)).astype(np.float32)
     W1 = rng.uniform(-r1, r1, (v, m)).astype(np.float32)
     return [W0, W1], [np.zeros(v, np.float32), np.zeros(m, np.float32)]
+
+
+def dense_engine(d, v, m, t):
+    """The compiled engine of the benchmarks' network (``d`` inputs, ``v`` ReLU units
+    with biases, ``m`` classes; float32), plain SGD, workspaces for batches of ``t``
+    rows, parameters from :func:`initial_weights`. Its layout is the one
+    :class:`cymlp._network.Network` describes; nothing here computes offsets."""
+    from cymlp._mlp import SOLVERS, Engine
+
+    from cymlp._network import Network
+
+    network = Network.build(n_features=d, hidden=[v], n_outputs=m, activation="relu",
+                            bias="both", dtype="float32")
+    engine = Engine(network)
+    engine.momentum = 0.0
+    engine.alpha = 0.0
+    engine.set_solver(SOLVERS["sgd"])
+    engine.allocate(t)
+    W, b = initial_weights(d, v, m)
+    for layer, W_l, b_l in zip(network.layers, W, b):
+        engine.params[layer.w_slice] = W_l.ravel()
+        engine.params[layer.b_slice] = b_l
+    return engine
+
+
+def dense_inputs(X):
+    """The engine's inputs of the rows ``X`` (validated once)."""
+    from cymlp._inputs import DenseInputs
+
+    return DenseInputs(X)
 
 
 # --------------------------------------------------------------------------- output

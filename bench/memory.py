@@ -81,12 +81,10 @@ def engine_bytes(engine, t_max):
         activations, pre-activations and deltas of ``Engine.allocate``), in bytes.
     """
     item = np.dtype(engine.dtype).itemsize
-    shapes = engine.layer_shapes()
-    # width of A[l+1]: the next layer's fan_in (half the fan_out for swiglu)
-    widths = [shapes[l + 1][0] for l in range(len(shapes) - 1)] + [engine.n_classes]
+    layers = engine.network.layers
     # A[0]; K[l], A[l+1], dK[l] per layer; one dA of the widest layer
-    rows = engine.n_features + sum(2 * fo + w for (_, fo, _), w in zip(shapes, widths))
-    rows += max(widths)
+    rows = engine.n_features + sum(2 * L.fan_out + L.width for L in layers)
+    rows += max(L.width for L in layers)
     return {
         "parameters": engine.params.nbytes,
         "gradients": engine.grads.nbytes,
@@ -143,27 +141,20 @@ def _tracemalloc_check(d, v, m, t, n):
     """Traced allocation peak above the start of Engine.train, for few and many batches."""
     import tracemalloc
 
-    from cymlp._mlp import SOLVERS, Engine
-
-    from cymlp import activations
-
     X, y = common.make_data(n, d, m)
     y32 = y.astype(np.intc)
     order = np.arange(n, dtype=np.intp)
-    engine = Engine(d, [v, m], [activations.code("relu")], [True, True], np.float32)
-    engine.set_solver(SOLVERS["sgd"])
-    engine.allocate(t)
+    engine = common.dense_engine(d, v, m, t)
+    inputs = common.dense_inputs(X)
     W, _ = common.initial_weights(d, v, m)
-    for l, (w_sl, _) in enumerate(engine.param_slices()):
-        engine.params[w_sl] = W[l].ravel()
-    engine.train(X, y32, order, 0, 2 * t, t, 0.01)  # first call outside the trace
+    engine.train(inputs, y32, order[:2 * t], t, 0.01)  # first call outside the trace
     tracemalloc.start()
     result = {}
     try:
         for label, n_batches in (("few", 2), ("many", n // t)):
             tracemalloc.reset_peak()
             before, _ = tracemalloc.get_traced_memory()
-            engine.train(X, y32, order, 0, n_batches * t, t, 0.01)
+            engine.train(inputs, y32, order[:n_batches * t], t, 0.01)
             after, peak = tracemalloc.get_traced_memory()
             result[f"batches_{label}"] = n_batches
             result[f"peak_growth_{label}"] = peak - before

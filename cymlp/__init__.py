@@ -2,17 +2,17 @@
 backpropagation is derived by hand and compiled with Cython.
 
 Public API: :class:`MLPClassifier`, :class:`TextClassifier`, :class:`Vocabulary`,
-:func:`gradcheck`, :func:`load` (models saved with ``model.save(path)``), and the
-modules :mod:`cymlp.datasets` and :mod:`cymlp.io`.
+:func:`gradcheck`, :func:`save` and :func:`load` (model files), and the modules
+:mod:`cymlp.datasets` and :mod:`cymlp.io`. ``docs/architecture.md`` maps the modules.
 """
 from cymlp import datasets
 from cymlp.gradcheck import gradcheck
+from cymlp.io import load, save
 from cymlp.mlp import MLPClassifier
-from cymlp.persist import load
 from cymlp.text import TextClassifier
 from cymlp.vocab import Vocabulary
 
 __version__ = "0.1.0"
 
-__all__ = ["MLPClassifier", "TextClassifier", "Vocabulary", "gradcheck", "load", "datasets",
-           "__version__"]
+__all__ = ["MLPClassifier", "TextClassifier", "Vocabulary", "gradcheck", "load", "save",
+           "datasets", "__version__"]

@@ -9,7 +9,9 @@ from cython cimport floating
 from libc.math cimport exp, expf, tanh, tanhf, atan, atanf, erf, erff, sqrt, M_PI
 
 
-cdef enum Activation:
+# The one list of activation codes: a cpdef enum, so Python sees it too
+# (cymlp._activations.Activation); cymlp.activations derives every name from it.
+cpdef enum Activation:
     ACT_IDENTITY = 0
     ACT_STEP = 1
     ACT_SIGMOID = 2

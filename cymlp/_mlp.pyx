@@ -7,6 +7,12 @@ Symbols follow ``docs/model.md``: layer ``l`` has weights ``W[l]`` (``fan_in x f
 the note's ``H`` and ``U``), bias ``b[l]``, pre-activation ``K[l]`` (the note's ``k`` and
 ``z``) and activation ``A[l+1]`` (the note's ``h``); ``A[0]`` is the input ``f``.
 
+The structure and the parameter layout come from a :class:`cymlp._network.Network`; the
+engine copies its layer table into typed arrays and checks that every slice lies inside
+the flat parameter vector, but never derives the layout itself. Its inputs are
+:class:`cymlp._inputs.DenseInputs` or :class:`~cymlp._inputs.TokenInputs`, validated
+when they were made; the engine compares their width and largest id with its own shape.
+
 Memory: every buffer is allocated by :meth:`Engine.allocate` (once per fit) or by the
 caller; nothing is allocated while batches train. All parameters live in one flat array
 ``params`` (``W[0], b[0], W[1], b[1], ...``; absent biases take no space), which the
@@ -15,12 +21,14 @@ estimators expose as NumPy views (``coefs_``, ``intercepts_``). ``grads``, ``sta
 """
 import numpy as np
 
+from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
 from libc.math cimport exp, log, sqrt, sqrtf, isfinite, pow
 from libc.string cimport memcpy, memset
 
 from cymlp._blas cimport gemm, axpy, scal, dot, nrm2
 from cymlp._activations cimport act_forward, act_backward, _exp, ACT_SWIGLU, ACT_STEP
+from cymlp._inputs import DenseInputs, TokenInputs
 
 
 cdef enum:
@@ -47,6 +55,9 @@ BOUNDS_CHECKED = bool(CYMLP_CHECKS)
 SOLVERS = {"sgd": SOLVER_SGD, "adagrad": SOLVER_ADAGRAD, "adam": SOLVER_ADAM}
 ENCODERS = {"dense": ENC_DENSE, "window": ENC_WINDOW, "bag": ENC_BAG}
 
+#: examples trained per call into the compiled loop; signals (Ctrl-C) are checked between
+CHUNK_ROWS = 16384
+
 
 class DivergenceError(FloatingPointError):
     """The loss of a batch became NaN or infinite."""
@@ -59,22 +70,14 @@ def _check_range(name, a, low, high):
 
 
 cdef class Engine:
-    """Network structure, flat parameters, optimiser state and workspaces.
+    """Flat parameters, optimiser state and workspaces of one :class:`Network`.
 
     Parameters
     ----------
-    n_features : int
-        Width of ``A[0]`` (for the embedding encoders: ``window * embed_dim`` or
-        ``embed_dim``).
-    widths : sequence of int
-        Hidden sizes ``v`` followed by ``n_classes``.
-    activations : sequence of int
-        Activation codes of the hidden layers (``_activations.pxd``).
-    biases : sequence of bool
-        For every layer (hidden then output), whether it has a bias.
-    dtype : numpy dtype
-        float32 or float64; every float buffer has it.
+    network : cymlp._network.Network
+        Layers, activation, biases, dtype and the embedding table (if any).
     """
+    cdef readonly object network
     cdef readonly int n_layers, n_classes, n_features
     cdef int[::1] fan_in, fan_out, width, act, has_bias
     cdef Py_ssize_t[::1] w_off, b_off, k_off, a_off, dk_off
@@ -88,7 +91,7 @@ cdef class Engine:
     cdef public object params, grads, state1, state2
     # embedding encoder
     cdef readonly int encoder, window, embed_dim, n_vocab
-    cdef public bint pool_mean
+    cdef readonly bint pool_mean
     cdef public object E, E_state1, E_state2
     # workspaces
     cdef object work
@@ -97,47 +100,42 @@ cdef class Engine:
     cdef int[::1] slot_of, touched
     cdef readonly Py_ssize_t n_touched
 
-    def __init__(self, int n_features, widths, activations, biases, dtype, *,
-                 encoder="dense", int window=0, int embed_dim=0, int n_vocab=0):
-        cdef Py_ssize_t l, off = 0
-        widths = [int(w) for w in widths]
-        activations = [int(a) for a in activations]
-        biases = [bool(b) for b in biases]
-        if len(widths) < 1 or len(activations) != len(widths) - 1 or len(biases) != len(widths):
-            raise ValueError("Engine: inconsistent layer description")
-        self.dtype = np.dtype(dtype)
+    def __init__(self, network):
+        cdef Py_ssize_t l
+        layers = list(network.layers)
+        self.network = network
+        self.dtype = np.dtype(network.dtype)
         if self.dtype not in (np.float32, np.float64):
             raise TypeError("Engine: dtype must be float32 or float64")
-        self.n_layers = len(widths)
-        self.n_classes = widths[len(widths) - 1]  # (wraparound is off: no negative indices)
-        self.n_features = n_features
-        self.fan_in = np.empty(self.n_layers, dtype=np.intc)
-        self.fan_out = np.empty(self.n_layers, dtype=np.intc)
-        self.width = np.empty(self.n_layers, dtype=np.intc)
-        self.act = np.full(self.n_layers, -1, dtype=np.intc)
-        self.has_bias = np.asarray(biases, dtype=np.intc)
-        self.w_off = np.empty(self.n_layers, dtype=np.intp)
-        self.b_off = np.full(self.n_layers, -1, dtype=np.intp)
+        self.n_layers = len(layers)
+        self.n_params = network.n_params
+        self.n_features = network.n_features
+        self.n_classes = network.n_outputs
+        self.fan_in = np.array([L.fan_in for L in layers], dtype=np.intc)
+        self.fan_out = np.array([L.fan_out for L in layers], dtype=np.intc)
+        self.width = np.array([L.width for L in layers], dtype=np.intc)
+        self.act = np.array([L.activation for L in layers], dtype=np.intc)
+        self.has_bias = np.array([L.has_bias for L in layers], dtype=np.intc)
+        self.w_off = np.array([L.w_offset for L in layers], dtype=np.intp)
+        self.b_off = np.array([L.b_offset for L in layers], dtype=np.intp)
+        # the kernels index without bounds checks: every slice must be inside params,
+        # and the layers must chain (fan_in of a layer = width of the one before)
         for l in range(self.n_layers):
-            self.fan_in[l] = n_features
-            if l > 0:
-                self.fan_in[l] = self.width[l - 1]
-            self.width[l] = widths[l]
-            if l < self.n_layers - 1:
-                self.act[l] = activations[l]
-            self.fan_out[l] = 2 * widths[l] if self.act[l] == ACT_SWIGLU else widths[l]
-            self.w_off[l] = off
-            off += <Py_ssize_t> self.fan_in[l] * self.fan_out[l]
-            if self.has_bias[l]:
-                self.b_off[l] = off
-                off += self.fan_out[l]
-        self.n_params = off
-        self.params = np.zeros(off, dtype=self.dtype)
-        self.grads = np.zeros(off, dtype=self.dtype)
+            if (self.w_off[l] < 0 or self.w_off[l] + <Py_ssize_t> self.fan_in[l]
+                    * self.fan_out[l] > self.n_params
+                    or (self.has_bias[l] and (self.b_off[l] < 0 or self.b_off[l]
+                                              + self.fan_out[l] > self.n_params))
+                    or self.fan_in[l] != (self.width[l - 1] if l > 0 else self.n_features)
+                    or self.fan_out[l] != self.width[l] * (
+                        2 if self.act[l] == ACT_SWIGLU else 1)
+                    or self.width[l] < 1 or self.fan_in[l] < 1):
+                raise ValueError(f"Engine: inconsistent description of layer {l}")
+        self.params = np.zeros(self.n_params, dtype=self.dtype)
+        self.grads = np.zeros(self.n_params, dtype=self.dtype)
         self.state1 = np.zeros(0, dtype=self.dtype)
         self.state2 = np.zeros(0, dtype=self.dtype)
-        self.leaky_slope = 0.01
-        self.swish_beta = 1.0
+        self.leaky_slope = network.leaky_slope
+        self.swish_beta = network.swish_beta
         self.label_smoothing = 0.0
         self.alpha = 0.0
         self.solver = SOLVER_SGD
@@ -147,42 +145,25 @@ cdef class Engine:
         self.beta_2 = 0.999
         self.epsilon = 1e-8
         self.step = 0
-        if encoder not in ENCODERS:
-            raise ValueError(f"Engine: unknown encoder {encoder!r}")
-        self.encoder = ENCODERS[encoder]
-        self.window = window
-        self.embed_dim = embed_dim
-        self.n_vocab = n_vocab
+        emb = network.embedding
+        self.encoder = ENC_DENSE if emb is None else ENCODERS[emb.kind]
         self.pool_mean = True
-        if self.encoder == ENC_DENSE:
+        if emb is None:
             self.E = np.zeros((1, 1), dtype=self.dtype)
         else:
-            expected = window * embed_dim if self.encoder == ENC_WINDOW else embed_dim
-            if n_features != expected or n_vocab < 2 or embed_dim < 1:
+            if emb.n_features != self.n_features or emb.n_vocab < 2:
                 raise ValueError("Engine: inconsistent embedding description")
-            self.E = np.zeros((n_vocab, embed_dim), dtype=self.dtype)
+            self.window = emb.window
+            self.embed_dim = emb.embed_dim
+            self.n_vocab = emb.n_vocab
+            self.pool_mean = emb.pool_mean
+            self.E = np.zeros((self.n_vocab, self.embed_dim), dtype=self.dtype)
         self.E_state1 = np.zeros((0, 0), dtype=self.dtype)
         self.E_state2 = np.zeros((0, 0), dtype=self.dtype)
         self.t_max = 0
         self.max_touched = 0
 
-    # ------------------------------------------------------------------ layout
-    def layer_shapes(self):
-        """[(fan_in, fan_out, has_bias)] for every layer."""
-        return [(self.fan_in[l], self.fan_out[l], bool(self.has_bias[l]))
-                for l in range(self.n_layers)]
-
-    def param_slices(self):
-        """[(w_slice, b_slice or None)] locating each layer in the flat arrays."""
-        out = []
-        for l in range(self.n_layers):
-            w = slice(self.w_off[l], self.w_off[l] + self.fan_in[l] * self.fan_out[l])
-            b = None
-            if self.has_bias[l]:
-                b = slice(self.b_off[l], self.b_off[l] + self.fan_out[l])
-            out.append((w, b))
-        return out
-
+    # ------------------------------------------------------------------ state
     def set_solver(self, int solver):
         """Select the optimiser and (re)allocate its state (zeros)."""
         self.solver = solver
@@ -197,6 +178,19 @@ cdef class Engine:
         self.E_state1 = np.zeros(shape if n_state >= 1 else (0, 0), dtype=self.dtype)
         self.E_state2 = np.zeros(shape if n_state >= 2 else (0, 0), dtype=self.dtype)
         self.step = 0
+
+    def set_state(self, solver, step, arrays):
+        """Restore a saved optimiser state: ``arrays`` maps ``state1``, ``state2``,
+        ``E_state1``, ``E_state2`` to arrays of the shapes :meth:`set_solver` gives."""
+        self.set_solver(solver)
+        for name in ("state1", "state2", "E_state1", "E_state2"):
+            current = getattr(self, name)
+            given = np.asarray(arrays[name])
+            if given.shape != current.shape or given.dtype != current.dtype:
+                raise ValueError(f"Engine: {name} must be {current.dtype} of shape "
+                                 f"{current.shape}, got {given.dtype} {given.shape}")
+            current[...] = given
+        self.step = step
 
     def allocate(self, Py_ssize_t t_max, Py_ssize_t max_tokens=0):
         """Allocate the workspaces for batches of at most ``t_max`` rows.
@@ -236,69 +230,80 @@ cdef class Engine:
         self.work = np.zeros(off, dtype=self.dtype)
         self.t_max = t_max
 
-    def _check_inputs(self, X, ids, indptr, tokw, rows=None):
+    def ensure_allocated(self, inputs, Py_ssize_t batch_size):
+        """Allocate the workspaces unless those there already fit batches of
+        ``batch_size`` rows of ``inputs``."""
+        max_tokens = inputs.max_tokens(batch_size)
+        if self.t_max < batch_size or self.max_touched < min(max_tokens, self.n_vocab):
+            self.allocate(max(batch_size, self.t_max), max_tokens)
+
+    def _check(self, inputs):
         """Verify, in Python, everything the kernels will index without bounds checks.
 
-        The estimators validate their input already; this second line of defence makes
-        the engine itself safe to call: a bad index raises instead of reading out of
-        bounds. Returns the number of examples the input holds.
+        ``inputs`` were validated when they were made; what is left is to compare their
+        kind, width and largest token id with this engine's shape (their dtype and
+        layout are checked when the kernels' typed views are taken). Returns the
+        number of examples.
         """
         if self.encoder == ENC_DENSE:
-            if X is None or ids is not None or indptr is not None:
-                raise ValueError("Engine: a dense engine takes X (and no ids/indptr)")
-            X = np.asarray(X)
-            if X.ndim != 2 or X.shape[1] != self.n_features:
-                raise ValueError(f"Engine: X has the wrong number of columns (expected "
-                                 f"a 2-D array of shape (n, {self.n_features}))")
-            return X.shape[0]
-        if ids is None:
-            raise ValueError("Engine: an embedding engine needs token ids")
-        ids = np.asarray(ids)
-        _check_range("token ids", ids, 0, self.n_vocab)
+            if not isinstance(inputs, DenseInputs):
+                raise TypeError("Engine: a dense engine takes DenseInputs")
+            if inputs.n_features != self.n_features:
+                raise ValueError(f"Engine: X has the wrong number of columns (expected a "
+                                 f"2-D array of shape (n, {self.n_features}), got "
+                                 f"{inputs.n_features} columns)")
+            return inputs.n
+        if not isinstance(inputs, TokenInputs):
+            raise TypeError("Engine: an embedding engine takes TokenInputs")
+        if inputs.max_id >= self.n_vocab:
+            raise ValueError(f"Engine: token ids must lie in [0, {self.n_vocab}); got ids "
+                             f"from {inputs.min_id} to {inputs.max_id}")
         if self.encoder == ENC_WINDOW:
-            if indptr is not None or ids.ndim != 2 or ids.shape[1] != self.window:
+            if inputs.kind != "window" or inputs.window != self.window:
                 raise ValueError(f"Engine: ids have the wrong number of columns (window ids "
                                  f"must have shape (n, {self.window}))")
-            return ids.shape[0]
-        if indptr is None:
-            raise ValueError("Engine: a bag engine needs indptr (CSR row pointers)")
-        indptr = np.asarray(indptr)
-        if (indptr.ndim != 1 or ids.ndim != 1 or indptr.shape[0] < 1 or indptr[0] != 0
-                or indptr[indptr.shape[0] - 1] != ids.shape[0]
-                or (indptr.shape[0] > 1 and np.any(np.diff(indptr) < 0))):
-            raise ValueError("Engine: indptr must rise from 0 to len(ids)")
-        if tokw is not None and np.asarray(tokw).shape != ids.shape:
-            raise ValueError("Engine: token weights must have one entry per id")
-        return indptr.shape[0] - 1
+        elif inputs.kind != "bag":
+            raise ValueError("Engine: a bag engine needs bags (ids with indptr)")
+        return inputs.n
 
     # ------------------------------------------------------------------ training
-    def train(self, X, const int[::1] y, const Py_ssize_t[::1] order,
-              Py_ssize_t start, Py_ssize_t stop, Py_ssize_t batch_size, double lr,
-              ids=None, indptr=None, tokw=None):
-        """Train on the examples ``order[start:stop]`` in minibatches of ``batch_size``.
+    def train(self, inputs, const int[::1] y, const Py_ssize_t[::1] order,
+              Py_ssize_t batch_size, double lr):
+        """Train on the examples in ``order`` (one epoch) in minibatches of ``batch_size``.
 
         Returns ``(loss_sum, n_correct)``: the sum over batches of batch-mean loss times
         batch size, and the number of rows whose argmax logit was the label, both
         measured before each batch's update. Raises :class:`DivergenceError` when a
         batch loss is not finite (the parameters are then those before that batch's
-        update).
+        update). Ctrl-C is honoured between chunks of :data:`CHUNK_ROWS` examples.
         """
+        cdef Py_ssize_t start, stop, n_order = order.shape[0], chunk
         if batch_size < 1 or batch_size > self.t_max:
             raise ValueError("Engine.train: batch_size outside [1, t_max]")
-        if not 0 <= start <= stop <= order.shape[0]:
-            raise ValueError("Engine.train: bad range")
-        n = self._check_inputs(X, ids, indptr, tokw)
+        n = self._check(inputs)
         if y.shape[0] != n:
             raise ValueError(f"Engine.train: {y.shape[0]} labels for {n} examples")
-        _check_range("order", np.asarray(order[start:stop]), 0, n)
+        _check_range("order", np.asarray(order), 0, n)
         _check_range("labels", np.asarray(y), 0, self.n_classes)
-        if self.dtype == np.float32:
-            return _train_range[float](self, X, ids, indptr, tokw, y, order, start, stop,
-                                       batch_size, lr, True, self.work)
-        return _train_range[double](self, X, ids, indptr, tokw, y, order, start, stop,
-                                    batch_size, lr, True, self.work)
+        if (self.encoder != ENC_DENSE
+                and min(inputs.max_tokens(batch_size), self.n_vocab) > self.max_touched):
+            raise ValueError("Engine.train: batches hold more tokens than allocated")
+        chunk = max(1, CHUNK_ROWS // batch_size) * batch_size
+        loss, correct = 0.0, 0
+        for start in range(0, n_order, chunk):
+            stop = min(n_order, start + chunk)
+            if self.dtype == np.float32:
+                l, c = _train_range[float](self, inputs, y, order, start, stop,
+                                           batch_size, lr, True, self.work)
+            else:
+                l, c = _train_range[double](self, inputs, y, order, start, stop,
+                                            batch_size, lr, True, self.work)
+            loss += l
+            correct += c
+            PyErr_CheckSignals()
+        return loss, correct
 
-    def gradient(self, X, const int[::1] y, ids=None, indptr=None, tokw=None):
+    def gradient(self, inputs, const int[::1] y):
         """Loss and gradient of all rows of the input as one batch, no update.
 
         Fills ``grads`` (flat layout) and returns ``(loss, touched_rows, E_grad_rows)``:
@@ -306,18 +311,19 @@ cdef class Engine:
         gradient of those rows (copies); ``(loss, None, None)`` without an encoder.
         """
         n = y.shape[0]
-        if n < 1 or n > self.t_max:
-            raise ValueError("Engine.gradient: batch size outside [1, t_max]")
-        if self._check_inputs(X, ids, indptr, tokw) != n:
+        if self._check(inputs) != n:
             raise ValueError("Engine.gradient: one label per example needed")
+        self.ensure_allocated(inputs, max(n, 1))
         _check_range("labels", np.asarray(y), 0, self.n_classes)
+        if n < 1:
+            raise ValueError("Engine.gradient: no examples")
         order = np.arange(n, dtype=np.intp)
         if self.dtype == np.float32:
-            loss, _ = _train_range[float](self, X, ids, indptr, tokw, y, order, 0, n, n,
-                                          0.0, False, self.work)
+            loss, _ = _train_range[float](self, inputs, y, order, 0, n, n, 0.0, False,
+                                          self.work)
         else:
-            loss, _ = _train_range[double](self, X, ids, indptr, tokw, y, order, 0, n, n,
-                                           0.0, False, self.work)
+            loss, _ = _train_range[double](self, inputs, y, order, 0, n, n, 0.0, False,
+                                           self.work)
         loss /= n
         if self.encoder == ENC_DENSE:
             return loss, None, None
@@ -326,15 +332,14 @@ cdef class Engine:
         return loss, rows, eg.reshape(self.n_touched, self.embed_dim).copy()
 
     # ------------------------------------------------------------------ inference
-    def forward(self, X, ids=None, indptr=None, tokw=None, Py_ssize_t chunk=1024,
-                keep_hidden=False):
+    def forward(self, inputs, Py_ssize_t chunk=1024, keep_hidden=False):
         """Logits of every row (a new array), in chunks of ``chunk`` rows.
 
         Uses its own workspaces, so several threads may call it on one engine at once
         (as long as none trains it). With ``keep_hidden`` also returns the hidden
         pre-activations ``K[l]`` and activations ``A[l+1]`` as lists.
         """
-        n = self._check_inputs(X, ids, indptr, tokw)
+        n = self._check(inputs)
         out = np.empty((n, self.n_classes), dtype=self.dtype)
         hidden_k = [np.empty((n, self.fan_out[l]), dtype=self.dtype)
                     for l in range(self.n_layers - 1)] if keep_hidden else None
@@ -351,9 +356,9 @@ cdef class Engine:
         for s in range(0, n, chunk):
             e = min(n, s + chunk)
             if self.dtype == np.float32:
-                _forward_chunk[float](self, X, ids, indptr, tokw, s, e, chunk, work, out)
+                _forward_chunk[float](self, inputs, s, e, chunk, work, out)
             else:
-                _forward_chunk[double](self, X, ids, indptr, tokw, s, e, chunk, work, out)
+                _forward_chunk[double](self, inputs, s, e, chunk, work, out)
             if keep_hidden:
                 off = chunk * self.n_features
                 for l in range(self.n_layers - 1):
@@ -696,10 +701,9 @@ cdef inline floating* _ptr2(floating[:, ::1] a) noexcept:
     return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
 
 
-cdef _train_range(Engine self, object X, object ids_obj, object indptr_obj,
-                  object tokw_obj, const int[::1] y, const Py_ssize_t[::1] order,
-                  Py_ssize_t start, Py_ssize_t stop, Py_ssize_t batch_size,
-                  double lr, bint update, floating[::1] W):
+cdef _train_range(Engine self, object inputs, const int[::1] y,
+                  const Py_ssize_t[::1] order, Py_ssize_t start, Py_ssize_t stop,
+                  Py_ssize_t batch_size, double lr, bint update, floating[::1] W):
     """Run the batches of order[start:stop] (typed dispatch of Engine.train)."""
     cdef floating[::1] P = self.params
     cdef floating[::1] G = self.grads
@@ -708,17 +712,8 @@ cdef _train_range(Engine self, object X, object ids_obj, object indptr_obj,
     cdef floating[:, ::1] E = self.E
     cdef floating[:, ::1] ES1 = self.E_state1
     cdef floating[:, ::1] ES2 = self.E_state2
-    cdef const floating[:, ::1] Xv
-    cdef const int[:, ::1] ids
-    cdef const Py_ssize_t[::1] indptr
-    cdef const int[::1] indices
-    cdef const floating[::1] tokw
-    cdef const floating* xp = NULL
-    cdef const int* idp = NULL
-    cdef const Py_ssize_t* ipp = NULL
-    cdef const int* inp = NULL
-    cdef const floating* twp = NULL
-    cdef Py_ssize_t ldx = 0, s, t
+    cdef _Arrays a
+    cdef Py_ssize_t s, t
     cdef double loss = 0.0
     cdef Py_ssize_t n_correct = 0
     cdef int status = 0
@@ -730,32 +725,15 @@ cdef _train_range(Engine self, object X, object ids_obj, object indptr_obj,
     cdef floating* Ep = _ptr2(E)
     cdef floating* ES1p = _ptr2(ES1)
     cdef floating* ES2p = _ptr2(ES2)
-    if self.encoder == ENC_DENSE:
-        Xv = X
-        if Xv.shape[1] != self.n_features:
-            raise ValueError("Engine: X has the wrong number of columns")
-        xp = &Xv[0, 0] if Xv.shape[0] > 0 else NULL
-        ldx = Xv.shape[1]
-    elif self.encoder == ENC_WINDOW:
-        ids = ids_obj
-        if ids.shape[1] != self.window:
-            raise ValueError("Engine: ids have the wrong number of columns")
-        idp = &ids[0, 0] if ids.shape[0] > 0 else NULL
-    else:
-        indptr = indptr_obj
-        indices = ids_obj
-        ipp = &indptr[0]
-        inp = &indices[0] if indices.shape[0] > 0 else NULL
-        if tokw_obj is not None:
-            tokw = tokw_obj
-            twp = &tokw[0] if tokw.shape[0] > 0 else NULL
+    _unpack(self, inputs, &a, <floating> 0)
     with nogil:
         s = start
         while s < stop:
             t = min(batch_size, stop - s)
-            status = _step(self, Pp, Gp, S1p, S2p, Wp, Ep, ES1p, ES2p, xp, ldx, idp,
-                           ipp, inp, twp, &y[0], &order[s], t, lr, update, &loss,
-                           &n_correct)
+            status = _step(self, Pp, Gp, S1p, S2p, Wp, Ep, ES1p, ES2p,
+                           <const floating*> a.X, a.ldx, a.ids, a.indptr, a.indices,
+                           <const floating*> a.tokw, &y[0], &order[s], t, lr, update,
+                           &loss, &n_correct)
             if status < 0:
                 break
             s += t
@@ -765,24 +743,55 @@ cdef _train_range(Engine self, object X, object ids_obj, object indptr_obj,
     return loss, n_correct
 
 
-cdef _forward_chunk(Engine self, object X, object ids_obj, object indptr_obj,
-                    object tokw_obj, Py_ssize_t s, Py_ssize_t e, Py_ssize_t chunk,
-                    floating[::1] work, floating[:, ::1] out):
-    """Logits of rows s..e-1 into out[s:e], using ``work`` laid out as
-    [A0 | K0 A1 | K1 A2 | ...] with room for ``chunk`` rows."""
-    cdef floating[::1] P = self.params
-    cdef floating[:, ::1] E = self.E
+cdef struct _Arrays:
+    # the kernels' view of an inputs object (pointers into its validated arrays);
+    # X and tokw are float or double, as the engine's dtype
+    const void* X
+    Py_ssize_t ldx
+    const int* ids
+    const Py_ssize_t* indptr
+    const int* indices
+    const void* tokw
+
+
+cdef void _unpack(Engine self, object inputs, _Arrays* a, floating dtype_tag) except *:
+    """Point ``a`` at the arrays of ``inputs`` (checked by Engine._check)."""
     cdef const floating[:, ::1] Xv
     cdef const int[:, ::1] ids
     cdef const Py_ssize_t[::1] indptr
     cdef const int[::1] indices
     cdef const floating[::1] tokw
-    cdef const floating* xp = NULL
-    cdef const int* idp = NULL
-    cdef const Py_ssize_t* ipp = NULL
-    cdef const int* inp = NULL
-    cdef const floating* twp = NULL
-    cdef Py_ssize_t ldx = 0, t = e - s, i, l, off, fi, fo
+    a.X = NULL
+    a.ldx = 0
+    a.ids = NULL
+    a.indptr = NULL
+    a.indices = NULL
+    a.tokw = NULL
+    if self.encoder == ENC_DENSE:
+        Xv = inputs.X
+        a.X = &Xv[0, 0] if Xv.shape[0] > 0 else NULL
+        a.ldx = Xv.shape[1]
+    elif self.encoder == ENC_WINDOW:
+        ids = inputs.ids
+        a.ids = &ids[0, 0] if ids.shape[0] > 0 else NULL
+    else:
+        indptr = inputs.indptr
+        indices = inputs.ids
+        a.indptr = &indptr[0]
+        a.indices = &indices[0] if indices.shape[0] > 0 else NULL
+        if inputs.weights is not None:
+            tokw = inputs.weights
+            a.tokw = &tokw[0] if tokw.shape[0] > 0 else NULL
+
+
+cdef _forward_chunk(Engine self, object inputs, Py_ssize_t s, Py_ssize_t e,
+                    Py_ssize_t chunk, floating[::1] work, floating[:, ::1] out):
+    """Logits of rows s..e-1 into out[s:e], using ``work`` laid out as
+    [A0 | K0 A1 | K1 A2 | ...] with room for ``chunk`` rows."""
+    cdef floating[::1] P = self.params
+    cdef floating[:, ::1] E = self.E
+    cdef _Arrays a
+    cdef Py_ssize_t t = e - s, l, off, fi, fo
     cdef Py_ssize_t[::1] rows = np.arange(s, e, dtype=np.intp)
     cdef floating* A_in
     cdef floating* K
@@ -790,27 +799,10 @@ cdef _forward_chunk(Engine self, object X, object ids_obj, object indptr_obj,
     cdef floating* Pp = &P[0]
     cdef floating* Ep = _ptr2(E)
     cdef floating slope = <floating> self.leaky_slope, beta = <floating> self.swish_beta
-    if self.encoder == ENC_DENSE:
-        Xv = X
-        if Xv.shape[1] != self.n_features:
-            raise ValueError("Engine: X has the wrong number of columns")
-        xp = &Xv[0, 0]
-        ldx = Xv.shape[1]
-    elif self.encoder == ENC_WINDOW:
-        ids = ids_obj
-        if ids.shape[1] != self.window:
-            raise ValueError("Engine: ids have the wrong number of columns")
-        idp = &ids[0, 0]
-    else:
-        indptr = indptr_obj
-        indices = ids_obj
-        ipp = &indptr[0]
-        inp = &indices[0] if indices.shape[0] > 0 else NULL
-        if tokw_obj is not None:
-            tokw = tokw_obj
-            twp = &tokw[0] if tokw.shape[0] > 0 else NULL
+    _unpack(self, inputs, &a, <floating> 0)
     with nogil:
-        _gather(self, xp, ldx, idp, ipp, inp, twp, Ep, &rows[0], t, Wp)
+        _gather(self, <const floating*> a.X, a.ldx, a.ids, a.indptr, a.indices,
+                <const floating*> a.tokw, Ep, &rows[0], t, Wp)
         A_in = Wp
         off = chunk * self.n_features
         for l in range(self.n_layers):

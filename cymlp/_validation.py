@@ -4,6 +4,7 @@ Kernels run without bounds checks, so every array reaching them has been given t
 right dtype, layout and shape here, and every index has been range-checked.
 Errors say what is wrong and what to do about it.
 """
+import math
 import numbers
 import warnings
 
@@ -181,6 +182,23 @@ def encode_labels(y, classes=None):
 
 
 # ----------------------------------------------------------------------- parameters
+def _as_real(name, value, kind):
+    """``value`` as an int or a float, or ValueError naming ``name``."""
+    kinds = (numbers.Integral,) if kind is int else (numbers.Real,)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, kinds):
+        raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'},"
+                         f" got {value!r}")
+    if kind is int:
+        return int(value)
+    try:
+        out = float(value)
+    except OverflowError:
+        out = math.inf
+    if not math.isfinite(out):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return out
+
+
 class Interval:
     """A numeric parameter constraint: type and open/closed bounds."""
 
@@ -188,12 +206,8 @@ class Interval:
         self.kind, self.low, self.high, self.closed = kind, low, high, closed
 
     def check(self, name, value):
-        kinds = (numbers.Integral,) if self.kind is int else (numbers.Real,)
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            raise ValueError(f"{name} must be {'an integer' if self.kind is int else 'a number'},"
-                             f" got {value!r}")
-        if not np.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {value!r}")
+        """The value as an int or float; ValueError naming ``name`` if out of bounds."""
+        value = _as_real(name, value, self.kind)
         lo_ok = self.low is None or (value >= self.low if self.closed in ("both", "left")
                                      else value > self.low)
         hi_ok = self.high is None or (value <= self.high if self.closed in ("both", "right")
@@ -204,36 +218,73 @@ class Interval:
             lo = "-inf" if self.low is None else self.low
             hi = "inf" if self.high is None else self.high
             raise ValueError(f"{name} must be in {left}{lo}, {hi}{right}, got {value!r}")
+        return value
 
 
 def check_params(estimator, constraints):
     """Validate every parameter of ``estimator`` against ``constraints``.
 
-    Values are Interval, a tuple of allowed strings, ``bool`` or a callable raising
-    ValueError.
+    Values are Interval, a tuple of allowed strings, ``bool`` or a callable
+    ``rule(name, value)`` raising ValueError. Returns a dict of the validated values
+    (ints and floats converted, sequences made tuples), which is what fitting reads:
+    the estimator's own attributes are never read again during a fit.
     """
+    out = {}
     for name, rule in constraints.items():
         value = getattr(estimator, name)
         if isinstance(rule, Interval):
-            rule.check(name, value)
+            value = rule.check(name, value)
         elif isinstance(rule, tuple):
             if not isinstance(value, str) or value not in rule:
                 raise ValueError(f"{name} must be one of {list(rule)}, got {value!r}")
         elif rule is bool:
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {value!r}")
+            value = bool(value)
         else:
-            rule(name, value)
+            result = rule(name, value)
+            value = value if result is None else result
+        out[name] = value
+    return out
 
 
 def check_hidden_sizes(name, value):
-    """hidden_layer_sizes: an int or a sequence of positive ints (may be empty)."""
-    sizes = [value] if isinstance(value, numbers.Integral) else value
-    try:
-        sizes = list(sizes)
-    except TypeError:
-        raise ValueError(f"{name} must be an int or a sequence of ints, got {value!r}") from None
+    """hidden_layer_sizes: an int or a list/tuple/array of positive ints (may be empty)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        sizes = [value]
+    elif isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray)
+                                              and value.ndim == 1):
+        sizes = list(value)
+    else:
+        # a generator or an iterator would be used up by this check: refuse it
+        raise ValueError(f"{name} must hold positive integers: an int, or a list or tuple "
+                         f"of ints, got {type(value).__name__} {value!r}")
     for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral) or s < 1:
             raise ValueError(f"{name} must hold positive integers, got {value!r}")
-    return [int(s) for s in sizes]
+    return tuple(int(s) for s in sizes)
+
+
+def check_random_state(name, value):
+    """None, an int >= 0, a NumPy ``Generator`` or a legacy ``RandomState``."""
+    if value is None or isinstance(value, (np.random.Generator, np.random.RandomState)):
+        return value
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        if value < 0:
+            raise ValueError(f"{name} must be a non-negative int, got {value}")
+        return int(value)
+    raise ValueError(f"{name} must be None, an int or a numpy Generator, got {value!r}")
+
+
+def make_rng(random_state):
+    """A NumPy ``Generator`` from a value :func:`check_random_state` accepts.
+
+    A ``Generator`` is used as it is (and advanced); a legacy ``RandomState`` seeds a
+    new one from one draw.
+    """
+    random_state = check_random_state("random_state", random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    return np.random.default_rng(random_state)

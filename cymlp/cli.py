@@ -23,25 +23,21 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 import traceback
 
 import numpy as np
 
+from cymlp import activations as _activations
+from cymlp._mlp import SOLVERS as _SOLVERS
+from cymlp._network import BIAS_PLACEMENTS
+from cymlp.io import atomic_write
+from cymlp.text import ENCODERS
+
 __all__ = ["build_parser", "macro_f1", "main", "parse_hidden", "write_json_atomic"]
 
-ACTIVATIONS = (
-    "identity", "step", "sigmoid", "logistic", "tanh", "arctan", "relu",
-    "leaky_relu", "gelu", "gelu_tanh", "swish", "swiglu",
-)
-BIAS_PLACEMENTS = ("both", "hidden", "output", "none")
-SOLVERS = ("sgd", "adam", "adagrad")
-ENCODERS = ("bag", "window")
-
-#: Options of ``train`` that are passed to the estimator only for text datasets.
-_TEXT_ONLY = ("encoder", "embed_dim", "window", "ngram_range", "char_ngram_range",
-              "min_count")
+ACTIVATIONS = _activations.NAMES
+SOLVERS = tuple(_SOLVERS)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -143,6 +139,69 @@ def _add_data_arguments(parser):
                        help="seed of the data split / generated data; default 0")
 
 
+class _Option:
+    """A ``train`` option and the estimator parameter it sets."""
+
+    def __init__(self, flag, param, type, help, *, group="training", choices=None,
+                 metavar=None, text_only=False, record=None):
+        self.flag, self.param, self.type, self.help = flag, param, type, help
+        self.group, self.choices, self.metavar = group, choices, metavar
+        self.text_only = text_only
+        self.dest = flag[2:].replace("-", "_")
+        #: how the value is written in the run record
+        self.record = record or (lambda v: list(v) if isinstance(v, tuple) else v)
+
+
+#: Every model and training option of ``train``: its flag, the estimator parameter it
+#: sets, and whether it applies to text models only. Options the user leaves out are
+#: not passed on, so the estimator's own defaults apply.
+TRAIN_OPTIONS = (
+    _Option("--activation", "activation", str, "hidden-unit activation", group="model",
+            choices=ACTIVATIONS),
+    _Option("--bias", "bias", str, "which layers have a bias", group="model",
+            choices=BIAS_PLACEMENTS),
+    _Option("--hidden", "hidden_layer_sizes", parse_hidden,
+            "hidden layer sizes, comma-separated (256 or 256,256)", group="model"),
+    _Option("--encoder", "encoder", str, "text: bag (mean of embeddings) or window "
+            "(concatenated embeddings)", group="model", choices=ENCODERS, text_only=True),
+    _Option("--embed-dim", "embed_dim", _positive_int, "text: embedding size",
+            group="model", text_only=True),
+    _Option("--window", "window", _positive_int,
+            "text, window encoder: tokens per example", group="model", text_only=True),
+    _Option("--ngram-range", "ngram_range", _ngram_range,
+            "text: MIN,MAX word n-gram lengths", group="model", metavar="MIN,MAX",
+            text_only=True),
+    _Option("--char-ngram-range", "char_ngram_range", _char_ngram_range,
+            "text, bag encoder: subword units, the MIN to MAX character n-grams of every "
+            "word (3,5 say), or none", group="model", metavar="MIN,MAX", text_only=True),
+    _Option("--min-count", "min_count", _positive_int,
+            "text: minimum token count for the vocabulary", group="model", text_only=True),
+    _Option("--dtype", "dtype", str, "floating-point precision", group="model",
+            choices=("float32", "float64")),
+    _Option("--solver", "solver", str, "optimiser", choices=SOLVERS),
+    _Option("--lr", "learning_rate_init", _positive_float,
+            "initial learning rate"),
+    _Option("--epochs", "max_iter", _positive_int, "maximum number of epochs"),
+    _Option("--batch-size", "batch_size", _batch_size,
+            "minibatch size or 'auto' (min(200, n_samples))"),
+    _Option("--seed", "random_state", int,
+            "random seed of initialisation and shuffling (default 0)"),
+    _Option("--label-smoothing", "label_smoothing", _unit_float,
+            "label smoothing eps in [0, 1)"),
+    _Option("--alpha", "alpha", float, "L2 penalty"),
+    _Option("--momentum", "momentum", _unit_float,
+            "sgd momentum (0 gives plain SGD)"),
+    _Option("--tol", "tol", float, "improvement threshold for stopping"),
+    _Option("--n-iter-no-change", "n_iter_no_change", _positive_int,
+            "epochs without improvement of more than --tol before training stops"),
+    _Option("--early-stopping", "early_stopping", bool,
+            "hold out part of the training data and stop on its accuracy (datasets "
+            "without a dev split; with one, the dev accuracy is used)"),
+    _Option("--diagnostics", "diagnostics", bool,
+            "record saturated / dead unit fractions and gradient norms per epoch"),
+)
+
+
 def build_parser():
     """Build the argument parser of the ``cymlp`` command.
 
@@ -166,60 +225,17 @@ def build_parser():
                     "record as JSON. Dense datasets (xor) use MLPClassifier, text "
                     "datasets TextClassifier.")
     _add_data_arguments(train)
-    model = train.add_argument_group("model")
-    model.add_argument("--activation", default="relu", choices=ACTIVATIONS,
-                       help="hidden-unit activation; default relu")
-    model.add_argument("--bias", default="both", choices=BIAS_PLACEMENTS,
-                       help="which layers have a bias; default both")
-    model.add_argument("--hidden", type=parse_hidden, default=(100,),
-                       help="hidden layer sizes, comma-separated (256 or 256,256); "
-                            "default 100")
-    model.add_argument("--encoder", default="bag", choices=ENCODERS,
-                       help="text datasets: bag (mean of embeddings) or window "
-                            "(concatenated embeddings); default bag")
-    model.add_argument("--embed-dim", type=_positive_int, default=50,
-                       help="text datasets: embedding size; default 50")
-    model.add_argument("--window", type=_positive_int, default=20,
-                       help="text datasets, window encoder: tokens per example; "
-                            "default 20")
-    model.add_argument("--ngram-range", type=_ngram_range, default=(1, 1),
-                       help="text datasets: MIN,MAX n-gram lengths; default 1,1")
-    model.add_argument("--char-ngram-range", type=_char_ngram_range, default=None,
-                       metavar="MIN,MAX",
-                       help="text datasets, bag encoder: subword units, the MIN to MAX "
-                            "character n-grams of every word (3,5 say); default none")
-    model.add_argument("--min-count", type=_positive_int, default=1,
-                       help="text datasets: minimum token count for the vocabulary; "
-                            "default 1")
-    model.add_argument("--dtype", default="float32", choices=("float32", "float64"),
-                       help="floating-point precision; default float32")
-    opt = train.add_argument_group("training")
-    opt.add_argument("--solver", default="adam", choices=SOLVERS,
-                     help="optimiser; default adam")
-    opt.add_argument("--lr", type=_positive_float, default=1e-3,
-                     help="initial learning rate; default 0.001")
-    opt.add_argument("--epochs", type=_positive_int, default=200,
-                     help="maximum number of epochs; default 200")
-    opt.add_argument("--batch-size", type=_batch_size, default="auto",
-                     help="minibatch size or 'auto' (min(200, n_samples)); default auto")
-    opt.add_argument("--seed", type=int, default=0,
-                     help="random seed of initialisation and shuffling; default 0")
-    opt.add_argument("--label-smoothing", type=_unit_float, default=0.0,
-                     help="label smoothing eps in [0, 1); default 0")
-    opt.add_argument("--alpha", type=float, default=1e-4,
-                     help="L2 penalty; default 0.0001")
-    opt.add_argument("--momentum", type=_unit_float, default=0.9,
-                     help="sgd momentum; default 0.9 (0 gives plain SGD)")
-    opt.add_argument("--tol", type=float, default=1e-4,
-                     help="improvement threshold for stopping; default 0.0001")
-    opt.add_argument("--n-iter-no-change", type=_positive_int, default=10,
-                     help="epochs without improvement of more than --tol before "
-                          "training stops; default 10")
-    opt.add_argument("--early-stopping", action="store_true",
-                     help="stop on the dev accuracy instead of the training loss")
-    opt.add_argument("--diagnostics", action="store_true",
-                     help="record saturated / dead unit fractions and gradient norms "
-                          "per epoch")
+    groups = {"model": train.add_argument_group(
+                  "model", "Options left out take the estimator's default "
+                  "(MLPClassifier for numeric data, TextClassifier for text)."),
+              "training": train.add_argument_group("training")}
+    for option in TRAIN_OPTIONS:
+        flags = ({"action": "store_true"} if option.type is bool
+                 else {"type": option.type, "metavar": option.metavar})
+        if option.choices:
+            flags["choices"] = option.choices
+        groups[option.group].add_argument(option.flag, dest=option.dest, default=None,
+                                          help=option.help, **flags)
     run = train.add_argument_group("run")
     run.add_argument("--threads", type=_positive_int, default=1,
                      help="BLAS threads used for training; default 1")
@@ -227,7 +243,8 @@ def build_parser():
                      help="where to save the trained model (.npz); not saved if omitted")
     run.add_argument("--metrics", required=True,
                      help="where to write the run record (JSON)")
-    run.add_argument("--verbose", action="store_true", help="print progress per epoch")
+    run.add_argument("--verbose", action="store_true", default=None,
+                     help="print progress per epoch")
     train.set_defaults(func=cmd_train)
 
     # ---- evaluate
@@ -316,7 +333,7 @@ def _jsonable(value):
 
 
 def write_json_atomic(path, record):
-    """Write ``record`` as JSON to ``path`` via a temporary file and ``os.replace``.
+    """Write ``record`` as JSON to ``path`` atomically (:func:`cymlp.io.atomic_write`).
 
     Parameters
     ----------
@@ -325,48 +342,16 @@ def write_json_atomic(path, record):
     record : dict
         JSON-serialisable after :func:`_jsonable` conversion.
     """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(_jsonable(record), fh, indent=1, allow_nan=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        _raise_write_error(exc, path)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_write(path, "w", encoding="utf-8") as fh:
+        json.dump(_jsonable(record), fh, indent=1, allow_nan=False)
+        fh.write("\n")
 
 
-def _save_model_atomic(model, path):
-    """Save ``model`` to ``path`` through a temporary ``.npz`` in the same folder."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp.npz", dir=folder)
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        _raise_write_error(exc, path)
-        raise
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _raise_write_error(exc, path):
-    """Raise an ``OSError`` naming ``path`` for a failed write (a full disk, say)."""
-    if isinstance(exc, OSError) and exc.errno is not None:
-        raise OSError(exc.errno, f"cannot write {path}: {exc.strerror}") from exc
+def _save_model(model, path):
+    """Save ``model`` to ``path`` (atomic), creating the folder if needed."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    model.save(path)
 
 
 def _threads(n):
@@ -398,40 +383,27 @@ def _n_rows(X):
 
 
 def _make_model(args, text):
+    """The estimator with the options the user gave; the others keep its defaults."""
     import cymlp
-    options = {
-        "hidden_layer_sizes": tuple(args.hidden),
-        "activation": args.activation,
-        "solver": args.solver,
-        "alpha": args.alpha,
-        "batch_size": args.batch_size,
-        "learning_rate_init": args.lr,
-        "max_iter": args.epochs,
-        "random_state": args.seed,
-        "tol": args.tol,
-        "n_iter_no_change": args.n_iter_no_change,
-        "early_stopping": args.early_stopping,
-        "momentum": args.momentum,
-        "bias": args.bias,
-        "label_smoothing": args.label_smoothing,
-        "dtype": args.dtype,
-        "diagnostics": args.diagnostics,
-        "verbose": args.verbose,
-    }
-    if text:
-        return cymlp.TextClassifier(
-            encoder=args.encoder, embed_dim=args.embed_dim, window=args.window,
-            ngram_range=tuple(args.ngram_range), min_count=args.min_count,
-            char_ngram_range=args.char_ngram_range, **options)
-    return cymlp.MLPClassifier(**options)
+    options = {o.param: getattr(args, o.dest) for o in TRAIN_OPTIONS
+               if getattr(args, o.dest) is not None and (text or not o.text_only)}
+    options.setdefault("random_state", 0)
+    if args.verbose:
+        options["verbose"] = True
+    return (cymlp.TextClassifier if text else cymlp.MLPClassifier)(**options)
 
 
-def _config_of(args):
+def _config_of(args, model=None):
+    """The run's configuration: the command's arguments, and once the estimator is
+    made, the value every option takes (given or its default)."""
     config = {k: v for k, v in vars(args).items() if k not in ("func", "version")}
-    config["hidden"] = list(config["hidden"])
-    config["ngram_range"] = list(config["ngram_range"])
-    if config["char_ngram_range"] is not None:
-        config["char_ngram_range"] = list(config["char_ngram_range"])
+    for option in TRAIN_OPTIONS:
+        if model is not None and option.param in model.get_params():
+            config[option.dest] = option.record(model.get_params()[option.param])
+        elif model is not None:
+            config.pop(option.dest, None)  # a text option of a numeric model
+        else:
+            config[option.dest] = option.record(config[option.dest])
     return config
 
 
@@ -468,23 +440,25 @@ def cmd_train(args):
         X_dev, y_dev = splits.dev
         X_test, y_test = splits.test
         text = _is_text(X_train)
-        record["config"]["model"] = "TextClassifier" if text else "MLPClassifier"
-        if not text:
-            for name in _TEXT_ONLY:
-                record["config"].pop(name, None)
         record["n_classes"] = int(splits.n_classes)
         record["n_train"] = _n_rows(X_train)
         record["n_dev"] = _n_rows(X_dev)
         record["n_test"] = _n_rows(X_test)
         model = _make_model(args, text)
+        record["config"] = _config_of(args, model)
+        record["config"]["model"] = type(model).__name__
         validation = (X_dev, y_dev) if _n_rows(X_dev) else None
         with _threads(args.threads):
             start = time.perf_counter()
             try:
                 model.fit(X_train, y_train, validation_data=validation)
+                record["history"] = list(model.history_)
+            except FloatingPointError as exc:
+                # the epochs before the divergence (the estimator keeps none of them)
+                record["history"] = list(getattr(exc, "history", None) or [])
+                raise
             finally:
                 record["train_seconds"] = time.perf_counter() - start
-                record["history"] = list(getattr(model, "history_", None) or [])
                 record["n_epochs"] = len(record["history"])
             record["status"] = "ok"
             if validation is not None:
@@ -500,7 +474,7 @@ def cmd_train(args):
             record["samples_per_s"] = (record["n_train"] * record["n_epochs"]
                                        / record["train_seconds"])
         if args.out:
-            _save_model_atomic(model, args.out)
+            _save_model(model, args.out)
     except FloatingPointError as exc:
         record["status"] = "diverged"
         record["error"] = f"{type(exc).__name__}: {exc}"
@@ -510,8 +484,10 @@ def cmd_train(args):
         traceback.print_exc(file=sys.stderr)
         code = 1
     write_json_atomic(args.metrics, record)
-    summary = f"{args.dataset} {args.activation} bias={args.bias} " \
-              f"hidden={','.join(map(str, args.hidden))} seed={args.seed}: " \
+    config = record["config"]
+    hidden = config.get("hidden") or []
+    summary = f"{args.dataset} {config.get('activation')} bias={config.get('bias')} " \
+              f"hidden={','.join(map(str, hidden))} seed={config.get('seed')}: " \
               f"{record['status']}"
     if record["test_accuracy"] is not None:
         summary += f", test accuracy {record['test_accuracy']:.4f}"

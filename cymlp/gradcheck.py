@@ -1,13 +1,63 @@
 """Finite-difference check of the compiled gradients."""
 import numpy as np
 
-__all__ = ["gradcheck"]
+from cymlp._validation import check_targets, encode_labels
+
+__all__ = ["analytic_gradient", "gradcheck"]
 
 
-def _loss(engine, feed, y_idx):
-    loss, _, _ = engine.gradient(feed.get("X"), y_idx, ids=feed.get("ids"),
-                                 indptr=feed.get("indptr"), tokw=feed.get("tokw"))
-    return loss
+def _prepared(model, X, y):
+    """(fitted model, inputs, label indices) of ``(X, y)`` as one batch.
+
+    An unfitted ``model`` is initialised (not trained) on ``(X, y)`` by the same step
+    that prepares a fit; a fitted one is used as it is, with arrays assigned to its
+    ``coefs_`` / ``intercepts_`` / ``embeddings_`` copied in.
+    """
+    if np.dtype(model.dtype) != np.float64:
+        raise ValueError("gradcheck needs a model with dtype='float64' (finite differences "
+                         "in float32 are dominated by rounding)")
+    if not model.__sklearn_is_fitted__():
+        model._initialize(X, y)
+    fitted = model._fitted
+    fitted.sync()
+    inputs = fitted.encoder.transform(X, fitted.network.dtype)
+    y_idx = encode_labels(check_targets(y, len(inputs), estimator=type(model).__name__),
+                          fitted.classes)
+    model._configure_engine(fitted.engine, model._validate_params())
+    return fitted, inputs, y_idx
+
+
+def analytic_gradient(model, X, y):
+    """The compiled engine's loss and gradient on all of ``(X, y)`` taken as one batch.
+
+    Parameters
+    ----------
+    model : MLPClassifier or TextClassifier
+        Initialised (not trained) on ``(X, y)`` first if it is not fitted.
+    X, y : input and labels, as for ``fit``.
+
+    Returns
+    -------
+    dict
+        ``loss`` (the batch-mean loss of ``docs/model.md``, with the model's ``alpha``
+        and ``label_smoothing``), ``dW`` and ``db`` (one array per layer, ``None`` for a
+        layer without bias), and for text models ``E_rows`` (the ids of the rows of
+        ``E`` the batch touched) and ``dE`` (their gradients).
+    """
+    fitted, inputs, y_idx = _prepared(model, X, y)
+    loss, rows, e_grad = fitted.engine.gradient(inputs, y_idx)
+    grads = fitted.engine.grads
+    out = {"loss": loss,
+           "dW": [grads[L.w_slice].reshape(L.w_shape).copy() for L in fitted.network.layers],
+           "db": [None if not L.has_bias else grads[L.b_slice].copy()
+                  for L in fitted.network.layers]}
+    if rows is not None:
+        out["E_rows"], out["dE"] = rows, e_grad
+    return out
+
+
+def _loss(engine, inputs, y_idx):
+    return engine.gradient(inputs, y_idx)[0]
 
 
 def _rel_err(analytic, numeric):
@@ -38,34 +88,23 @@ def gradcheck(model, X, y, *, eps=1e-6):
         largest gradient magnitude of that parameter (0 is perfect; float64 with
         ``eps=1e-6`` gives about 1e-9 on smooth activations).
     """
-    if np.dtype(model.dtype) != np.float64:
-        raise ValueError("gradcheck needs a model with dtype='float64' (finite differences "
-                         "in float32 are dominated by rounding)")
-    if not model.__sklearn_is_fitted__():
-        model._initialize(X, y)
-    model._sync_params()
-    feed, n = model._make_feed(X, fitting=False)
-    y_idx = model._encode_for_check(y, n)
-    engine = model._engine
-    model._set_hyper(engine)
-    if engine.t_max < n or engine.max_touched < min(model._max_tokens(feed, n), engine.n_vocab):
-        engine.allocate(max(n, engine.t_max), model._max_tokens(feed, n))
-    _, rows, e_grad = engine.gradient(feed.get("X"), y_idx, ids=feed.get("ids"),
-                                      indptr=feed.get("indptr"), tokw=feed.get("tokw"))
+    fitted, inputs, y_idx = _prepared(model, X, y)
+    engine = fitted.engine
+    _, rows, e_grad = engine.gradient(inputs, y_idx)
     analytic = engine.grads.copy()
     params = engine.params
     out = {}
-    for l, (w_sl, b_sl) in enumerate(engine.param_slices()):
-        for name, sl in ((f"W{l}", w_sl), (f"b{l}", b_sl)):
+    for l, layer in enumerate(fitted.network.layers):
+        for name, sl in ((f"W{l}", layer.w_slice), (f"b{l}", layer.b_slice)):
             if sl is None:
                 continue
             numeric = np.empty(sl.stop - sl.start)
             for i, j in enumerate(range(sl.start, sl.stop)):
                 old = params[j]
                 params[j] = old + eps
-                up = _loss(engine, feed, y_idx)
+                up = _loss(engine, inputs, y_idx)
                 params[j] = old - eps
-                down = _loss(engine, feed, y_idx)
+                down = _loss(engine, inputs, y_idx)
                 params[j] = old
                 numeric[i] = (up - down) / (2 * eps)
             out[name] = _rel_err(analytic[sl], numeric)
@@ -76,9 +115,9 @@ def gradcheck(model, X, y, *, eps=1e-6):
             for c in range(E.shape[1]):
                 old = E[row, c]
                 E[row, c] = old + eps
-                up = _loss(engine, feed, y_idx)
+                up = _loss(engine, inputs, y_idx)
                 E[row, c] = old - eps
-                down = _loss(engine, feed, y_idx)
+                down = _loss(engine, inputs, y_idx)
                 E[row, c] = old
                 numeric[r, c] = (up - down) / (2 * eps)
         out["E"] = _rel_err(e_grad, numeric)

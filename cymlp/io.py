@@ -1,4 +1,10 @@
-"""Model files without pickle.
+"""Model files without pickle: the container format, and saving and loading estimators.
+
+This module owns the container and knows no estimator class: an estimator turns
+itself into plain data (``_to_state``: a dict of JSON values and a dict of arrays) and
+back (``_from_state``), and registers its class here by name (:func:`register`), so
+that :func:`load` can find it. :func:`save` / :func:`load` (``cymlp.save`` and
+``cymlp.load``), the estimators' ``save`` method and pickling all go through that state.
 
 A cymlp model file (a *bundle*) is a zip archive holding
 
@@ -11,13 +17,15 @@ A cymlp model file (a *bundle*) is a zip archive holding
 Loading never unpickles anything, so a model file from an untrusted source
 cannot run code; a file that is damaged, not a bundle, or written by a newer
 cymlp raises :class:`ModelFileError` with a message that says which.
-Writing is atomic: the bundle is written to a temporary file next to the
-target and moved into place with :func:`os.replace`, so an interrupted save
-leaves any previous file intact.
+Writing is atomic (:func:`atomic_write`): the bundle is written to a temporary
+file next to the target and moved into place with :func:`os.replace`, so an
+interrupted save leaves any previous file intact.
 """
 
+import contextlib
 import json
 import math
+import numbers
 import os
 import pathlib
 import re
@@ -27,12 +35,15 @@ import zlib
 
 import numpy as np
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "load_bundle", "save_bundle"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MODEL_VERSION", "ModelFileError", "atomic_write",
+           "load", "load_bundle", "register", "save", "save_bundle"]
 
 #: Value of ``"format"`` in ``meta.json``.
 FORMAT = "cymlp"
 #: Newest bundle format this version writes and reads.
 FORMAT_VERSION = 1
+#: Version of the estimators' state inside a bundle (``"model_version"``).
+MODEL_VERSION = 2
 
 _META = "meta.json"
 _SUFFIX = ".npy"
@@ -122,36 +133,68 @@ def save_bundle(path, meta, arrays, *, compress=False):
         prepared.append((name, array))
 
     compression = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    directory = path.parent
+    with atomic_write(path, "wb") as fh:
+        with zipfile.ZipFile(fh, "w", compression=compression, allowZip64=True) as zf:
+            zf.writestr(_META, meta_bytes)
+            for name, array in prepared:
+                with zf.open(name + _SUFFIX, "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, array, allow_pickle=False)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="wb", *, encoding=None):
+    """Write a file so that readers see the old file or the whole new one, never part.
+
+    Yields a file object on a temporary file in the target's folder; when the block
+    ends without an exception the data are flushed to disk and the temporary file
+    replaces ``path``; otherwise it is removed. The new file gets the permissions an
+    ordinary new file gets (``0o666`` less the umask).
+
+    ``path`` may be a symbolic link: the file it points to is replaced and the link
+    stays. Errors (a missing folder, a full disk, no permission) are raised as
+    ``OSError`` naming ``path``, not the temporary file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    mode : {'wb', 'w'}
+    encoding : str, optional
+        For text mode.
+    """
+    target = pathlib.Path(os.path.realpath(path))
+    if target.is_dir():
+        raise IsADirectoryError(21, f"cannot write {path}: it is a directory")
     tmp = None
-    for _ in range(100):
-        candidate = directory / f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
-        try:
-            # 0o666 lets the process umask give the file ordinary permissions.
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        tmp = candidate
-        break
-    if tmp is None:
-        raise FileExistsError(f"could not create a temporary file next to {path}")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            with zipfile.ZipFile(fh, "w", compression=compression, allowZip64=True) as zf:
-                zf.writestr(_META, meta_bytes)
-                for name, array in prepared:
-                    with zf.open(name + _SUFFIX, "w", force_zip64=True) as member:
-                        np.lib.format.write_array(member, array, allow_pickle=False)
+        for _ in range(100):
+            # a short name of its own: a target name near the file-name limit still works
+            candidate = target.parent / f".cymlp-{os.getpid()}-{os.urandom(6).hex()}.tmp"
+            try:
+                fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            except FileExistsError:
+                continue
+            tmp = candidate
+            break
+        else:
+            raise FileExistsError(17, f"cannot write {path}: no free temporary name")
+        with os.fdopen(fd, mode, encoding=encoding) as fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        os.replace(tmp, target)
+        tmp = None
+    except OSError as exc:
+        if exc.errno is not None and str(path) not in str(exc):
+            why = exc.strerror or str(exc)
+            if exc.errno == 2 and not target.parent.is_dir():
+                why += f" (the folder {target.parent} does not exist)"
+            raise OSError(exc.errno, f"cannot write {path}: {why}") from exc
         raise
-    return path
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
 
 
 def _check_members(zf, path):
@@ -283,3 +326,84 @@ def load_bundle(path):
     ) as exc:
         raise ModelFileError(f"{path}: damaged model file ({exc})") from None
     return meta, arrays
+
+
+# ----------------------------------------------------------------------- estimators
+_ESTIMATORS = {}
+
+
+def register(cls):
+    """Class decorator: make ``cls`` loadable by :func:`load` under its name."""
+    _ESTIMATORS[cls.__name__] = cls
+    return cls
+
+
+def jsonable_params(estimator):
+    """The estimator's parameters as JSON values (tuples become lists; a random
+    generator, whose state is not a parameter, becomes None)."""
+    out = {}
+    for key, value in estimator.get_params(deep=False).items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if key == "random_state" and not (value is None or isinstance(value, numbers.Integral)):
+            value = None
+        elif isinstance(value, (tuple, list)):
+            value = [v.item() if isinstance(v, np.generic) else v for v in value]
+        out[key] = value
+    return out
+
+
+def save(estimator, path, *, compress=False):
+    """Write a fitted estimator to ``path`` (atomically); returns ``path``.
+
+    The file holds the parameters, the fitted network and its parameters, the
+    optimiser state and the training record, so that :func:`load` gives back an
+    estimator that predicts identically and continues training (``partial_fit``)
+    exactly as the saved one would.
+    """
+    from cymlp import __version__
+
+    meta, arrays = estimator._to_state()
+    if meta.get("fitted") is None:
+        raise ValueError(f"only a fitted {type(estimator).__name__} can be saved; call fit")
+    meta = {**meta, "model_version": MODEL_VERSION, "cymlp_version": __version__}
+    return save_bundle(path, meta, arrays, compress=compress)
+
+
+def load(path):
+    """Read a model written by :func:`save` (or an estimator's ``save``).
+
+    Returns
+    -------
+    MLPClassifier or TextClassifier
+        Fitted.
+
+    Raises
+    ------
+    FileNotFoundError
+    ModelFileError
+        Damaged, truncated, inconsistent (an array of the wrong shape or dtype, a
+        field of the wrong type), written by a newer cymlp, or not a cymlp model.
+    """
+    meta, arrays = load_bundle(path)
+    name = meta.get("estimator")
+    cls = _ESTIMATORS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ModelFileError(f"{path}: unknown estimator {name!r}; expected one of "
+                             f"{sorted(_ESTIMATORS)}")
+    version = meta.get("model_version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ModelFileError(f"{path}: invalid model_version {version!r}")
+    if version > MODEL_VERSION:
+        raise ModelFileError(f"{path} was written by a newer cymlp (model version "
+                             f"{version}; this version reads up to {MODEL_VERSION}): "
+                             "upgrade cymlp")
+    try:
+        if version == 1:
+            meta, arrays = cls._upgrade_v1(meta, arrays)
+        return cls._from_state(meta, arrays)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    except MemoryError as exc:
+        raise ModelFileError(f"{path}: the model it describes does not fit in memory: "
+                             f"{exc}") from None

@@ -9,17 +9,30 @@ Two encoders turn a sentence into the input ``f`` of the MLP (``docs/model.md``)
   ``char_ngram_range``, a word's vector is the mean of its own row and the rows of its
   character n-grams.
 
-Backpropagation continues into ``E``; only the rows a batch touched are updated.
+:class:`TextEncoder` is the fitted half of that: the vocabulary, the idf weights and
+the subword shares that turn texts into token ids and weights for the engine, and the
+same pooling in NumPy for :meth:`TextClassifier.sentence_vectors`. Backpropagation
+continues into ``E``; only the rows a batch touched are updated.
 """
-import numbers
-
 import numpy as np
+from scipy import sparse
 
+from cymlp import io as _io
+from cymlp._estimator import _BaseNetwork, _store_arguments
+from cymlp._inputs import TokenInputs
+from cymlp._network import Embedding
 from cymlp._validation import Interval, check_targets
-from cymlp.mlp import _BaseNetwork
-from cymlp.vocab import PAD, UNK, Vocabulary
+from cymlp.io import ModelFileError
+from cymlp.vocab import PAD, UNK, Vocabulary, _check_span
 
-__all__ = ["TextClassifier"]
+__all__ = ["ENCODERS", "TextClassifier", "TextEncoder"]
+
+#: the encoders of a sentence: a fixed window of tokens, or a bag of tokens and n-grams
+ENCODERS = ("bag", "window")
+
+#: the settings that describe a fitted encoder (changing one needs a new fit)
+_ENCODER_SETTINGS = ("encoder", "window", "ngram_range", "char_ngram_range", "min_count",
+                     "max_vocab", "lowercase", "pooling", "token_weights")
 
 
 def _check_texts(X, name="X"):
@@ -47,21 +60,8 @@ def _check_texts(X, name="X"):
     return texts
 
 
-def _check_ngram_range(name, value):
-    try:
-        lo, hi = value
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair (min_n, max_n), got {value!r}") from None
-    for v in (lo, hi):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-            raise ValueError(f"{name} must hold positive integers, got {value!r}")
-    if lo > hi:
-        raise ValueError(f"{name} must have min_n <= max_n, got {value!r}")
-
-
 def _check_char_ngram_range(name, value):
-    if value is not None:
-        _check_ngram_range(name, value)
+    return None if value is None else _check_span(name, value)
 
 
 def _check_token_weights(name, value):
@@ -71,18 +71,209 @@ def _check_token_weights(name, value):
 
 def _check_max_vocab(name, value):
     if value is not None:
-        Interval(int, 3, None).check(name, value)
+        return Interval(int, 3, None).check(name, value)
 
 
 def _pool(E, indptr, ids, weights):
     """``sum_q weights_q E[ids_q]`` for every CSR row, in the dtype of ``E`` (SciPy)."""
-    from scipy import sparse
-
     rows = sparse.csr_matrix((np.asarray(weights, dtype=E.dtype), ids, indptr),
                              shape=(len(indptr) - 1, E.shape[0]))
     return np.asarray(rows @ E)
 
 
+class TextEncoder:
+    """Texts in, :class:`~cymlp._inputs.TokenInputs` out (the fitted text encoder).
+
+    Parameters
+    ----------
+    settings : dict
+        The validated encoder settings (:data:`_ENCODER_SETTINGS`).
+    vocabulary : Vocabulary, optional
+        Fitted; None for an encoder that is still to be fitted.
+    idf : ndarray of shape (n_vocab,), optional
+        ``log((1 + N) / (1 + df)) + 1`` per id, with ``token_weights='idf'``.
+    """
+
+    def __init__(self, settings, vocabulary=None, idf=None):
+        self.settings = {k: settings[k] for k in _ENCODER_SETTINGS}
+        self.vocabulary = vocabulary
+        self.idf = idf
+
+    @property
+    def kind(self):
+        return self.settings["encoder"]
+
+    @property
+    def window(self):
+        return self.settings["window"] if self.kind == "window" else 0
+
+    @property
+    def subwords(self):
+        """Whether the bag holds character n-grams (``char_ngram_range``)."""
+        return self.vocabulary.char_ngram_range is not None
+
+    # ------------------------------------------------------------- fitting
+    def fit(self, X, dtype):
+        """(fitted encoder, inputs of X): the vocabulary (and idf) of the texts ``X``."""
+        s = self.settings
+        texts = _check_texts(X)
+        chars = s["char_ngram_range"]
+        if chars is not None and self.kind != "bag":
+            raise ValueError("char_ngram_range applies to the bag encoder only; "
+                             "set char_ngram_range=None for encoder='window'")
+        span = tuple(s["ngram_range"]) if self.kind == "bag" else (1, 1)
+        vocab = Vocabulary(min_count=s["min_count"], max_size=s["max_vocab"],
+                           ngram_range=span, lowercase=s["lowercase"],
+                           char_ngram_range=chars).fit(texts)
+        fitted = TextEncoder(s, vocab)
+        inputs = fitted.transform(texts, dtype)
+        if s["token_weights"] == "idf" and self.kind == "bag":
+            fitted.idf = fitted._idf_of(inputs, dtype)
+            inputs = fitted.transform(texts, dtype)
+        return fitted, inputs
+
+    def _idf_of(self, inputs, dtype):
+        """``log((1 + N) / (1 + df)) + 1``, df = the number of texts holding the id."""
+        n_docs = len(inputs)
+        rows = np.repeat(np.arange(n_docs), inputs.lengths)
+        pairs = np.unique(rows.astype(np.int64) * len(self.vocabulary) + inputs.ids)
+        df = np.bincount(pairs % len(self.vocabulary), minlength=len(self.vocabulary))
+        return (np.log((1.0 + n_docs) / (1.0 + df)) + 1.0).astype(dtype)
+
+    def layout_difference(self, settings):
+        """None if ``settings`` describe this fitted encoder, else what changed."""
+        for key in _ENCODER_SETTINGS:
+            if key == "window" and self.kind != "window":
+                continue
+            if settings[key] != self.settings[key]:
+                return f"{key} changed from {self.settings[key]!r} to {settings[key]!r}"
+        return None
+
+    # ------------------------------------------------------------- encoding
+    def transform(self, X, dtype):
+        """The engine's inputs for texts ``X``: window ids, or bags with weights."""
+        texts = _check_texts(X)
+        vocab = self.vocabulary
+        if self.kind == "window":
+            return TokenInputs(vocab.encode_window(texts, self.window), n_vocab=len(vocab))
+        if self.subwords:
+            indptr, ids, weights = vocab.encode_bag(texts, return_shares=True)
+            if self.settings["pooling"] == "mean":
+                # the engine only sums here (pool_mean is off): divide each share by
+                # the number of units (words, word n-grams) of its text, a whole number
+                lengths = np.diff(indptr)
+                running = np.concatenate(([0.0], np.cumsum(weights)))
+                units = np.rint(running[indptr[1:]] - running[indptr[:-1]])
+                weights = weights / np.repeat(units, lengths)
+        else:
+            indptr, ids = vocab.encode_bag(texts)
+            weights = None
+        if self.idf is not None:
+            weights = self.idf[ids] if weights is None else self.idf[ids] * weights
+        return TokenInputs(ids, indptr, weights, dtype=dtype, n_vocab=len(vocab))
+
+    def n_features(self, settings):
+        e = settings["embed_dim"]
+        return e * self.window if self.kind == "window" else e
+
+    def embedding(self, settings):
+        """The embedding table the network needs for this vocabulary."""
+        return Embedding(self.kind, len(self.vocabulary), settings["embed_dim"], self.window,
+                         pool_mean=self.settings["pooling"] == "mean" and not self.subwords)
+
+    # ------------------------------------------------------------- pooling in NumPy
+    def pool(self, E, inputs):
+        """The encoder's output ``f`` for ``inputs``, computed apart from the engine."""
+        if inputs.kind == "window":
+            return E[inputs.ids].reshape(len(inputs), -1)
+        weights = (np.ones(len(inputs.ids)) if inputs.weights is None
+                   else inputs.weights.astype(np.float64))
+        if self.settings["pooling"] == "mean" and not self.subwords:
+            lengths = inputs.lengths
+            weights = weights / np.repeat(lengths, lengths)
+        return _pool(E, inputs.indptr, inputs.ids, weights)
+
+    def word_vectors(self, E):
+        """Rows ``0..char_offset-1`` (float64): every word's vector as the bag uses it
+        (with subwords, the mean of its row and its character n-grams' rows, from the
+        vocabulary's own encoding of the one-word text), word n-grams' rows as they
+        are."""
+        vocab = self.vocabulary
+        vectors = E[:vocab.char_offset].astype(np.float64)
+        if self.subwords:
+            words = [[w] for w in vocab.id_to_token[2:vocab.n_unigrams]]
+            indptr, ids, shares = vocab.encode_bag(words, return_shares=True)
+            vectors[2:vocab.n_unigrams] = _pool(E, indptr, ids, shares)
+        return vectors
+
+    def lookup_vector(self, word, E, vectors=None):
+        """(id or None, vector) of ``word``, from ``vectors`` (:meth:`word_vectors`)
+        if given; KeyError if it has no vector."""
+        if not isinstance(word, str):
+            raise TypeError(f"word must be a str, got {type(word).__name__}")
+        vocab = self.vocabulary
+        key = word.lower() if vocab.lowercase else word
+        i = vocab.token_to_id.get(key)
+        if i is not None and vectors is not None:
+            return i, vectors[i]
+        if i is not None and i >= vocab.n_unigrams:  # a word n-gram: its row
+            return i, E[i].astype(np.float64)
+        # the bag of the one-word text: the word and its character n-grams, or UNK
+        indptr, ids, shares = vocab.encode_bag([[key]], return_shares=True)
+        if i is None and ids.tolist() == [UNK]:
+            raise KeyError(f"{word!r} is not in the vocabulary ({vocab.char_offset} entries)"
+                           + (" and has no known character n-gram" if self.subwords
+                              else ""))
+        return i, _pool(E, indptr, ids, shares)[0].astype(np.float64)
+
+    # ------------------------------------------------------------- model files
+    def to_state(self):
+        meta = {"settings": {k: list(v) if isinstance(v, tuple) else v
+                             for k, v in self.settings.items()},
+                "vocabulary": self.vocabulary.to_dict()}
+        return meta, ({} if self.idf is None else {"idf": self.idf})
+
+    @classmethod
+    def from_state(cls, meta, arrays, network):
+        if not isinstance(meta, dict) or not isinstance(meta.get("settings"), dict):
+            raise ModelFileError("encoder must be an object with settings")
+        settings = meta["settings"]
+        if set(settings) != set(_ENCODER_SETTINGS):
+            raise ModelFileError(f"encoder settings must be {sorted(_ENCODER_SETTINGS)}")
+        settings = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+        try:
+            vocab = Vocabulary.from_dict(meta.get("vocabulary"))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"bad vocabulary: {exc}") from None
+        idf = arrays.get("idf")
+        encoder = cls(settings, vocab, idf)
+        if settings["encoder"] not in ENCODERS:
+            raise ModelFileError(f"bad encoder {settings['encoder']!r}")
+        want = (None if settings["char_ngram_range"] is None
+                else tuple(settings["char_ngram_range"]))
+        if want != vocab.char_ngram_range:
+            raise ModelFileError("char_ngram_range of the parameters and of the vocabulary "
+                                 "differ (in the encoder's fitted settings)")
+        if network.embedding is None:
+            raise ModelFileError("a text model's network needs an embedding table")
+        expected = Embedding(encoder.kind, len(vocab), network.embedding.embed_dim,
+                             encoder.window,
+                             pool_mean=settings["pooling"] == "mean" and not encoder.subwords)
+        if network.embedding != expected:
+            raise ModelFileError(f"the network's embedding {network.embedding} does not "
+                                 f"match the encoder's vocabulary ({len(vocab)} entries)")
+        if (settings["token_weights"] == "idf" and encoder.kind == "bag") != (idf is not None):
+            raise ModelFileError("idf weights must be stored exactly when token_weights='idf'")
+        if idf is not None:
+            if idf.shape != (len(vocab),) or idf.dtype != np.dtype(network.dtype):
+                raise ModelFileError(f"idf has shape {idf.shape} and dtype {idf.dtype}, "
+                                     f"expected {network.dtype} of shape ({len(vocab)},)")
+            if not np.isfinite(idf).all():
+                raise ModelFileError("idf contains NaN or infinity")
+        return encoder
+
+
+@_io.register
 class TextClassifier(_BaseNetwork):
     """Sentence classifier: word (and n-gram) embeddings, an encoder, an MLP.
 
@@ -142,20 +333,23 @@ class TextClassifier(_BaseNetwork):
     Attributes
     ----------
     vocabulary_ : Vocabulary
+    idf_ : ndarray of shape (n_vocab,) or None
+        The inverse document frequency of every id (``token_weights='idf'``), as the
+        encoder uses it.
     embeddings_ : ndarray of shape (n_vocab, embed_dim)
         ``E``, live: in-place changes take effect, and a table assigned in its place
         (pre-trained vectors, say) is copied in before the next predict or
         partial_fit; the PAD row is kept at zero.
     classes_, coefs_, intercepts_, n_iter_, loss_curve_, validation_scores_,
-    history_ : as in MLPClassifier.
+    history_, network_ : as in MLPClassifier.
     """
 
     _parameter_constraints = {
         **_BaseNetwork._parameter_constraints,
-        "encoder": ("bag", "window"),
+        "encoder": ENCODERS,
         "window": Interval(int, 1, None),
         "embed_dim": Interval(int, 1, None),
-        "ngram_range": _check_ngram_range,
+        "ngram_range": _check_span,
         "char_ngram_range": _check_char_ngram_range,
         "min_count": Interval(int, 1, None),
         "max_vocab": _check_max_vocab,
@@ -178,209 +372,45 @@ class TextClassifier(_BaseNetwork):
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=3, bias="both", label_smoothing=0.0, dtype="float32",
                  leaky_slope=0.01, swish_beta=1.0, init="auto", diagnostics=False):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.encoder = encoder
-        self.window = window
-        self.embed_dim = embed_dim
-        self.ngram_range = ngram_range
-        self.char_ngram_range = char_ngram_range
-        self.min_count = min_count
-        self.max_vocab = max_vocab
-        self.lowercase = lowercase
-        self.pooling = pooling
-        self.token_weights = token_weights
-        self.embed_init = embed_init
-        self.token_dropout = token_dropout
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.bias = bias
-        self.label_smoothing = label_smoothing
-        self.dtype = dtype
-        self.leaky_slope = leaky_slope
-        self.swish_beta = swish_beta
-        self.init = init
-        self.diagnostics = diagnostics
+        _store_arguments(self, locals())
 
-    # ------------------------------------------------------------- encoding
-    def _make_feed(self, X, *, fitting):
-        texts = _check_texts(X)
-        if fitting:
-            span = tuple(self.ngram_range) if self.encoder == "bag" else (1, 1)
-            chars = self.char_ngram_range
-            if chars is not None:
-                # (the Vocabulary checks that the word n-grams start at unigrams)
-                if self.encoder != "bag":
-                    raise ValueError("char_ngram_range applies to the bag encoder only; "
-                                     "set char_ngram_range=None for encoder='window'")
-                chars = tuple(chars)
-            self.vocabulary_ = Vocabulary(min_count=self.min_count, max_size=self.max_vocab,
-                                          ngram_range=span, lowercase=self.lowercase,
-                                          char_ngram_range=chars)
-            self.vocabulary_.fit(texts)
-            self._encoder_ = self.encoder
-            self._window_ = int(self.window)
-            self._idf = None
-        feed = self._encode(texts)
-        if fitting and self.token_weights == "idf" and self._encoder_ == "bag":
-            n_docs = len(texts)
-            df = np.zeros(len(self.vocabulary_), dtype=np.float64)
-            for i in range(n_docs):
-                df[np.unique(feed["ids"][feed["indptr"][i]:feed["indptr"][i + 1]])] += 1
-            self._idf = (np.log((1.0 + n_docs) / (1.0 + df)) + 1.0).astype(self._dtype)
-            idf = self._idf[feed["ids"]]
-            feed["tokw"] = np.ascontiguousarray(idf * feed["tokw"] if "tokw" in feed else idf)
-        return feed, len(texts)
+    _encoder_class = TextEncoder
 
-    def _subwords(self):
-        """Whether the bag holds character n-grams (``char_ngram_range``)."""
-        return self.vocabulary_.char_ngram_range is not None
+    # ------------------------------------------------------------- hooks
+    def _make_encoder(self, settings):
+        return TextEncoder(settings)
 
-    def _encode(self, texts):
-        """Feed for the engine: window ids (n, window) or bag CSR (+ token weights)."""
-        vocab = self.vocabulary_
-        if self._encoder_ == "window":
-            ids = np.ascontiguousarray(vocab.encode_window(texts, self._window_), dtype=np.intc)
-            self._check_ids(ids)
-            return {"ids": ids}
-        shares = None
-        if self._subwords():
-            indptr, indices, shares = vocab.encode_bag(texts, return_shares=True)
-        else:
-            indptr, indices = vocab.encode_bag(texts)
-        indptr = np.ascontiguousarray(indptr, dtype=np.intp)
-        indices = np.ascontiguousarray(indices, dtype=np.intc)
-        self._check_ids(indices)
-        feed = {"ids": indices, "indptr": indptr}
-        tokw = None
-        if shares is not None:
-            if self.pooling == "mean":
-                # the engine only sums here (pool_mean is off): divide each share by
-                # the number of units (words, word n-grams) of its text, a whole number
-                lengths = np.diff(indptr)
-                running = np.concatenate(([0.0], np.cumsum(shares)))
-                units = np.rint(running[indptr[1:]] - running[indptr[:-1]])
-                shares = shares / np.repeat(units, lengths)
-            tokw = shares
-        if getattr(self, "_idf", None) is not None:
-            tokw = self._idf[indices] if tokw is None else self._idf[indices] * tokw
-        if tokw is not None:
-            feed["tokw"] = np.ascontiguousarray(tokw, dtype=self._dtype)
-        return feed
-
-    def _check_ids(self, ids):
-        """Token ids index rows of E without bounds checks: verify the range here."""
-        n_vocab = len(self.vocabulary_)
-        if ids.size and (ids.min() < 0 or ids.max() >= n_vocab):
-            raise ValueError(f"token ids must lie in [0, {n_vocab}); got ids from "
-                             f"{ids.min()} to {ids.max()}")
-
-    def _n_input_features(self):
-        e = int(self.embed_dim)
-        return e * self._window_ if self._encoder_ == "window" else e
-
-    def _engine_kwargs(self):
-        return {"encoder": self._encoder_, "window": self._window_,
-                "embed_dim": int(self.embed_dim), "n_vocab": len(self.vocabulary_)}
-
-    def _build_engine(self, sizes, n_features, rng):
-        engine = super()._build_engine(sizes, n_features, rng)
-        # with subwords, the mean over units is in the token weights (see _encode)
-        engine.pool_mean = self.pooling == "mean" and not self._subwords()
-        E = engine.E
+    def _init_embedding(self, E, settings, rng):
         rng.standard_normal(out=E, dtype=E.dtype)  # drawn in place: no float64 temporary
-        E *= float(self.embed_init)
+        E *= settings["embed_init"]
         E[PAD] = 0
-        return engine
 
-    def _expose_params(self):
-        super()._expose_params()
-        self.embeddings_ = self._engine.E
+    def _epoch_inputs(self, inputs, settings, rng):
+        p = settings["token_dropout"]
+        return inputs if p <= 0 else inputs.dropout(p, rng, pad=PAD)
 
-    def _sync_params(self):
-        """Also copy a table a user assigned to ``embeddings_`` into the engine."""
-        super()._sync_params()
-        E = self._engine.E
-        if self.embeddings_ is not E:
-            arr = np.asarray(self.embeddings_, dtype=self._dtype)
-            if arr.shape != E.shape:
-                raise ValueError(f"embeddings_ must have shape {E.shape} (one row per "
-                                 f"vocabulary entry), got {arr.shape}")
-            if not np.isfinite(arr).all():
-                raise ValueError("embeddings_ contains NaN or infinity")
-            E[...] = arr
-            E[PAD] = 0
-            self.embeddings_ = E
+    # ------------------------------------------------------------- fitted attributes
+    @property
+    def vocabulary_(self):
+        return self._fitted_attr("vocabulary_").encoder.vocabulary
 
-    def _extra_bytes(self):
-        # E, and up to two optimiser states of its shape
-        return 3 * len(self.vocabulary_) * int(self.embed_dim) * self._dtype.itemsize
+    @property
+    def idf_(self):
+        return self._fitted_attr("idf_").encoder.idf
 
-    def _max_tokens(self, feed, batch_size):
-        if self._encoder_ == "window":
-            return batch_size * self._window_
-        lengths = np.diff(feed["indptr"])
-        if len(lengths) <= batch_size:
-            return int(lengths.sum())
-        return int(np.sort(lengths)[-batch_size:].sum())
+    @property
+    def embeddings_(self):
+        return self._fitted_attr("embeddings_").embeddings
 
-    def _subset_feed(self, feed, idx):
-        if self._encoder_ == "window":
-            return {"ids": np.ascontiguousarray(feed["ids"][idx])}
-        indptr = feed["indptr"]
-        lengths = (indptr[1:] - indptr[:-1])[idx]
-        new_ptr = np.zeros(len(idx) + 1, dtype=np.intp)
-        np.cumsum(lengths, out=new_ptr[1:])
-        take = np.concatenate([np.arange(indptr[i], indptr[i + 1]) for i in idx]) \
-            if len(idx) else np.zeros(0, dtype=np.intp)
-        out = {"ids": np.ascontiguousarray(feed["ids"][take]), "indptr": new_ptr}
-        if feed.get("tokw") is not None:
-            out["tokw"] = np.ascontiguousarray(feed["tokw"][take])
-        return out
+    @embeddings_.setter
+    def embeddings_(self, value):
+        self._fitted_attr("embeddings_").embeddings = value
 
-    def _epoch_feed(self, feed):
-        p = float(self.token_dropout)
-        if p <= 0:
-            return feed
-        rng = self._rng
-        if self._encoder_ == "window":
-            ids = feed["ids"].copy()
-            ids[rng.random(ids.shape) < p] = PAD
-            return {"ids": ids}
-        indptr, ids = feed["indptr"], feed["ids"]
-        keep = rng.random(len(ids)) >= p
-        rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
-        new_ptr = np.zeros_like(indptr)
-        np.cumsum(np.bincount(rows[keep], minlength=len(indptr) - 1), out=new_ptr[1:])
-        out = {"ids": np.ascontiguousarray(ids[keep]), "indptr": new_ptr}
-        if feed.get("tokw") is not None:
-            out["tokw"] = np.ascontiguousarray(feed["tokw"][keep])
-        return out
-
-    def _extra_state_copy(self):
-        return self._engine.E.copy()
-
-    def _restore_extra_state(self, state):
-        if state is not None:
-            self._engine.E[...] = state
+    @classmethod
+    def _upgrade_v1(cls, meta, arrays):
+        """State of a model file of model version 1 (before the network description)."""
+        from cymlp._compat_v1 import upgrade
+        return upgrade(cls, meta, arrays)
 
     # ------------------------------------------------------------- API
     def fit(self, X, y, validation_data=None):
@@ -416,52 +446,8 @@ class TextClassifier(_BaseNetwork):
         -------
         ndarray of shape (len(X), n_features), in the model's dtype
         """
-        self._check_fitted()
-        feed, n = self._make_feed(X, fitting=False)
-        self._sync_params()
-        E = self._engine.E
-        if self._encoder_ == "window":
-            return E[feed["ids"]].reshape(n, -1)
-        indptr, ids = feed["indptr"], feed["ids"]
-        weights = feed.get("tokw")
-        weights = np.ones(len(ids)) if weights is None else weights.astype(np.float64)
-        if self._engine.pool_mean:
-            lengths = np.diff(indptr)
-            weights = weights / np.repeat(lengths, lengths)
-        return _pool(E, indptr, ids, weights)
-
-    def _word_vectors(self):
-        """Rows ``0..char_offset-1`` (float64): every word's vector as the bag uses it
-        (with subwords, the mean of its row and its character n-grams' rows, from the
-        vocabulary's own encoding of the one-word text), word n-grams' rows as they
-        are."""
-        vocab = self.vocabulary_
-        vectors = self._engine.E[:vocab.char_offset].astype(np.float64)
-        if self._subwords():
-            words = [[w] for w in vocab.id_to_token[2:vocab.n_unigrams]]
-            indptr, ids, shares = vocab.encode_bag(words, return_shares=True)
-            vectors[2:vocab.n_unigrams] = _pool(self._engine.E, indptr, ids, shares)
-        return vectors
-
-    def _lookup_vector(self, word, vectors=None):
-        """(id or None, vector) of ``word``, from ``vectors`` (:meth:`_word_vectors`)
-        if given; KeyError if it has no vector."""
-        if not isinstance(word, str):
-            raise TypeError(f"word must be a str, got {type(word).__name__}")
-        vocab = self.vocabulary_
-        key = word.lower() if vocab.lowercase else word
-        i = vocab.token_to_id.get(key)
-        if i is not None and vectors is not None:
-            return i, vectors[i]
-        if i is not None and i >= vocab.n_unigrams:  # a word n-gram: its row
-            return i, self._engine.E[i].astype(np.float64)
-        # the bag of the one-word text: the word and its character n-grams, or UNK
-        indptr, ids, shares = vocab.encode_bag([[key]], return_shares=True)
-        if i is None and ids.tolist() == [UNK]:
-            raise KeyError(f"{word!r} is not in the vocabulary ({vocab.char_offset} entries)"
-                           + (" and has no known character n-gram" if self._subwords()
-                              else ""))
-        return i, _pool(self._engine.E, indptr, ids, shares)[0].astype(np.float64)
+        model, inputs = self._inputs_for_prediction(X)
+        return model.encoder.pool(model.engine.E, inputs)
 
     def word_vector(self, word):
         """The vector the bag encoder uses for ``word`` (a float64 copy).
@@ -472,8 +458,9 @@ class TextClassifier(_BaseNetwork):
         word n-gram in the vocabulary (``"not good"``) gives its row. KeyError if
         ``word`` has no vector.
         """
-        self._check_fitted()
-        return self._lookup_vector(word)[1]
+        model = self._check_fitted()
+        model.sync()
+        return model.encoder.lookup_vector(word, model.engine.E)[1]
 
     def most_similar(self, word, k=10):
         """The ``k`` tokens whose embeddings are closest to ``word``'s (cosine).
@@ -484,10 +471,11 @@ class TextClassifier(_BaseNetwork):
         candidates are the words and word n-grams, and ``word`` may be unseen if some of
         its character n-grams were seen. KeyError if ``word`` has no vector.
         """
-        self._check_fitted()
+        model = self._check_fitted()
         Interval(int, 1, None).check("k", k)
-        vectors = self._word_vectors()
-        i, query = self._lookup_vector(word, vectors)
+        model.sync()
+        vectors = model.encoder.word_vectors(model.engine.E)
+        i, query = model.encoder.lookup_vector(word, model.engine.E, vectors)
         n = self.vocabulary_.char_offset
         norms = np.linalg.norm(vectors[:n], axis=1)
         norms[norms == 0] = 1.0
@@ -498,12 +486,6 @@ class TextClassifier(_BaseNetwork):
         top = np.argpartition(-sims, k - 1)[:k] if k > 0 else np.zeros(0, dtype=int)
         top = top[np.argsort(-sims[top], kind="stable")]
         return [(self.vocabulary_.id_to_token[j], float(sims[j])) for j in top]
-
-    def save(self, path):
-        """Write the model, with its vocabulary, to ``path`` (:func:`cymlp.save_model`)."""
-        from cymlp.persist import save_model
-        save_model(self, path)
-        return path
 
     def score(self, X, y, sample_weight=None):
         """Accuracy on (X, y); labels never seen in training count as errors."""

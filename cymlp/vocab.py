@@ -58,16 +58,20 @@ def tokenize(text, *, lowercase=False):
 
 
 def _check_span(name, span):
-    """``(lo, hi)`` as ints, for a pair of ints with ``1 <= lo <= hi``."""
+    """``(lo, hi)`` as ints, for a pair of ints with ``1 <= lo <= hi`` (the one check of
+    an n-gram range, for word and character n-grams alike)."""
     try:
         lo, hi = span
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a pair (lo, hi), got {span!r}") from None
+        raise ValueError(f"{name} must be a pair (min_n, max_n), got {span!r}") from None
     if (
         not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (lo, hi))
-        or not 1 <= lo <= hi
+        or not (lo >= 1 and hi >= 1)
     ):
-        raise ValueError(f"{name} must be a pair of ints with 1 <= lo <= hi, got {span!r}")
+        raise ValueError(f"{name} must hold positive integers (a pair (min_n, max_n) with "
+                         f"1 <= min_n <= max_n), got {span!r}")
+    if lo > hi:
+        raise ValueError(f"{name} must have min_n <= max_n, got {span!r}")
     return int(lo), int(hi)
 
 

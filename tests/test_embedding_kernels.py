@@ -19,10 +19,9 @@ Tolerances follow the style guide: ``rtol`` 1e-12 in float64, 1e-5 in float32.
 
 import numpy as np
 import pytest
-from cymlp._mlp import Engine
+from _shared import layers_of, make_engine, token_inputs
 
 from cymlp import _reference as ref
-from cymlp.activations import code
 
 DTYPES = ("float32", "float64")
 TOL = {"float32": {"rtol": 1e-5, "atol": 1e-6}, "float64": {"rtol": 1e-12, "atol": 1e-14}}
@@ -67,24 +66,16 @@ def _engine(encoder, dtype, *, hidden=(HIDDEN,), activation="tanh", bias=None,
         bias = [True] * (len(hidden) + 1)
     n_features = WINDOW * e if encoder == "window" else e
     widths = list(hidden) + [N_CLASSES]
-    engine = Engine(n_features, widths, [code(activation)] * len(hidden), list(bias), dtype,
-                    encoder=encoder, window=WINDOW if encoder == "window" else 0,
-                    embed_dim=e, n_vocab=N_VOCAB)
-    engine.pool_mean = pool_mean
+    engine = make_engine(n_features, widths, activation, list(bias), dtype, encoder=encoder,
+                         window=WINDOW if encoder == "window" else 0, embed_dim=e,
+                         n_vocab=N_VOCAB, pool_mean=pool_mean)
     rng = np.random.default_rng(seed + 10)
     engine.params[...] = rng.normal(0.0, 0.6, engine.n_params)
     engine.E[...] = _table(dtype, seed)
     return engine
 
 
-def _layers(engine):
-    """(weights, biases) of the engine as the reference takes them (copies)."""
-    weights, biases = [], []
-    for (fan_in, fan_out, _), (w_sl, b_sl) in zip(engine.layer_shapes(),
-                                                  engine.param_slices()):
-        weights.append(engine.params[w_sl].reshape(fan_in, fan_out).copy())
-        biases.append(None if b_sl is None else engine.params[b_sl].copy())
-    return weights, biases
+_layers = layers_of
 
 
 def _encode(encoder, E, tokw=None, pooling="mean"):
@@ -95,8 +86,8 @@ def _encode(encoder, E, tokw=None, pooling="mean"):
 
 def _feed(encoder, tokw=None):
     if encoder == "window":
-        return {"ids": WINDOW_IDS}
-    return {"ids": BAG_INDICES, "indptr": BAG_INDPTR, "tokw": tokw}
+        return token_inputs(WINDOW_IDS)
+    return token_inputs(BAG_INDICES, BAG_INDPTR, tokw)
 
 
 BAG_CASES = [
@@ -116,15 +107,14 @@ def _identity_engine(encoder, dtype, pool_mean=True):
     n_features = WINDOW * EMBED if encoder == "window" else EMBED
     engine = _engine(encoder, dtype, hidden=(n_features,), activation="identity",
                      bias=(False, True), pool_mean=pool_mean)
-    w_sl, _ = engine.param_slices()[0]
-    engine.params[w_sl] = np.eye(n_features, dtype=dtype).ravel()
+    engine.params[engine.network.layers[0].w_slice] = np.eye(n_features, dtype=dtype).ravel()
     return engine
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_window_gather_is_the_concatenation_of_rows(dtype):
     engine = _identity_engine("window", dtype)
-    _, ks, hs = engine.forward(None, ids=WINDOW_IDS, keep_hidden=True)
+    _, ks, hs = engine.forward(token_inputs(WINDOW_IDS), keep_hidden=True)
     want = ref.window_encode(engine.E, WINDOW_IDS)
     # a copy of rows of E through an identity matrix: exact
     np.testing.assert_array_equal(ks[0], want)
@@ -141,8 +131,7 @@ def test_window_gather_is_the_concatenation_of_rows(dtype):
 def test_bag_gather_pools_the_rows(pooling, weighted, dtype):
     engine = _identity_engine("bag", dtype, pool_mean=pooling == "mean")
     tokw = _bag_weights(dtype) if weighted else None
-    _, _, hs = engine.forward(None, ids=BAG_INDICES, indptr=BAG_INDPTR, tokw=tokw,
-                              keep_hidden=True)
+    _, _, hs = engine.forward(token_inputs(BAG_INDICES, BAG_INDPTR, tokw), keep_hidden=True)
     want = ref.bag_encode(engine.E, BAG_INDPTR, BAG_INDICES, tokw, pooling)
     np.testing.assert_allclose(hs[0], want, **TOL[dtype])
     # empty bags give exactly 0
@@ -160,11 +149,9 @@ def test_bag_gather_pools_the_rows(pooling, weighted, dtype):
 def test_gather_reads_the_live_table(dtype):
     """Changing a row of E in place changes exactly the examples that use it."""
     engine = _identity_engine("bag", dtype, pool_mean=False)
-    _, _, before = engine.forward(None, ids=BAG_INDICES, indptr=BAG_INDPTR,
-                                  keep_hidden=True)
+    _, _, before = engine.forward(token_inputs(BAG_INDICES, BAG_INDPTR), keep_hidden=True)
     engine.E[5] += 1.0  # id 5 only occurs in bag 3
-    _, _, after = engine.forward(None, ids=BAG_INDICES, indptr=BAG_INDPTR,
-                                 keep_hidden=True)
+    _, _, after = engine.forward(token_inputs(BAG_INDICES, BAG_INDPTR), keep_hidden=True)
     changed = np.flatnonzero(np.any(after[0] != before[0], axis=1))
     np.testing.assert_array_equal(changed, [3])
     np.testing.assert_allclose(after[0][3] - before[0][3], np.ones(EMBED), **TOL[dtype])
@@ -181,11 +168,11 @@ def test_forward_logits_match_reference_in_small_chunks(encoder, pooling, weight
     weights, biases = _layers(engine)
     Ks, As, Z = ref.forward(weights, biases, _encode(encoder, engine.E, tokw, pooling),
                             ["tanh"])
-    whole = engine.forward(None, **feed)
+    whole = engine.forward(feed)
     assert whole.shape == (7, N_CLASSES) and whole.dtype == np.dtype(dtype)
     np.testing.assert_allclose(whole, Z, **TOL[dtype])
     for chunk in (1, 2, 3, 7, 100):
-        logits, ks, hs = engine.forward(None, **feed, chunk=chunk, keep_hidden=True)
+        logits, ks, hs = engine.forward(feed, chunk=chunk, keep_hidden=True)
         # the rows do not depend on how they were split into chunks (up to rounding:
         # a one-row chunk takes the matrix-vector BLAS path)
         np.testing.assert_allclose(logits, whole, **TOL[dtype], err_msg=f"chunk={chunk}")
@@ -202,7 +189,7 @@ def test_forward_two_hidden_layers_and_no_bias(encoder, dtype):
     weights, biases = _layers(engine)
     assert biases[0] is None and biases[2] is None
     _, _, Z = ref.forward(weights, biases, _encode(encoder, engine.E), ["sigmoid"] * 2)
-    np.testing.assert_allclose(engine.forward(None, **_feed(encoder), chunk=2), Z,
+    np.testing.assert_allclose(engine.forward(_feed(encoder), chunk=2), Z,
                                **TOL[dtype])
 
 
@@ -214,7 +201,7 @@ def test_forward_bag_of_only_empty_examples(dtype):
     indices = np.zeros(0, dtype=np.intc)
     weights, biases = _layers(engine)
     _, _, Z = ref.forward(weights, biases, np.zeros((3, EMBED), dtype), ["tanh"])
-    got = engine.forward(None, ids=indices, indptr=indptr, chunk=2)
+    got = engine.forward(token_inputs(indices, indptr), chunk=2)
     np.testing.assert_allclose(got, Z, **TOL[dtype])
     np.testing.assert_allclose(got[2], got[0], **TOL[dtype])
 
@@ -223,10 +210,10 @@ def test_forward_bag_of_only_empty_examples(dtype):
 def test_forward_no_rows(encoder):
     engine = _engine(encoder, "float64")
     if encoder == "window":
-        out = engine.forward(None, ids=np.zeros((0, WINDOW), dtype=np.intc))
+        out = engine.forward(token_inputs(np.zeros((0, WINDOW), dtype=np.intc)))
     else:
-        out = engine.forward(None, ids=np.zeros(0, dtype=np.intc),
-                             indptr=np.zeros(1, dtype=np.intp))
+        out = engine.forward(token_inputs(np.zeros(0, dtype=np.intc),
+                                          np.zeros(1, dtype=np.intp)))
     assert out.shape == (0, N_CLASSES)
 
 
@@ -256,7 +243,7 @@ def test_gradient_scatters_into_touched_rows(encoder, pooling, weighted, dtype):
     engine.allocate(7, 7 * WINDOW if encoder == "window" else len(BAG_INDICES))
     E_before = engine.E.copy()
     params_before = engine.params.copy()
-    loss, rows, eg = engine.gradient(None, Y7, **_feed(encoder, tokw))
+    loss, rows, eg = engine.gradient(_feed(encoder, tokw), Y7)
     res, dE, used = _reference_gradient(engine, encoder, tokw, pooling, 0.1)
 
     # gradient() does not update anything
@@ -269,10 +256,10 @@ def test_gradient_scatters_into_touched_rows(encoder, pooling, weighted, dtype):
     assert eg.shape == (len(rows), EMBED) and eg.dtype == np.dtype(dtype)
     np.testing.assert_allclose(eg, dE[rows], **TOL[dtype])
     # the weight gradients, through the flat layout
-    for l, (w_sl, b_sl) in enumerate(engine.param_slices()):
-        np.testing.assert_allclose(engine.grads[w_sl], res["dW"][l].ravel(), **TOL[dtype],
-                                   err_msg=f"dW[{l}]")
-        np.testing.assert_allclose(engine.grads[b_sl], res["db"][l], **TOL[dtype],
+    for l, layer in enumerate(engine.network.layers):
+        np.testing.assert_allclose(engine.grads[layer.w_slice], res["dW"][l].ravel(),
+                                   **TOL[dtype], err_msg=f"dW[{l}]")
+        np.testing.assert_allclose(engine.grads[layer.b_slice], res["db"][l], **TOL[dtype],
                                    err_msg=f"db[{l}]")
 
 
@@ -283,10 +270,10 @@ def test_gradient_of_repeated_id_adds_up(pooling):
     engine = _engine("bag", "float64", hidden=(), pool_mean=pooling == "mean")
     engine.allocate(1, 2)
     y = np.array([1], dtype=np.intc)
-    twice = engine.gradient(None, y, ids=np.array([4, 4], dtype=np.intc),
-                            indptr=np.array([0, 2], dtype=np.intp))
-    once = engine.gradient(None, y, ids=np.array([4], dtype=np.intc),
-                           indptr=np.array([0, 1], dtype=np.intp))
+    twice = engine.gradient(token_inputs(np.array([4, 4], dtype=np.intc),
+                                         np.array([0, 2], dtype=np.intp)), y)
+    once = engine.gradient(token_inputs(np.array([4], dtype=np.intc),
+                                        np.array([0, 1], dtype=np.intp)), y)
     assert twice[1].tolist() == once[1].tolist() == [4]
     if pooling == "mean":
         # the same input x = E[4] either way: the same gradient
@@ -326,40 +313,40 @@ def test_train_updates_match_reference(encoder, pooling, weighted, dtype):
                              solver="adagrad", lr=0.2, E=E, encoder=encoder,
                              pooling=pooling)
     order = np.arange(7, dtype=np.intp)
-    loss_sum, _ = engine.train(None, Y7, order, 0, 7, 3, 0.2, **_feed(encoder, tokw))
+    loss_sum, _ = engine.train(_feed(encoder, tokw), Y7, order, 3, 0.2)
     assert engine.step == 3
     sizes = np.array([3, 3, 1])
     assert loss_sum == pytest.approx(float(np.dot(losses, sizes)), rel=10 * TOL[dtype]["rtol"])
     np.testing.assert_allclose(engine.E, E, **TOL[dtype])
     for got, want in zip(_layers(engine)[0], weights):
         np.testing.assert_allclose(got, want, **TOL[dtype])
-    unused = np.setdiff1d(np.arange(N_VOCAB), _feed(encoder)["ids"])
+    unused = np.setdiff1d(np.arange(N_VOCAB), _feed(encoder).ids)
     assert 0 in unused or encoder == "window"
     np.testing.assert_array_equal(engine.E[unused], E0[unused])
     np.testing.assert_array_equal(engine.E[0], np.zeros(EMBED))
     # the optimiser state of E is kept per row: untouched rows have none
     np.testing.assert_array_equal(engine.E_state1[unused], 0.0)
-    assert np.all(engine.E_state1[np.setdiff1d(_feed(encoder)["ids"], [0])] > 0)
+    assert np.all(engine.E_state1[np.setdiff1d(_feed(encoder).ids, [0])] > 0)
 
 
 # ---------------------------------------------------------------- construction
 def test_engine_rejects_inconsistent_embedding_description():
     with pytest.raises(ValueError, match="inconsistent embedding"):
-        Engine(EMBED * WINDOW + 1, [N_CLASSES], [], [True], "float64", encoder="window",
-               window=WINDOW, embed_dim=EMBED, n_vocab=N_VOCAB)
+        make_engine(EMBED * WINDOW + 1, [N_CLASSES], "relu", [True], "float64",
+                    encoder="window", window=WINDOW, embed_dim=EMBED, n_vocab=N_VOCAB)
     with pytest.raises(ValueError, match="inconsistent embedding"):
-        Engine(EMBED, [N_CLASSES], [], [True], "float64", encoder="bag", embed_dim=EMBED,
-               n_vocab=1)
+        make_engine(EMBED, [N_CLASSES], "relu", [True], "float64", encoder="bag",
+                    embed_dim=EMBED, n_vocab=1)
     with pytest.raises(ValueError, match="unknown encoder"):
-        Engine(EMBED, [N_CLASSES], [], [True], "float64", encoder="cnn", embed_dim=EMBED,
-               n_vocab=N_VOCAB)
+        make_engine(EMBED, [N_CLASSES], "relu", [True], "float64", encoder="cnn",
+                    embed_dim=EMBED, n_vocab=N_VOCAB)
 
 
 def test_window_ids_of_the_wrong_width_are_rejected():
     engine = _engine("window", "float64")
     with pytest.raises(ValueError, match="wrong number of columns"):
-        engine.forward(None, ids=np.zeros((2, WINDOW + 1), dtype=np.intc))
+        engine.forward(token_inputs(np.zeros((2, WINDOW + 1), dtype=np.intc)))
     engine.allocate(2, 2 * WINDOW)
     with pytest.raises(ValueError, match="wrong number of columns"):
-        engine.gradient(None, np.zeros(2, dtype=np.intc),
-                        ids=np.zeros((2, WINDOW - 1), dtype=np.intc))
+        engine.gradient(token_inputs(np.zeros((2, WINDOW - 1), dtype=np.intc)),
+                        np.zeros(2, dtype=np.intc))

@@ -25,6 +25,7 @@ import pytest
 
 from cymlp import MLPClassifier, TextClassifier
 from cymlp._compat import NotFittedError
+from cymlp._inputs import DenseInputs, TokenInputs
 from cymlp.datasets import DataFormatError, DataWarning, read_labeled_text
 
 DOC = pathlib.Path(__file__).resolve().parents[1] / "docs" / "bad-inputs.md"
@@ -82,17 +83,27 @@ def _partial_fit_then(X2, y2, classes2=None):
 def _engine_call(kind):
     """Misuse of the compiled engine that its own boundary checks reject."""
     if kind == "columns":
-        _fitted_mlp()._engine.forward(np.zeros((2, 3), np.float32))
+        _fitted_mlp()._engine.forward(DenseInputs(np.zeros((2, 3), np.float32)))
     elif kind == "dtype":
-        _fitted_mlp()._engine.forward(np.zeros((2, 4), np.float64))
+        _fitted_mlp()._engine.forward(DenseInputs(np.zeros((2, 4), np.float64)))
     elif kind == "layout":
-        _fitted_mlp()._engine.forward(np.asfortranarray(np.zeros((2, 4), np.float32)))
+        # inputs that skipped their validation: the kernels' typed views still refuse
+        X = np.asfortranarray(np.zeros((2, 4), np.float32))
+        _fitted_mlp()._engine.forward(DenseInputs(X, _trusted=True))
     elif kind == "batch":
         engine = _fitted_mlp()._engine
-        engine.train(_X().astype(np.float32), np.zeros(20, np.intc),
-                     np.arange(20, dtype=np.intp), 0, 20, engine.t_max + 1, 0.1)
+        engine.train(DenseInputs(_X().astype(np.float32)), np.zeros(20, np.intc),
+                     np.arange(20, dtype=np.intp), engine.t_max + 1, 0.1)
     elif kind == "window":
-        _fitted_text("window")._engine.forward(None, ids=np.zeros((2, 3), np.intc))
+        _fitted_text("window")._engine.forward(TokenInputs(np.zeros((2, 3), np.intc)))
+
+
+def _check_ids(model, ids):
+    """The engine's check of token ids of a text model (as a bag of the model's
+    vocabulary), made before any kernel reads them."""
+    ids = np.asarray(ids)
+    model._engine._check(TokenInputs(ids, np.array([0, len(ids)]),
+                                     n_vocab=len(model.vocabulary_)))
 
 
 def _read(tmp_path, data, **kwargs):
@@ -173,10 +184,10 @@ CASES = [
      ValueError, r"X\[1\] is NoneType"),
     ("text_no_tokens", lambda p: TextClassifier().fit(["", "  "], [0, 1]),
      ValueError, r"empty corpus \(no tokens\)"),
-    ("token_id_too_large", lambda p: _fitted_text()._check_ids(
+    ("token_id_too_large", lambda p: _check_ids(_fitted_text(),
         np.array([2, len(_fitted_text().vocabulary_)])),
      ValueError, r"token ids must lie in \[0, \d+\); got ids from 2 to \d+"),
-    ("token_id_negative", lambda p: _fitted_text()._check_ids(np.array([-1, 2])),
+    ("token_id_negative", lambda p: _check_ids(_fitted_text(), np.array([-1, 2])),
      ValueError, r"token ids must lie in \[0, \d+\); got ids from -1 to 2"),
     # the compiled engine's own checks
     ("engine_columns", lambda p: _engine_call("columns"),
@@ -367,9 +378,9 @@ def test_memory_check_counts_the_embedding_table():
     gigabytes: it then fails inside NumPy with a message of its own.
     """
     proc = _run_child("""
-        import cymlp.mlp
+        import cymlp._estimator
         from cymlp import TextClassifier
-        cymlp.mlp._available_memory = lambda: 256 * 2**20
+        cymlp._estimator._available_memory = lambda: 256 * 2**20
         texts = [f"w{i} w{i + 1}" for i in range(2000)]
         try:
             TextClassifier((4,), embed_dim=60000, ngram_range=(1, 1), max_iter=1,
@@ -399,6 +410,7 @@ def test_predict_proba_never_returns_nan_silently():
 
 _ENGINE_SETUP = """
     from cymlp import MLPClassifier, TextClassifier
+    from cymlp._inputs import DenseInputs, TokenInputs
     X = np.random.default_rng(0).standard_normal((20, 4)).astype(np.float32)
     y = np.arange(20) % 2
     mlp = MLPClassifier((3,), max_iter=1).fit(X, y)
@@ -410,21 +422,21 @@ _ENGINE_SETUP = """
 ENGINE_MISUSE = {
     # y shorter than the rows the order refers to
     "labels_shorter_than_rows": (
-        "mlp._engine.train(X, np.zeros(2, np.intc), order, 0, 20, 1, 0.1)",
+        "mlp._engine.train(DenseInputs(X), np.zeros(2, np.intc), order, 1, 0.1)",
         "2 labels for 20 examples"),
     # a bag (CSR) without its ids
     "bag_without_ids": (
-        "text._engine.forward(None, indptr=np.array([0, 2], np.intp))",
+        "text._engine.forward(TokenInputs(None, indptr=np.array([0, 2], np.intp)))",
         "needs token ids"),
     # indptr pointing past the end of the ids
     "bag_indptr_past_ids": (
-        ("text._engine.forward(None, ids=np.array([2, 3], np.intc), "
-         "indptr=np.array([0, 500000], np.intp))"),
+        ("text._engine.forward(TokenInputs(np.array([2, 3], np.intc), "
+         "indptr=np.array([0, 500000], np.intp)))"),
         r"indptr must rise from 0 to len\(ids\)"),
     # token ids outside the embedding table
     "token_ids_out_of_range": (
-        ("text._engine.forward(None, ids=np.array([10**6, 3], np.intc), "
-         "indptr=np.array([0, 2], np.intp))"),
+        ("text._engine.forward(TokenInputs(np.array([10**6, 3], np.intc), "
+         "indptr=np.array([0, 2], np.intp)))"),
         r"token ids must lie in \[0, \d+\)"),
 }
 

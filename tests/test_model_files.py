@@ -70,6 +70,11 @@ def _rewrite(src, dst, meta_edit=None, arrays_edit=None):
     return dst
 
 
+def _fitted(meta):
+    """The fitted state inside a model file's metadata."""
+    return meta["fitted"]
+
+
 def _replace_member(src, dst, name, data):
     """Copy the zip src to dst with member ``name`` replaced by raw bytes."""
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w") as zout:
@@ -165,7 +170,7 @@ def test_parameter_array_of_the_wrong_shape_or_dtype(saved, tmp_path, edit, matc
     (lambda a: a.update(E=a["E"][:, :-1]), "'E' must be float32 of shape"),
     (lambda a: a.update(E=a["E"][:-1]), "'E' must be float32 of shape"),
     (lambda a: a.pop("E"), "'E' must be"),
-    (lambda a: a.update(idf=a["idf"][:-1]), "idf has shape"),
+    (lambda a: a.update({"encoder.idf": a["encoder.idf"][:-1]}), "idf has shape"),
 ])
 def test_text_model_arrays_of_the_wrong_shape(text, tmp_path, edit, match):
     model, _ = text
@@ -177,7 +182,7 @@ def test_text_model_arrays_of_the_wrong_shape(text, tmp_path, edit, match):
 
 def _set_vocab(key, value):
     def edit(meta):
-        meta["vocabulary"][key] = value
+        _fitted(meta)["encoder"]["vocabulary"][key] = value
     return edit
 
 
@@ -188,7 +193,7 @@ def _set_vocab(key, value):
     (_set_vocab("char_ngram_range", [0, 3]), "bad vocabulary: char_ngram_range"),
     (_set_vocab("char_ngram_range", "3-5"), "bad vocabulary: .*null or a list"),
     (_set_vocab("char_ngram_range", [2, 5]), "char_ngram_range of the parameters and of"),
-    (lambda m: m["params"].update(char_ngram_range=None),
+    (lambda m: _fitted(m)["encoder"]["settings"].update(char_ngram_range=None),
      "char_ngram_range of the parameters and of"),
 ])
 def test_subword_vocabulary_tampering(tmp_path, edit, match):
@@ -211,11 +216,32 @@ def _set_param(key, value):
     return edit
 
 
+def _set_network(key, value):
+    def edit(meta):
+        _fitted(meta)["network"][key] = value
+    return edit
+
+
+def _one_class_more(meta):
+    """A further class (and a network output for it) without the parameters of it."""
+    fitted = _fitted(meta)
+    if fitted["classes"]["kind"] == "array":
+        fitted["classes"] = {"kind": "int", "values": list(range(fitted["network"]
+                                                                  ["n_outputs"] + 1))}
+    else:
+        fitted["classes"]["values"].append("zz")
+    fitted["network"]["n_outputs"] += 1
+
+
+def _one_class(meta):
+    _fitted(meta)["classes"] = {"kind": "str", "values": ["a"]}
+
+
 @pytest.mark.parametrize("edit, match", [
-    (_set_param("hidden_layer_sizes", [9]), "'params' has shape"),
-    (lambda m: m.update(classes=m["classes"] + [99]), "'params' has shape"),
-    (lambda m: m.update(classes=m["classes"][:1]), "at least 2 labels"),
-    (lambda m: m.update(dtype="float64"), "dtype does not match"),
+    (_set_network("hidden", [9]), "'params' has shape"),
+    (_one_class_more, "'params' has shape"),
+    (_one_class, "at least 2 labels"),
+    (_set_network("dtype", "float64"), "dtype does not match"),
     (_set_param("dtype", "float16"), "invalid parameters: dtype must be"),
     (_set_param("alpha", -1.0), "invalid parameters: alpha must be"),
     (_set_param("no_such_parameter", 1), "unknown parameters"),
@@ -236,8 +262,9 @@ def test_metadata_describing_a_huge_network_is_a_model_file_error(mlp, tmp_path)
     path = model.save(tmp_path / "m.cymlp")
 
     def edit(meta):
-        meta["params"]["hidden_layer_sizes"] = [10**7]
-        meta["n_features_in"] = 1000
+        _fitted(meta)["network"]["hidden"] = [10**7]
+        _fitted(meta)["network"]["n_features"] = 1000
+        _fitted(meta)["encoder"]["n_features_in"] = 1000
 
     bad = _rewrite(path, tmp_path / "bad.cymlp", meta_edit=edit)
     with pytest.raises(cio.ModelFileError, match="'params' has shape"):
@@ -342,7 +369,11 @@ def test_python_looking_strings_in_meta_json_are_never_run(mlp, tmp_path, field)
         if field in meta["params"]:
             meta["params"][field] = code
         elif field == "meta_dtype":
-            meta["dtype"] = code
+            _fitted(meta)["network"]["dtype"] = code
+        elif field == "classes_kind":
+            _fitted(meta)["classes"]["kind"] = code
+        elif field == "n_features_in":
+            _fitted(meta)["encoder"]["n_features_in"] = code
         else:
             meta[field] = code
 
@@ -359,7 +390,8 @@ def test_python_looking_class_labels_are_plain_strings(mlp, tmp_path):
     marker = tmp_path / "marker"
     labels = [_code(marker), "{{7*7}}", "${jndi:x}"]
     bad = _rewrite(path, tmp_path / "evil.cymlp",
-                   meta_edit=lambda m: m.update(classes=labels, classes_kind="str"))
+                   meta_edit=lambda m: _fitted(m).update(classes={"kind": "str",
+                                                                  "values": labels}))
     loaded = cymlp.load(bad)
     assert set(loaded.predict(X)) <= set(labels)
     assert list(loaded.classes_) == labels

@@ -24,8 +24,8 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from _shared import assert_params_close
-from cymlp._mlp import SOLVERS, Engine
+from _shared import assert_params_close, dense_inputs, layers_of, make_engine, token_inputs
+from cymlp._mlp import SOLVERS
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -123,8 +123,7 @@ def _initialised_model(cfg, X, y, rng, **params):
     # set up classes and parameters without training (all classes, seen or not)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # batch_size larger than X
-        model._fit(X, y, incremental=False, classes=np.arange(cfg["n_classes"]),
-                   _train=False)
+        model._initialize(X, y, classes=np.arange(cfg["n_classes"]))
     for w in model.coefs_:
         w[...] = rng.normal(0.0, 0.5, size=w.shape)
     for b in model.intercepts_:
@@ -219,13 +218,13 @@ def test_engine_gradient_matches_reference_loss_and_grads(cfg):
     model = _initialised_model(cfg, X, y, rng)
     dtype = np.dtype(cfg["dtype"])
     engine = model._engine
-    model._set_hyper(engine)
+    model._configure_engine(engine, model._validate_params())
     n = cfg["n_rows"]
     if engine.t_max < n:
         engine.allocate(n)
     Xd = np.ascontiguousarray(Xv, dtype=dtype)
     engine.grads[...] = np.nan  # every entry must be written
-    loss, rows, eg = engine.gradient(Xd, np.ascontiguousarray(y, dtype=np.intc))
+    loss, rows, eg = engine.gradient(dense_inputs(Xd), np.ascontiguousarray(y, dtype=np.intc))
     assert rows is None and eg is None
 
     weights, biases = _copies(model)
@@ -234,7 +233,8 @@ def test_engine_gradient_matches_reference_loss_and_grads(cfg):
                               alpha=cfg["alpha"], label_smoothing=cfg["label_smoothing"])
     tol = TOL[dtype.name]
     assert loss == pytest.approx(want["loss"], rel=20 * tol["rtol"], abs=tol["atol"])
-    for l, (w_sl, b_sl) in enumerate(engine.param_slices()):
+    for l, layer in enumerate(engine.network.layers):
+        w_sl, b_sl = layer.w_slice, layer.b_slice
         np.testing.assert_allclose(engine.grads[w_sl].reshape(want["dW"][l].shape),
                                    want["dW"][l], **tol, err_msg=f"dW[{l}]")
         if b_sl is None:
@@ -288,18 +288,13 @@ def _text_engine(cfg, rng):
     n_layers = len(widths)
     has_bias = [cfg["bias"] in ("both", "hidden") if l < n_layers - 1
                 else cfg["bias"] in ("both", "output") for l in range(n_layers)]
-    engine = Engine(n_features, widths, [act.code(cfg["activation"])] * len(cfg["hidden"]),
-                    has_bias, dtype, encoder=cfg["encoder"], window=cfg["window"],
-                    embed_dim=e, n_vocab=cfg["n_vocab"])
+    engine = make_engine(n_features, widths, cfg["activation"], has_bias, dtype,
+                         encoder=cfg["encoder"], window=cfg["window"], embed_dim=e,
+                         n_vocab=cfg["n_vocab"], pool_mean=cfg["pooling"] == "mean")
     engine.params[...] = rng.normal(0.0, 0.5, size=engine.params.shape)
     engine.E[...] = rng.normal(0.0, 0.5, size=engine.E.shape)
     engine.E[0] = 0
-    engine.pool_mean = cfg["pooling"] == "mean"
-    weights, biases = [], []
-    for (fan_in, fan_out, _), (w_sl, b_sl) in zip(engine.layer_shapes(),
-                                                 engine.param_slices()):
-        weights.append(engine.params[w_sl].reshape(fan_in, fan_out).copy())
-        biases.append(None if b_sl is None else engine.params[b_sl].copy())
+    weights, biases = layers_of(engine)
     return engine, weights, biases
 
 
@@ -307,7 +302,7 @@ def _text_feed(cfg, rng, dtype):
     """(engine keyword arguments, reference input of train_steps, n_tokens)."""
     if cfg["encoder"] == "window":
         ids = np.ascontiguousarray(cfg["ids"], dtype=np.intc)
-        return {"ids": ids}, ids, ids.size
+        return token_inputs(ids), ids, ids.size
     lengths = [len(b) for b in cfg["bags"]]
     indptr = np.zeros(len(lengths) + 1, dtype=np.intp)
     np.cumsum(lengths, out=indptr[1:])
@@ -315,8 +310,7 @@ def _text_feed(cfg, rng, dtype):
     tokw = None
     if cfg["weighted"]:
         tokw = rng.uniform(0.2, 2.0, size=len(indices)).astype(dtype)
-    feed = {"ids": indices, "indptr": indptr, "tokw": tokw}
-    return feed, (indptr, indices, tokw), len(indices)
+    return token_inputs(indices, indptr, tokw), (indptr, indices, tokw), len(indices)
 
 
 def _reference_input(cfg, E, ref_in):
@@ -354,10 +348,10 @@ def test_encoder_gradient_and_forward_match_reference(cfg):
     X_ref = _reference_input(cfg, engine.E.copy(), ref_in)
     _, _, Z = ref.forward(weights, biases, X_ref, [cfg["activation"]] * len(cfg["hidden"]))
     with poisoned_empty():
-        logits = engine.forward(None, **feed)
+        logits = engine.forward(feed)
     np.testing.assert_allclose(logits, Z, **tol)
 
-    loss, rows, eg = engine.gradient(None, np.ascontiguousarray(y, dtype=np.intc), **feed)
+    loss, rows, eg = engine.gradient(feed, np.ascontiguousarray(y, dtype=np.intc))
     want = ref.loss_and_grads(weights, biases, X_ref, y, cfg["n_classes"],
                               [cfg["activation"]] * len(cfg["hidden"]), input_grad=True)
     assert loss == pytest.approx(want["loss"], rel=20 * tol["rtol"], abs=tol["atol"])
@@ -367,8 +361,8 @@ def test_encoder_gradient_and_forward_match_reference(cfg):
     assert sorted(rows.tolist()) == touched.tolist()
     order = np.argsort(rows)
     np.testing.assert_allclose(eg[order], dE[touched], **tol)
-    for l, (w_sl, _) in enumerate(engine.param_slices()):
-        np.testing.assert_allclose(engine.grads[w_sl].reshape(want["dW"][l].shape),
+    for l, layer in enumerate(engine.network.layers):
+        np.testing.assert_allclose(engine.grads[layer.w_slice].reshape(want["dW"][l].shape),
                                    want["dW"][l], **tol, err_msg=f"dW[{l}]")
 
 
@@ -402,14 +396,15 @@ def test_encoder_sgd_steps_match_reference_train_steps(cfg, batch_size):
                     [cfg["activation"]] * len(cfg["hidden"]), solver="sgd", lr=0.1,
                     E=E, encoder=cfg["encoder"], pooling=cfg["pooling"])
 
-    engine.train(None, np.ascontiguousarray(y, dtype=np.intc), np.arange(n, dtype=np.intp),
-                 0, n, t, 0.1, **feed)
+    engine.train(feed, np.ascontiguousarray(y, dtype=np.intc), np.arange(n, dtype=np.intp),
+                 t, 0.1)
     tol = TOL[dtype.name]
     np.testing.assert_allclose(engine.E, E, **tol)
     assert np.all(engine.E[0] == 0), "the PAD row must stay zero"
     untouched = np.setdiff1d(np.arange(cfg["n_vocab"]), _touched(cfg, ref_in))
     np.testing.assert_array_equal(engine.E[untouched], E_before[untouched])
-    for l, (w_sl, b_sl) in enumerate(engine.param_slices()):
+    for l, layer in enumerate(engine.network.layers):
+        w_sl, b_sl = layer.w_slice, layer.b_slice
         np.testing.assert_allclose(engine.params[w_sl].reshape(weights[l].shape),
                                    weights[l], **tol, err_msg=f"W[{l}]")
         if b_sl is not None:

@@ -18,7 +18,7 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
-from _shared import assert_params_close
+from _shared import assert_params_close, token_inputs
 
 import cymlp
 from cymlp import TextClassifier, gradcheck
@@ -41,6 +41,16 @@ def _quiet():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
+
+
+def _inputs(model, texts):
+    """The engine's inputs for ``texts``, as the fitted model's encoder makes them."""
+    return model._fitted.encoder.transform(texts, model.dtype)
+
+
+def _labels(model, y):
+    """The class indices of labels ``y``."""
+    return np.searchsorted(model.classes_, np.asarray(y)).astype(np.intc)
 
 
 def _randomise(model, seed=1, scale=0.5):
@@ -118,12 +128,11 @@ def test_gradcheck_unknown_words_train_the_unk_row():
     """min_count=2 maps the rare words to UNK, whose row then gets a gradient."""
     model = _grad_model("bag", "both", min_count=2, ngram_range=(1, 1))
     model._initialize(GRAD_TEXTS, GRAD_Y)
-    feed, _ = model._make_feed(GRAD_TEXTS, fitting=False)
-    assert UNK in feed["ids"]
+    inputs = _inputs(model, GRAD_TEXTS)
+    assert UNK in inputs.ids
     errors = gradcheck(model, GRAD_TEXTS, GRAD_Y)
     assert max(errors.values()) < GRAD_TOL, errors
-    _, rows, _ = model._engine.gradient(None, model._encode_for_check(GRAD_Y, 6),
-                                        ids=feed["ids"], indptr=feed["indptr"])
+    _, rows, _ = model._engine.gradient(inputs, _labels(model, GRAD_Y))
     assert UNK in rows.tolist()
 
 
@@ -135,9 +144,7 @@ def test_gradcheck_relu_away_from_the_kink(encoder, params):
     model = _grad_model(encoder, "both", hidden=(5,), activation="relu", **params)
     model._initialize(GRAD_TEXTS, GRAD_Y)
     _randomise(model, seed=3)
-    feed, _ = model._make_feed(GRAD_TEXTS, fitting=False)
-    _, ks, _ = model._engine.forward(None, ids=feed["ids"], indptr=feed.get("indptr"),
-                                     tokw=feed.get("tokw"), keep_hidden=True)
+    _, ks, _ = model._engine.forward(_inputs(model, GRAD_TEXTS), keep_hidden=True)
     # a step of 1e-6 in any parameter moves a pre-activation by far less than this
     assert np.min(np.abs(ks[0])) > 1e-3
     assert np.any(ks[0] > 0) and np.any(ks[0] < 0)  # both sides of the kink are used
@@ -155,21 +162,20 @@ def test_gradient_touches_exactly_the_used_rows(encoder, params):
     texts_all = GRAD_TEXTS + ["x y z", "z w"]
     model = _grad_model(encoder, "both", **params)
     model._initialize(texts_all, GRAD_Y + [0, 1])
-    feed, n = model._make_feed(GRAD_TEXTS, fitting=False)
+    inputs = _inputs(model, GRAD_TEXTS)
+    n = len(inputs)
     engine = model._engine
-    y_idx = model._encode_for_check(GRAD_Y, n)
-    engine.allocate(n, model._max_tokens(feed, n))
-    loss, rows, eg = engine.gradient(None, y_idx, ids=feed["ids"], indptr=feed.get("indptr"),
-                                     tokw=feed.get("tokw"))
-    used = np.unique(feed["ids"])
+    y_idx = _labels(model, GRAD_Y)
+    engine.allocate(n, inputs.max_tokens(n))
+    loss, rows, eg = engine.gradient(inputs, y_idx)
+    used = np.unique(inputs.ids)
     np.testing.assert_array_equal(np.sort(rows), used[used != PAD])
     assert np.all(np.any(eg != 0, axis=1))
     unused = np.setdiff1d(np.arange(len(model.vocabulary_)), used)
     assert len(unused) >= 3  # x, y, z, w (and their bigrams) are not in the batch
     for row in unused[unused != PAD]:
         engine.E[row] += 0.5
-        again, _, _ = engine.gradient(None, y_idx, ids=feed["ids"],
-                                      indptr=feed.get("indptr"), tokw=feed.get("tokw"))
+        again, _, _ = engine.gradient(inputs, y_idx)
         engine.E[row] -= 0.5
         assert again == loss
 
@@ -214,18 +220,19 @@ def _update_model(encoder, params, solver, dtype, **extra):
 
 def _batches(model, texts, y):
     """The consecutive minibatches partial_fit trains on, in the reference's format."""
-    feed, n = model._make_feed(texts, fitting=False)
-    y_idx = model._encode_for_check(y, n)
+    feed = _inputs(model, texts)
+    n = len(feed)
+    y_idx = _labels(model, y)
     out = []
     for s in range(0, n, model.batch_size):
         idx = np.arange(s, min(n, s + model.batch_size))
         if model.encoder == "window":
-            out.append((feed["ids"][idx], y_idx[idx]))
+            out.append((feed.ids[idx], y_idx[idx]))
         else:
-            ptr = feed["indptr"]
+            ptr = feed.indptr
             lo, hi = ptr[idx[0]], ptr[idx[-1] + 1]
-            tokw = feed.get("tokw")
-            out.append(((ptr[idx[0]:idx[-1] + 2] - lo, feed["ids"][lo:hi],
+            tokw = feed.weights
+            out.append(((ptr[idx[0]:idx[-1] + 2] - lo, feed.ids[lo:hi],
                          None if tokw is None else tokw[lo:hi]), y_idx[idx]))
     return feed, out
 
@@ -263,7 +270,7 @@ def _check_updates(model, n_epochs=2):
             float(np.dot(part, sizes) / N_TRAIN), rel=10 * tol["rtol"])
 
     # lazy updates: rows never used are bit-identical, PAD stays exactly zero
-    used = np.unique(feed["ids"])
+    used = np.unique(feed.ids)
     untouched = np.setdiff1d(np.arange(len(E0)), used)
     assert len(untouched) >= 5
     np.testing.assert_array_equal(model.embeddings_[untouched], E0[untouched])
@@ -455,9 +462,9 @@ def test_save_load_round_trip(tmp_path, encoder, params):
     np.testing.assert_array_equal(loaded.embeddings_, model.embeddings_)
     assert loaded.vocabulary_.id_to_token == model.vocabulary_.id_to_token
     if params.get("token_weights") == "idf":
-        np.testing.assert_array_equal(loaded._idf, model._idf)
+        np.testing.assert_array_equal(loaded.idf_, model.idf_)
         # the weights matter: without them the probabilities change
-        loaded._idf = np.ones_like(loaded._idf)
+        loaded.idf_[...] = 1
         assert not np.allclose(loaded.predict_proba(probe), want)
 
 
@@ -468,7 +475,7 @@ def test_idf_weights_follow_the_formula():
     vocab = model.vocabulary_
     df = {"a": 3, "b": 1, "c": 1, "d": 1}
     for word, d in df.items():
-        assert model._idf[vocab.token_to_id[word]] == pytest.approx(
+        assert model.idf_[vocab.token_to_id[word]] == pytest.approx(
             np.log(4 / (1 + d)) + 1, rel=1e-6)
 
 
@@ -495,12 +502,12 @@ def test_token_dropout_trains_and_prediction_is_deterministic(encoder):
     first = model.predict_proba(Xt[:50])
     np.testing.assert_array_equal(model.predict_proba(Xt[:50]), first)
     # prediction uses every token: the logits of the full encoding
-    feed, _ = model._make_feed(Xt[:50], fitting=False)
+    feed = _inputs(model, Xt[:50])
     E = model.embeddings_.astype(np.float64)
     if encoder == "bag":
-        x = ref.bag_encode(E, feed["indptr"], feed["ids"], None, "mean")
+        x = ref.bag_encode(E, feed.indptr, feed.ids, None, "mean")
     else:
-        x = ref.window_encode(E, feed["ids"])
+        x = ref.window_encode(E, feed.ids)
     weights = [w.astype(np.float64) for w in model.coefs_]
     biases = [b.astype(np.float64) for b in model.intercepts_]
     _, _, Z = ref.forward(weights, biases, x, ["relu"])
@@ -641,12 +648,23 @@ def test_token_ids_outside_the_table_are_rejected(encoder):
     model.fit(SENT_TEXTS, SENT_Y)
     n_vocab = len(model.vocabulary_)
     assert model._engine.n_vocab == n_vocab == model._engine.E.shape[0]
-    model._check_ids(np.array([0, 1, n_vocab - 1], dtype=np.intc))  # in range: no error
-    model._check_ids(np.zeros(0, dtype=np.intc))
+
+    def check_ids(ids):
+        """The engine's check of token ids (in the model's layout, padded with PAD),
+        before any kernel reads them."""
+        ids = np.asarray(ids).ravel()
+        if encoder == "window":
+            ids = np.concatenate([ids, np.zeros(-len(ids) % 3, ids.dtype)]).reshape(-1, 3)
+            model._engine._check(token_inputs(ids))
+        else:
+            model._engine._check(token_inputs(ids, np.array([0, len(ids)])))
+
+    check_ids(np.array([0, 1, n_vocab - 1], dtype=np.intc))  # in range: no error
+    check_ids(np.zeros(0, dtype=np.intc))
     with pytest.raises(ValueError, match=rf"token ids must lie in \[0, {n_vocab}\)"):
-        model._check_ids(np.array([2, n_vocab], dtype=np.intc))
+        check_ids(np.array([2, n_vocab], dtype=np.intc))
     with pytest.raises(ValueError, match=r"got ids from -1"):
-        model._check_ids(np.array([[3, -1], [2, 2]], dtype=np.intc))
+        check_ids(np.array([[3, -1], [2, 2]], dtype=np.intc))
     # a damaged vocabulary cannot smuggle an out-of-range id into the kernels
     vocab = model.vocabulary_
     vocab._unigram_get = {"good": -4}.get

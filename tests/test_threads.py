@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 import pytest
+from _shared import dense_inputs
 from threadpoolctl import threadpool_limits
 
 from cymlp import MLPClassifier, TextClassifier
@@ -144,6 +145,7 @@ def test_gil_is_released_inside_the_training_loop():
     model = MLPClassifier((256,), solver="sgd", momentum=0.0, random_state=0)
     model._initialize(X, y)
     engine = model._engine
+    inputs = dense_inputs(X)
     y_idx = np.ascontiguousarray(y, dtype=np.intc)
     order = np.arange(len(X), dtype=np.intp)
     counter = [0]
@@ -155,7 +157,7 @@ def test_gil_is_released_inside_the_training_loop():
         try:
             before = counter[0]
             ready.set()  # does not give up the GIL
-            engine.train(X, y_idx, order, 0, len(X), engine.t_max, 0.01)
+            engine.train(inputs, y_idx, order, engine.t_max, 0.01)
             advanced.append(counter[0] - before)
         finally:
             ready.set()

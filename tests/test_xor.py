@@ -32,6 +32,7 @@ import warnings
 
 import numpy as np
 import pytest
+from _shared import dense_inputs
 
 from cymlp import MLPClassifier
 from cymlp._compat import ConvergenceWarning
@@ -43,7 +44,7 @@ NOTE_IMAGES = np.array([[1.0, -1.0], [0.0, 0.0], [0.0, 0.0], [-1.0, 1.0]])
 
 def _hidden_preactivation(model, X):
     """K[0] of a fitted model (the hidden pre-activations ``k``), via the engine."""
-    _, ks, _ = model._engine.forward(np.ascontiguousarray(X, dtype=model.coefs_[0].dtype),
+    _, ks, _ = model._engine.forward(dense_inputs(X.astype(model.coefs_[0].dtype)),
                                      keep_hidden=True)
     return ks[0]
 

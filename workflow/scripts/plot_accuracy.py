@@ -6,7 +6,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import pandas as pd
-from plotting import colours, hidden_key, ordered, plt, style
+from plotting import BIAS_PLACEMENTS, colours, hidden_key, ordered, plt, style
 
 
 def plot(runs, dataset, metric, path):
@@ -14,7 +14,7 @@ def plot(runs, dataset, metric, path):
     runs["hidden"] = runs["hidden"].astype(str)
     hiddens = sorted(runs["hidden"].unique(), key=hidden_key)
     x_of = {h: i for i, h in enumerate(hiddens)}
-    biases = [b for b in ("both", "hidden", "output", "none") if b in set(runs["bias"])]
+    biases = [b for b in BIAS_PLACEMENTS if b in set(runs["bias"])]
     activations = ordered(runs["activation"].unique())
     colour = colours(activations)
     ok = runs[runs["status"] == "ok"]

@@ -6,12 +6,15 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 
-ORDER = ["identity", "sigmoid", "logistic", "tanh", "arctan", "relu", "leaky_relu",
-         "gelu", "gelu_tanh", "swish", "swiglu"]
+from cymlp import activations
+from cymlp._network import BIAS_PLACEMENTS
+
+#: Activations in the order of cymlp's registry (its enum), aliases last.
+ORDER = list(activations.NAMES)
 
 #: Activations whose saturation is measured, and those whose dead units are.
-SATURATING = {"sigmoid", "logistic", "tanh", "arctan"}
-RECTIFIED = {"relu", "leaky_relu"}
+SATURATING = {a for a in ORDER if activations.info(a).family == "saturating"}
+RECTIFIED = {a for a in ORDER if activations.info(a).family == "rectifying"}
 
 
 def ordered(activations):
@@ -38,7 +41,7 @@ def hidden_key(label):
 
 def reference_bias(values):
     values = set(values)
-    for bias in ("both", "hidden", "output", "none"):
+    for bias in BIAS_PLACEMENTS:
         if bias in values:
             return bias
     return min(values)

@@ -17,6 +17,9 @@ import sys
 import numpy as np
 import pandas as pd
 
+from cymlp import activations
+from cymlp._network import BIAS_PLACEMENTS
+
 CONFIG_COLUMNS = ["activation", "bias", "hidden", "solver"]
 
 
@@ -118,7 +121,7 @@ def build(runs, dataset, metric, selection):
     runs["hidden"] = runs["hidden"].astype(str)
     activations = activation_order(runs["activation"], PREFERRED_ACTIVATIONS)
     hiddens = hidden_order(runs["hidden"])
-    biases = [b for b in ("both", "hidden", "output", "none") if b in set(runs["bias"])]
+    biases = [b for b in BIAS_PLACEMENTS if b in set(runs["bias"])]
     reference_bias = "both" if "both" in biases else biases[0]
     n_seeds = runs["seed"].nunique()
     n_folds = runs["fold"].nunique()
@@ -156,8 +159,8 @@ def build(runs, dataset, metric, selection):
     return sections, f"{len(runs)} runs ({status})"
 
 
-PREFERRED_ACTIVATIONS = ["identity", "sigmoid", "logistic", "tanh", "arctan", "relu",
-                         "leaky_relu", "gelu", "gelu_tanh", "swish", "swiglu"]
+#: Table rows in the order of cymlp's activation registry.
+PREFERRED_ACTIVATIONS = list(activations.NAMES)
 
 
 def write(sections, summary, dataset, markdown_path, html_path):

@@ -1,0 +1,703 @@
+"""The estimator machinery shared by :class:`~cymlp.MLPClassifier` and
+:class:`~cymlp.TextClassifier`: parameter checks, the fit in named steps, prediction,
+and persistence.
+
+A fit is a transaction. :meth:`_BaseNetwork._prepare` validates every parameter and
+input and builds the :class:`~cymlp._fitted.FittedModel` to train: a fresh one, or for
+``warm_start``/``partial_fit`` the current one (its engine, with a copy of its training
+record), of which a snapshot is taken first; :meth:`_BaseNetwork._run_epochs` trains
+it; only then does the estimator take it as its fitted state. Anything that fails on
+the way, bad input or a diverging loss, leaves a fitted estimator exactly as it was
+(a warm fit's engine is restored from the snapshot).
+
+Subclasses provide three hooks: ``_make_encoder`` (the unfitted input encoder for the
+validated parameters), ``_init_embedding`` (the initial table ``E``, text models only)
+and ``_epoch_inputs`` (the inputs of one training epoch, e.g. with token dropout).
+"""
+import math
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from cymlp import activations as _act
+from cymlp import io as _io
+from cymlp._compat import BaseEstimator, ClassifierMixin, ConvergenceWarning, NotFittedError
+from cymlp._fitted import FittedModel
+from cymlp._mlp import SOLVERS, DivergenceError
+from cymlp._network import BIAS_PLACEMENTS, Network
+from cymlp._validation import (
+    Interval,
+    check_hidden_sizes,
+    check_params,
+    check_random_state,
+    check_targets,
+    encode_labels,
+    make_rng,
+)
+from cymlp.io import ModelFileError as StateError
+
+__all__ = ["_BaseNetwork"]
+
+#: rows used for the per-epoch diagnostics (saturation, dead units, gradient norms)
+DIAGNOSTIC_ROWS = 512
+
+#: the learning rate below which 'adaptive' stops dividing it
+_MIN_ADAPTIVE_LR = 1e-6
+
+
+def _check_dtype(name, value):
+    try:
+        dt = np.dtype(value)
+    except TypeError:
+        dt = None
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"{name} must be 'float32' or 'float64', got {value!r}")
+    return dt.name
+
+
+def _check_batch_size(name, value):
+    if isinstance(value, str) and value == "auto":
+        return value
+    return Interval(int, 1, None).check(name, value)
+
+
+def _check_verbose(name, value):
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    return Interval(int, 0, None).check(name, value)
+
+
+def _check_activation(name, value):
+    _act.canonical(value)
+
+
+def _available_memory():
+    try:
+        import os
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return None
+
+
+def _store_arguments(estimator, arguments):
+    """``__init__`` stores every argument as an attribute of the same name, unchanged
+    (scikit-learn's contract: validation happens in fit)."""
+    for name, value in arguments.items():
+        if name != "self":
+            setattr(estimator, name, value)
+
+
+@dataclass
+class _Run:
+    """One fit call in progress: the model being trained and what it trains on."""
+
+    model: FittedModel
+    settings: dict
+    inputs: object
+    y: np.ndarray
+    val: tuple  # (inputs, y) or None
+    batch_size: int
+    n_epochs: int
+    incremental: bool
+    diag: tuple = None  # (inputs, y) of the diagnostic rows, or None
+    best: tuple = None  # (params, E, epoch) of the best validation epoch
+    stopped: bool = False
+
+
+class _BaseNetwork(ClassifierMixin, BaseEstimator):
+    """Parameters, fitting, prediction and persistence shared by the classifiers."""
+
+    _parameter_constraints = {
+        "hidden_layer_sizes": check_hidden_sizes,
+        "activation": _check_activation,
+        "solver": tuple(SOLVERS),
+        "alpha": Interval(float, 0, None),
+        "batch_size": _check_batch_size,
+        "learning_rate": ("constant", "invscaling", "adaptive"),
+        "learning_rate_init": Interval(float, 0, None, closed="neither"),
+        "power_t": Interval(float, 0, None),
+        "max_iter": Interval(int, 1, None),
+        "shuffle": bool,
+        "random_state": check_random_state,
+        "tol": Interval(float, 0, None),
+        "verbose": _check_verbose,
+        "warm_start": bool,
+        "momentum": Interval(float, 0, 1),
+        "nesterovs_momentum": bool,
+        "early_stopping": bool,
+        "validation_fraction": Interval(float, 0, 1, closed="neither"),
+        "beta_1": Interval(float, 0, 1, closed="left"),
+        "beta_2": Interval(float, 0, 1, closed="left"),
+        "epsilon": Interval(float, 0, None, closed="neither"),
+        "n_iter_no_change": Interval(int, 1, None),
+        "bias": BIAS_PLACEMENTS,
+        "label_smoothing": Interval(float, 0, 1, closed="left"),
+        "dtype": _check_dtype,
+        "leaky_slope": Interval(float, 0, None),
+        "swish_beta": Interval(float, 0, None, closed="neither"),
+        "init": ("auto", "glorot", "he", "fan_in"),
+        "diagnostics": bool,
+    }
+
+    # ------------------------------------------------------------- subclass hooks
+    def _make_encoder(self, settings):  # pragma: no cover - abstract
+        """The unfitted input encoder for the validated ``settings``."""
+        raise NotImplementedError
+
+    def _init_embedding(self, E, settings, rng):
+        """Draw the initial embedding table in place (models with one)."""
+
+    def _epoch_inputs(self, inputs, settings, rng):
+        """The training inputs of one epoch (the text model drops tokens here)."""
+        return inputs
+
+    # ------------------------------------------------------------- fitted state
+    def __sklearn_is_fitted__(self):
+        return getattr(self, "_fitted", None) is not None
+
+    def _check_fitted(self):
+        if not self.__sklearn_is_fitted__():
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator.")
+        return self._fitted
+
+    def _fitted_attr(self, name):
+        fitted = getattr(self, "_fitted", None)
+        if fitted is None:
+            raise AttributeError(f"{name} is set by fit; this {type(self).__name__} "
+                                 "is not fitted yet")
+        return fitted
+
+    classes_ = property(lambda self: self._fitted_attr("classes_").classes)
+    n_iter_ = property(lambda self: self._fitted_attr("n_iter_").record.n_iter)
+    t_ = property(lambda self: self._fitted_attr("t_").record.t)
+    loss_curve_ = property(lambda self: self._fitted_attr("loss_curve_").record.loss_curve)
+    history_ = property(lambda self: self._fitted_attr("history_").record.history)
+    best_loss_ = property(lambda self: self._fitted_attr("best_loss_").record.best_loss)
+    best_epoch_ = property(lambda self: self._fitted_attr("best_epoch_").record.best_epoch)
+    validation_scores_ = property(
+        lambda self: self._fitted_attr("validation_scores_").record.validation_scores)
+    best_validation_score_ = property(
+        lambda self: self._fitted_attr("best_validation_score_").record.best_validation_score)
+    network_ = property(lambda self: self._fitted_attr("network_").network,
+                        doc="The fitted network's structure (cymlp._network.Network).")
+
+    @property
+    def coefs_(self):
+        return self._fitted_attr("coefs_").coefs
+
+    @coefs_.setter
+    def coefs_(self, value):
+        self._fitted_attr("coefs_").coefs = value
+
+    @property
+    def intercepts_(self):
+        return self._fitted_attr("intercepts_").intercepts
+
+    @intercepts_.setter
+    def intercepts_(self, value):
+        self._fitted_attr("intercepts_").intercepts = value
+
+    @property
+    def _engine(self):
+        return self._check_fitted().engine
+
+    # ------------------------------------------------------------- fitting
+    def fit(self, X, y, validation_data=None):
+        """Train from scratch (or continue, with ``warm_start``) for up to ``max_iter`` epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or texts (TextClassifier)
+        y : array-like of shape (n_samples,)
+            Labels of any hashable type.
+        validation_data : tuple (X_dev, y_dev), optional
+            Development set scored after every epoch; the parameters of the best epoch
+            are kept.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, incremental=False, validation_data=validation_data)
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over (X, y), continuing from the current parameters.
+
+        ``classes`` (all labels that will ever appear) is needed on the first call
+        when this batch does not show every class.
+        """
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def _fit(self, X, y, *, incremental, classes=None, validation_data=None):
+        current = getattr(self, "_fitted", None)
+        # a warm fit trains the fitted model itself: keep what it changes, to undo it
+        warm = current is not None and (incremental or (
+            isinstance(self.warm_start, (bool, np.bool_)) and bool(self.warm_start)))
+        undo = current.snapshot() if warm else None
+        run = None
+        try:
+            run = self._prepare(X, y, incremental=incremental, classes=classes,
+                                validation_data=validation_data)
+            self._run_epochs(run)
+            self._finish(run)
+        except BaseException as exc:
+            if undo is not None:
+                current.restore(undo)
+            if isinstance(exc, FloatingPointError) and run is not None:
+                # what was trained before the failure, for the record (not kept)
+                exc.history = list(run.model.record.history)
+            raise
+        self._fitted = run.model
+        return self
+
+    def _validate_params(self):
+        """The validated parameters, as :func:`check_params` returns them."""
+        return check_params(self, self._parameter_constraints)
+
+    def _prepare(self, X, y, *, incremental, classes=None, validation_data=None,
+                 train=True):
+        """Validate everything and build the model a fit call trains (a :class:`_Run`).
+
+        Nothing of the estimator changes here.
+        """
+        s = self._validate_params()
+        if train and s["activation"] == "step":
+            raise ValueError(
+                "activation='step' has no derivative, so the network cannot be trained "
+                "by backpropagation; set its weights by hand (coefs_, intercepts_) and "
+                "use predict, or choose a differentiable activation such as 'sigmoid'")
+        current = getattr(self, "_fitted", None)
+        warm = (incremental or s["warm_start"]) and current is not None
+        name = type(self).__name__
+        if warm:
+            encoder = current.encoder
+            inputs = encoder.transform(X, s["dtype"])
+        else:
+            encoder, inputs = self._make_encoder(s).fit(X, s["dtype"])
+        y = check_targets(y, len(inputs), estimator=name)
+        if warm:
+            model, y_idx = self._continue(current, s, inputs, y, classes)
+        else:
+            model, y_idx = self._initialize_model(encoder, inputs, s, y, classes)
+        val, inputs, y_idx = self._validation(model, s, inputs, y_idx, validation_data,
+                                              incremental and train)
+        batch_size = self._batch_size(s, len(inputs))
+        diag = None
+        if s["diagnostics"]:
+            # its own generator: recording diagnostics must not change the training
+            rows = np.sort(np.random.default_rng(0).permutation(len(inputs))[:DIAGNOSTIC_ROWS])
+            diag = (inputs.take(rows), y_idx[rows])
+        model.engine.ensure_allocated(inputs, max(batch_size, len(diag[0]) if diag else 0))
+        n_epochs = (1 if incremental else s["max_iter"]) if train else 0
+        return _Run(model, s, inputs, y_idx, val, batch_size, n_epochs, incremental, diag)
+
+    def _initialize_model(self, encoder, inputs, s, y, classes):
+        """A fresh model for labels ``y``: classes, network and initial parameters."""
+        name = type(self).__name__
+        if classes is not None:
+            classes, _ = encode_labels(check_targets(classes, len(classes), estimator=name))
+            y_idx = encode_labels(y, classes)
+        else:
+            classes, y_idx = encode_labels(y)
+        if len(classes) < 2:
+            raise ValueError(
+                f"y has only one class ({classes[0]!r}); a classifier needs at least 2 "
+                "classes (1 class found)")
+        network = self._network(s, encoder, len(classes))
+        rng = make_rng(s["random_state"])
+        model = FittedModel.new(encoder, classes, network, s["learning_rate_init"], rng)
+        self._init_parameters(model, s, rng)
+        self._init_embedding(model.engine.E, s, rng)
+        self._configure_engine(model.engine, s)
+        return model, y_idx
+
+    def _network(self, s, encoder, n_classes):
+        """The network the settings describe; MemoryError if it cannot fit in memory."""
+        embedding = encoder.embedding(s)
+        network = Network.build(
+            n_features=encoder.n_features(s), hidden=s["hidden_layer_sizes"],
+            n_outputs=n_classes, activation=s["activation"], bias=s["bias"],
+            dtype=s["dtype"], leaky_slope=s["leaky_slope"], swish_beta=s["swish_beta"],
+            embedding=embedding)
+        need = network.n_bytes(s["solver"], s["momentum"])
+        avail = _available_memory()
+        if avail is not None and need > avail:
+            raise MemoryError(
+                f"a network with layer sizes {list(network.hidden) + [n_classes]} on "
+                f"{network.n_features} features needs about {need / 2**30:.1f} GiB for its "
+                f"parameters and optimiser state, more than the {avail / 2**30:.1f} GiB "
+                "available; reduce hidden_layer_sizes (and, for text, embed_dim or the "
+                "vocabulary)")
+        return network
+
+    def _init_parameters(self, model, s, rng):
+        """Draw the initial weights (and biases) of every layer (docs/model.md)."""
+        params = model.engine.params
+        init = s["init"]
+        he = init == "he" or (init == "auto" and _act.info(s["activation"]).init == "he")
+        last = model.network.n_layers - 1
+        for l, layer in enumerate(model.network.layers):
+            fan_in, fan_out = layer.w_shape
+            if init == "fan_in":
+                bound = 1.0 / math.sqrt(fan_in)
+            elif he and l < last:
+                bound = math.sqrt(6.0 / fan_in)
+            else:
+                bound = math.sqrt(6.0 / (fan_in + fan_out))
+            params[layer.w_slice] = rng.uniform(-bound, bound, fan_in * fan_out)
+            if init == "fan_in" and layer.has_bias:
+                params[layer.b_slice] = rng.uniform(-bound, bound, fan_out)
+
+    def _continue(self, current, s, inputs, y, classes):
+        """The current model, to be trained further: same structure, a copy of its
+        record; the settings' activation shape parameters take effect."""
+        name = type(self).__name__
+        if classes is not None:
+            given, _ = encode_labels(check_targets(classes, len(classes), estimator=name))
+            if not np.array_equal(given, current.classes):
+                raise ValueError(
+                    f"classes must be the same in every partial_fit call: first "
+                    f"{list(current.classes)}, now {list(given)}")
+        y_idx = encode_labels(y, current.classes)
+        change = current.encoder.layout_difference(s)
+        network = None if change else self._network(s, current.encoder, len(current.classes))
+        change = change or current.network.layout_difference(network)
+        if change is not None:
+            raise ValueError(
+                f"cannot continue training the fitted network: {change} since it was "
+                "fitted. Call fit with warm_start=False to train a new network, or set the "
+                "parameter back.")
+        current.sync()
+        record = current.record.copy()
+        if record.lr_init != s["learning_rate_init"]:  # a new rate: the schedule restarts
+            record.lr = record.lr_init = s["learning_rate_init"]
+        model = FittedModel(current.encoder, current.classes, network, current.engine,
+                            record, current.rng)
+        model.engine.leaky_slope = network.leaky_slope
+        model.engine.swish_beta = network.swish_beta
+        self._configure_engine(model.engine, s)
+        return model, y_idx
+
+    def _configure_engine(self, engine, s):
+        """Training settings of the engine; a new solver (or momentum on/off) starts
+        from a fresh optimiser state."""
+        engine.alpha = s["alpha"]
+        engine.label_smoothing = s["label_smoothing"]
+        engine.beta_1 = s["beta_1"]
+        engine.beta_2 = s["beta_2"]
+        engine.epsilon = s["epsilon"]
+        engine.nesterov = s["nesterovs_momentum"]
+        code = SOLVERS[s["solver"]]
+        momentum = s["momentum"] if s["solver"] == "sgd" else 0.0
+        fresh = engine.state1.size == 0 and engine.step == 0
+        if engine.solver != code or engine.momentum != momentum or fresh:
+            engine.momentum = momentum
+            engine.set_solver(code)
+
+    def _validation(self, model, s, inputs, y_idx, validation_data, incremental):
+        """(validation set or None, training inputs, training labels): a given
+        development set, or a stratified split of the training data (early_stopping)."""
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (X_dev, y_dev), got "
+                                 f"{type(validation_data).__name__}")
+            Xv, yv = validation_data
+            val_inputs = model.encoder.transform(Xv, s["dtype"])
+            yv = check_targets(yv, len(val_inputs), estimator=type(self).__name__)
+            try:
+                yv_idx = encode_labels(yv, model.classes)
+            except ValueError as exc:
+                raise ValueError(f"validation_data: {exc}") from None
+            val = (val_inputs, yv_idx)
+        elif s["early_stopping"] and not incremental:
+            train_rows, val_rows = self._split_validation(y_idx, len(model.classes),
+                                                          s["validation_fraction"],
+                                                          model.rng)
+            val = (inputs.take(val_rows), y_idx[val_rows])
+            inputs, y_idx = inputs.take(train_rows), y_idx[train_rows]
+        else:
+            return None, inputs, y_idx
+        if model.record.validation_scores is None:
+            model.record.validation_scores = []
+            model.record.best_validation_score = -np.inf
+        return val, inputs, y_idx
+
+    @staticmethod
+    def _split_validation(y_idx, n_classes, fraction, rng):
+        """Stratified split of the training rows (validation_fraction)."""
+        n = len(y_idx)
+        val = []
+        for c in range(n_classes):
+            rows = rng.permutation(np.flatnonzero(y_idx == c))
+            k = int(round(len(rows) * fraction))
+            if k == 0 and len(rows) >= 2:
+                k = 1  # every class is represented in validation when it can be
+            val.append(rows[:k])
+        val_idx = np.sort(np.concatenate(val)).astype(np.intp)
+        if len(val_idx) == 0 or len(val_idx) == n:
+            raise ValueError(
+                f"early_stopping with validation_fraction={fraction} leaves "
+                f"{len(val_idx)} of {n} samples for validation; give more data or a "
+                "different validation_fraction")
+        return np.setdiff1d(np.arange(n), val_idx).astype(np.intp), val_idx
+
+    @staticmethod
+    def _batch_size(s, n):
+        if s["batch_size"] == "auto":
+            return min(200, n)
+        if s["batch_size"] > n:
+            warnings.warn(f"batch_size={s['batch_size']} is larger than the {n} training "
+                          f"samples; using batches of {n}", UserWarning, stacklevel=5)
+            return n
+        return s["batch_size"]
+
+    def _initialize(self, X, y, classes=None):
+        """Set up classes and initial parameters from (X, y) without training (the
+        prepare step of a fit; :func:`cymlp.gradcheck` uses it)."""
+        run = self._prepare(X, y, incremental=False, classes=classes, train=False)
+        self._fitted = run.model
+        return self
+
+    # ------------------------------------------------------------- the epochs
+    def _run_epochs(self, run):
+        for _ in range(run.n_epochs):
+            record = self._epoch(run)
+            if self._should_stop(run, record):
+                run.stopped = True
+                break
+
+    def _epoch(self, run):
+        """Train one epoch; append its record to the history and return it."""
+        model, s, rec = run.model, run.settings, run.model.record
+        n = len(run.inputs)
+        order = (model.rng.permutation(n) if s["shuffle"] else np.arange(n)).astype(np.intp)
+        lr = self._epoch_lr(s, rec)
+        inputs = self._epoch_inputs(run.inputs, s, model.rng)
+        tic = time.perf_counter()
+        try:
+            loss_sum, correct = model.engine.train(inputs, run.y, order, run.batch_size, lr)
+        except DivergenceError:
+            raise FloatingPointError(
+                f"training diverged at epoch {rec.n_iter + 1}: the loss became NaN or "
+                f"infinite (learning rate {lr:g}, solver {s['solver']!r}); lower "
+                "learning_rate_init or use a smaller batch, or rescale the input. "
+                "The estimator keeps its state from before this fit.") from None
+        seconds = time.perf_counter() - tic
+        rec.n_iter += 1
+        rec.t += n
+        loss = loss_sum / n
+        rec.loss_curve.append(loss)
+        record = {"epoch": rec.n_iter, "loss": loss, "train_accuracy": correct / n,
+                  "val_accuracy": None, "lr": lr, "seconds": seconds,
+                  "samples_per_s": n / seconds if seconds > 0 else float("inf")}
+        if run.val is not None:
+            score = float(np.mean(self._predict_idx(model, run.val[0]) == run.val[1]))
+            record["val_accuracy"] = score
+            rec.validation_scores.append(score)
+            if score > rec.best_validation_score:
+                rec.best_validation_score = score
+                run.best = (model.engine.params.copy(), model.engine.E.copy(), rec.n_iter)
+        if run.diag is not None:
+            record.update(self._diagnose(model, *run.diag))
+        if not rec.armed:
+            # patience counts only once the model beats the most frequent class
+            ref = run.val[1] if run.val is not None else run.y
+            now = record["val_accuracy"] if run.val is not None else record["train_accuracy"]
+            rec.armed = bool(now > np.bincount(ref).max() / len(ref) + 0.01)
+        rec.history.append(record)
+        if s["verbose"]:
+            self._print_progress(record, None if run.incremental else run.n_epochs)
+        return record
+
+    @staticmethod
+    def _epoch_lr(s, rec):
+        if s["learning_rate"] == "invscaling":
+            try:
+                return s["learning_rate_init"] / (rec.t + 1) ** s["power_t"]
+            except OverflowError:
+                return 0.0
+        return rec.lr
+
+    def _should_stop(self, run, record):
+        """The stopping rule and the adaptive learning rate, after one epoch."""
+        s, rec = run.settings, run.model.record
+        if not self._no_improvement(s, rec, record["loss"], run.val is not None):
+            return False
+        if s["learning_rate"] == "adaptive" and rec.lr > _MIN_ADAPTIVE_LR:
+            rec.lr /= 5.0
+            rec.no_improvement_count = 0
+            if s["verbose"]:
+                print(f"  learning rate divided by 5: {rec.lr:g}", file=sys.stderr)
+            return False
+        if s["verbose"]:
+            print(f"  stopping: no improvement by tol={s['tol']} for "
+                  f"{s['n_iter_no_change']} epochs", file=sys.stderr)
+        return True
+
+    @staticmethod
+    def _no_improvement(s, rec, loss, use_val):
+        """True when training should stop (or the adaptive rate drop): scikit-learn's
+        rule, armed only once the model does better than predicting the most frequent
+        class, so a run on the initial plateau of plain SGD is never stopped early."""
+        if use_val:
+            last = rec.validation_scores[-1]
+            previous_best = max(rec.validation_scores[:-1], default=-np.inf)
+            improved = last >= previous_best + s["tol"]
+        else:
+            improved = loss <= rec.best_loss - s["tol"]
+            rec.best_loss = min(rec.best_loss, loss)
+        if not rec.armed:
+            return False
+        rec.no_improvement_count = 0 if improved else rec.no_improvement_count + 1
+        return rec.no_improvement_count > s["n_iter_no_change"]
+
+    def _finish(self, run):
+        """Restore the best validation epoch's parameters; warn at max_iter."""
+        if run.best is not None:
+            params, E, epoch = run.best
+            run.model.engine.params[...] = params
+            run.model.engine.E[...] = E
+            run.model.record.best_epoch = epoch
+        if (run.n_epochs and not run.incremental and not run.stopped
+                and run.model.record.n_iter >= run.settings["max_iter"]):
+            warnings.warn(f"Stochastic optimizer: maximum iterations "
+                          f"({run.settings['max_iter']}) reached and the optimization "
+                          "hasn't converged yet.", ConvergenceWarning, stacklevel=4)
+
+    # ------------------------------------------------------------- diagnostics
+    @staticmethod
+    def _diagnose(model, inputs, y_idx):
+        """Saturation / dead units per hidden layer and gradient norm per layer."""
+        engine, network = model.engine, model.network
+        family = _act.info(network.activation).family
+        _, ks, hs = engine.forward(inputs, keep_hidden=True)
+        saturated, dead = [], []
+        for k, h in zip(ks, hs):
+            k = k.astype(np.float64)
+            h = h.astype(np.float64)
+            if network.activation == "sigmoid":
+                deriv = h * (1 - h)
+            elif network.activation == "tanh":
+                deriv = 1 - h * h
+            elif network.activation == "arctan":
+                deriv = 1 / (1 + k * k)
+            else:
+                deriv = None
+            saturated.append(None if deriv is None else float(np.mean(deriv < 0.01)))
+            if family == "rectifying":
+                active = k[:, :h.shape[1]] > 0
+                dead.append(float(np.mean(~active.any(axis=0))))
+            else:
+                dead.append(None)
+        engine.gradient(inputs, y_idx)
+        norms = []
+        for layer in network.layers:
+            sq = float(np.sum(engine.grads[layer.w_slice].astype(np.float64) ** 2))
+            if layer.has_bias:
+                sq += float(np.sum(engine.grads[layer.b_slice].astype(np.float64) ** 2))
+            norms.append(math.sqrt(sq))
+        return {"saturated": saturated, "dead": dead, "grad_norm": norms}
+
+    @staticmethod
+    def _print_progress(r, n_epochs):
+        total = f"/{n_epochs}" if n_epochs else ""
+        val = "" if r["val_accuracy"] is None else f"  val_acc={r['val_accuracy']:.4f}"
+        print(f"epoch {r['epoch']}{total}  loss={r['loss']:.5f}  "
+              f"train_acc={r['train_accuracy']:.4f}{val}  lr={r['lr']:.3g}  "
+              f"{r['samples_per_s']:,.0f} samples/s  ({r['seconds']:.2f} s)",
+              file=sys.stderr, flush=True)
+
+    # ------------------------------------------------------------- prediction
+    @staticmethod
+    def _logits(model, inputs):
+        return model.engine.forward(inputs)
+
+    def _predict_idx(self, model, inputs):
+        z = self._logits(model, inputs)
+        if not np.isfinite(z).all():
+            raise FloatingPointError(
+                "the logits overflowed to infinity or NaN for some rows: the input is too "
+                f"large for this model in {model.network.dtype}; rescale X (or use "
+                "dtype='float64')")
+        return np.argmax(z, axis=1)
+
+    def _inputs_for_prediction(self, X):
+        model = self._check_fitted()
+        model.sync()
+        return model, model.encoder.transform(X, model.network.dtype)
+
+    def predict_log_proba(self, X):
+        """Log class probabilities, shape (n_samples, n_classes), columns in ``classes_``."""
+        model, inputs = self._inputs_for_prediction(X)
+        z = self._logits(model, inputs).astype(np.float64)
+        if not np.isfinite(z).all():
+            raise FloatingPointError(
+                "the logits overflowed to infinity or NaN for some rows: the input is too "
+                f"large for this model in {model.network.dtype}; rescale X (or use "
+                "dtype='float64')")
+        z -= z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    def predict_proba(self, X):
+        """Class probabilities ``o = softmax(z)``, shape (n_samples, n_classes)."""
+        return np.exp(self.predict_log_proba(X))
+
+    def predict(self, X):
+        """Predicted labels (the class of largest probability)."""
+        model, inputs = self._inputs_for_prediction(X)
+        return model.classes[self._predict_idx(model, inputs)]
+
+    # ------------------------------------------------------------- persistence
+    def _to_state(self):
+        """(meta, arrays): the parameters and, once fitted, the fitted state."""
+        meta = {"estimator": type(self).__name__, "params": _io.jsonable_params(self)}
+        arrays = {}
+        if self.__sklearn_is_fitted__():
+            self._fitted.sync()
+            meta["fitted"], arrays = self._fitted.to_state()
+        else:
+            meta["fitted"] = None
+        return meta, arrays
+
+    @classmethod
+    def _from_state(cls, meta, arrays):
+        """Rebuild an estimator from :meth:`_to_state`; :class:`StateError` naming the
+        problem for anything inconsistent."""
+        params = meta.get("params")
+        if not isinstance(params, dict):
+            raise StateError("'params' missing or not an object")
+        valid = cls._get_param_names()
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise StateError(f"unknown parameters {unknown}")
+        est = cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+        try:
+            est._validate_params()
+        except (ValueError, TypeError) as exc:
+            raise StateError(f"invalid parameters: {exc}") from None
+        fitted = meta.get("fitted")
+        if fitted is not None:
+            est._fitted = FittedModel.from_state(fitted, arrays, cls._encoder_class)
+        return est
+
+    def save(self, path):
+        """Write the fitted model to ``path`` (:func:`cymlp.save`); returns ``path``."""
+        self._check_fitted()
+        _io.save(self, path)
+        return path
+
+    def __getstate__(self):
+        meta, arrays = self._to_state()
+        params = self.get_params(deep=False)
+        return {"params": params, "fitted": meta["fitted"], "arrays": arrays}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state["params"])
+        if state["fitted"] is not None:
+            self._fitted = FittedModel.from_state(state["fitted"], state["arrays"],
+                                                  self._encoder_class)
