@@ -1,16 +1,19 @@
-"""Tests of cymlp.stats, the statistics of sweep reports.
+"""Tests of cymlp.stats (the statistics of sweep reports) and of
+workflow/scripts/statistics.py, the script that writes them.
 
 The statistics are checked against SciPy on known inputs and against the textbook values
 of Demšar (2006); a synthetic sweep with known effects checks that the report finds what
 is there and only that.
 """
 
+import importlib.util
 import io
 import itertools
 import os
 import re
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pandas as pd
@@ -20,6 +23,7 @@ from scipy import stats as scipy_stats
 from cymlp import stats
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(REPO, "workflow", "scripts", "statistics.py")
 
 
 def paired_table(level_values, reference_values, *, axis="bias", level="none",
@@ -456,3 +460,108 @@ def test_missing_pandas_names_the_workflow_extra():
                    "except ImportError as exc:\n    print(exc)")
     assert proc.returncode == 0, proc.stderr
     assert "needs pandas" in proc.stdout and "cymlp[workflow]" in proc.stdout
+
+
+# ------------------------------------------------------------------------ the script
+
+def _script():
+    pytest.importorskip("matplotlib")
+    spec = importlib.util.spec_from_file_location("workflow_statistics", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _snapshot(root):
+    return {os.path.relpath(os.path.join(folder, name), root)
+            for folder, _, names in os.walk(root) for name in names}
+
+
+EXPECTED_FILES = {"comparisons.csv", "comparisons.md", "interactions.csv", "ranking.csv",
+                  "ranking.md", "effects_activation.png", "effects_bias.png",
+                  "effects_hidden.png", "cd_activation.png", "cd_bias.png"}
+
+
+def test_script_standalone_writes_every_file_and_only_in_its_folder(tmp_path, sweep):
+    pytest.importorskip("matplotlib")
+    sandbox = tmp_path / "sandbox"
+    (sandbox / "input").mkdir(parents=True)
+    (sandbox / "work").mkdir()
+    sweep.to_csv(sandbox / "input" / "runs.csv", index=False)
+    before = _snapshot(sandbox)
+    out = sandbox / "out"
+    env = dict(os.environ, MPLCONFIGDIR=str(tmp_path / "mpl"),
+               PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run(
+        [sys.executable, SCRIPT, "--runs", str(sandbox / "input" / "runs.csv"),
+         "--out", str(out), "--axes", "activation", "bias", "hidden", "solver",
+         "--reference", "bias=both", "activation=relu", "--resamples", "999"],
+        cwd=sandbox / "work", env=env, capture_output=True, text=True, check=False,
+        timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    # two hidden sizes (no CD diagram) and one solver (nothing to compare)
+    assert set(os.listdir(out)) == EXPECTED_FILES
+    assert _snapshot(sandbox) - before == {f"out/{name}" for name in EXPECTED_FILES}
+    for name in EXPECTED_FILES:
+        if name.endswith(".png"):
+            assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    comparisons = pd.read_csv(out / "comparisons.csv")
+    assert set(comparisons["scope"]) == {"pooled", "dataset", "within"}
+    pooled = comparisons[(comparisons["scope"] == "pooled") & (comparisons["axis"] == "bias")]
+    assert pooled.set_index("level")["significant"].to_dict() == {
+        "hidden": False, "none": True, "output": True}
+    within = comparisons[(comparisons["scope"] == "within")
+                         & (comparisons["within"] == "activation")
+                         & (comparisons["dataset"] == "all")]
+    assert set(within["within_level"]) == {"relu", "gelu", "tanh"}
+    ranking = pd.read_csv(out / "ranking.csv")
+    assert set(ranking["axis"]) == {"activation", "bias", "hidden", "solver"}
+    markdown = (out / "comparisons.md").read_text()
+    assert "## bias (reference 'both')" in markdown
+    assert pooled.set_index("level").loc["none", "sentence"] in markdown
+    assert "One level ('adam'): nothing to compare." in markdown
+    assert "No Friedman test for hidden" in (out / "ranking.md").read_text()
+
+
+class _Named(list):
+    """A list whose entries can also be read by name, like Snakemake's inputs/outputs."""
+
+    def __init__(self, items=(), **named):
+        super().__init__(list(items) + list(named.values()))
+        for key, value in named.items():
+            setattr(self, key, value)
+
+
+def test_script_under_snakemake_fills_every_declared_output(tmp_path, sweep):
+    module = _script()
+    runs = tmp_path / "runs.csv"
+    sweep.to_csv(runs, index=False)
+    out = tmp_path / "report" / "statistics"
+    declared = {name: str(out / name) for name in
+                ("comparisons.csv", "comparisons.md", "ranking.csv", "ranking.md",
+                 "effects_bias.png", "cd_bias.png", "cd_hidden.png")}
+    job = types.SimpleNamespace(
+        input=_Named(runs=str(runs)),
+        output=_Named(**{name.replace(".", "_"): path for name, path in declared.items()}),
+        params=types.SimpleNamespace(
+            axes=["dataset", "activation", "bias", "hidden", "solver", "seed", "fold"],
+            reference={"bias": "both", "activation": "relu", "hidden": ["8"]},
+            metric="test_accuracy", alpha=0.05, seed=0, n_resamples=499),
+        log=[str(tmp_path / "statistics.log")])
+    module.main(job)
+    for path in declared.values():
+        assert os.path.getsize(path) > 0, path
+    # The runs have two hidden sizes: the declared CD diagram says why it is empty.
+    assert set(os.listdir(out)) == EXPECTED_FILES | {"cd_hidden.png"}
+    comparisons = pd.read_csv(out / "comparisons.csv")
+    assert set(comparisons.loc[comparisons["axis"] == "hidden", "reference"].astype(str)) \
+        == {"8"}
+
+
+def test_script_refuses_outputs_in_two_folders(tmp_path):
+    module = _script()
+    output = _Named(a=str(tmp_path / "one" / "comparisons.csv"),
+                    b=str(tmp_path / "two" / "ranking.csv"))
+    with pytest.raises(ValueError, match="must lie in one folder"):
+        module.output_folder(output)
