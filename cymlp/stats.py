@@ -338,14 +338,17 @@ def _paired_tests(value, reference_value, d):
     return t_p, w_p
 
 
-def _sentence(axis, level, reference, n, mean, low, high, p, significant, unit):
+def _sentence(axis, level, reference, n, mean, low, high, p, significant, unit,
+              n_failed=0, n_unpaired=0):
     """The plain-language summary of one comparison."""
     scale_word = " points" if unit == "points" else ""
+    lost = f"{n_failed} failed and {n_unpaired} unpaired runs left out"
     if n == 0:
-        return f"{axis} '{level}' vs '{reference}': no pairs to compare"
+        return f"{axis} '{level}' vs '{reference}': no pairs to compare ({lost})"
     if n == 1:
         return (f"{axis} '{level}' vs '{reference}': a single pair "
-                f"({_fmt(mean, unit, signed=True)}{scale_word}), too few to compare")
+                f"({_fmt(mean, unit, signed=True)}{scale_word}), too few to compare "
+                f"({lost})")
     if significant:
         if mean > 0:
             where, lo, hi = "above", low, high
@@ -414,7 +417,8 @@ def _comparisons(pairs, dropped, *, axis, reference, metric, by, ci, test, alpha
     table["significant"] = (table["pvalue_holm"] < alpha) & excludes_zero
     table["sentence"] = [
         _sentence(axis, r.level, reference, r.n_pairs, r.mean_difference, r.ci_low,
-                  r.ci_high, r.pvalue_holm, bool(r.significant), unit)
+                  r.ci_high, r.pvalue_holm, bool(r.significant), unit, r.n_failed,
+                  r.n_unpaired)
         for r in table.itertuples(index=False)]
     return table
 

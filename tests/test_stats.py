@@ -253,7 +253,8 @@ def test_pairing_drops_failed_and_unpaired_runs_and_counts_them():
     row = stats.compare_to_reference(runs, "bias", "both", axes=["bias"]).iloc[0]
     assert (row["n_pairs"], row["n_failed"], row["n_unpaired"]) == (1, 2, 3)
     assert 2 * row["n_pairs"] + row["n_failed"] + row["n_unpaired"] == len(runs)
-    assert "too few" in row["sentence"]
+    assert row["sentence"] == ("bias 'none' vs 'both': a single pair (-10.0 points), too "
+                               "few to compare (2 failed and 3 unpaired runs left out)")
 
 
 def test_pairing_matches_every_other_axis_and_levels_as_strings():
