@@ -1,23 +1,28 @@
-"""Data sets for cymlp: generated toy problems, text-file loaders, splits.
+"""Data sets for cymlp: the user's data files, generated toy problems, splits.
 
-Everything here is pure Python and NumPy. Three groups of functions:
+Everything here is pure Python and NumPy (SciPy for sparse svmlight input).
+Four groups of functions:
 
-* readers of labelled text files: :func:`read_labeled_text` reads the
-  ``LABEL TEXT`` format of the classic sentence-classification corpora, and
-  TSV or CSV files with a header row;
+* readers of data files: :func:`read_file` reads one labelled file in any
+  format of :data:`FORMATS` (``LABEL TEXT`` lines, fastText, CSV/TSV,
+  JSON Lines, numeric CSV/TSV, ``.npz``, ``.npy``, Parquet, svmlight),
+  guessing the format unless told, and returns a :class:`DataFile` with the
+  examples, the format used and the file's SHA-256; :func:`read_labeled_text`
+  is the older reader of text files, which keeps labels as strings;
 * generated data that needs no download: :func:`make_xor` (the four corners
   of the unit square, labelled by exclusive or) and
   :func:`make_negation_text` (short sentences whose sentiment is flipped by a
   negator, which a linear bag-of-words model cannot separate);
 * split protocols: :func:`kfold_indices` and :func:`holdout_indices`, used by
   :func:`load` to give the train / dev / test splits of the named data sets in
-  :data:`DATASETS`.
+  :data:`DATASETS`;
+* :func:`download` fetches the original archive of a public data set for
+  users with internet access and verifies its SHA-256 checksum.
 
-:func:`download` fetches the original archive of a public data set for users
-with internet access and verifies its SHA-256 checksum.
+Every path is made absolute against the current directory when a reader is
+called.
 """
 
-import csv
 import hashlib
 import math
 import numbers
@@ -30,32 +35,40 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cymlp._datafiles import (
+    FORMATS,
+    DataFile,
+    DataFormatError,
+    DataWarning,
+    _absolute,
+    _decode_lines,
+    _parse_label_text,
+    _parse_text_table,
+    _read_bytes,
+    _warn_repairs,
+    guess_format,
+    read_file,
+)
+
 __all__ = [
     "DATASETS",
+    "FORMATS",
     "ChecksumError",
+    "DataFile",
     "DataFormatError",
     "DataWarning",
     "LabeledText",
     "Splits",
     "download",
+    "guess_format",
     "holdout_indices",
     "kfold_indices",
     "load",
     "make_negation_text",
     "make_xor",
+    "read_file",
     "read_labeled_text",
 ]
-
-
-class DataFormatError(ValueError):
-    """A data file does not follow the expected format.
-
-    The message names the file and, where one is at fault, the 1-based line.
-    """
-
-
-class DataWarning(UserWarning):
-    """Something in a data file had to be repaired while reading it."""
 
 
 class ChecksumError(OSError):
@@ -63,7 +76,7 @@ class ChecksumError(OSError):
 
 
 # ---------------------------------------------------------------------------
-# Reading labelled text files
+# Reading labelled text files (labels kept as strings)
 # ---------------------------------------------------------------------------
 
 
@@ -78,7 +91,7 @@ class LabeledText:
     labels : list of str
         The label of each example as written in the file.
     path : pathlib.Path
-        The file that was read.
+        The file that was read (absolute).
     n_repaired : int
         Number of lines that were not valid UTF-8 and were decoded as cp1252
         (bytes undefined in cp1252 as Latin-1).
@@ -98,33 +111,6 @@ class LabeledText:
 
 _FORMATS = ("label_text", "tsv", "csv")
 
-# Undecodable bytes come back from ``errors="surrogateescape"`` as the lone
-# surrogates U+DC80..U+DCFF; mapping each back to the code point of the byte
-# is exactly a Latin-1 decoding of that byte.
-_SURROGATE_TO_LATIN1 = {0xDC00 + b: b for b in range(0x80, 0x100)}
-
-
-def _decode_line(raw, encoding):
-    """Decode one line; return ``(text, repaired)``.
-
-    ``raw`` is decoded with ``encoding``; if that fails, the line is decoded
-    as cp1252 and any byte that cp1252 leaves undefined (0x81, 0x8D, 0x8F,
-    0x90, 0x9D) as Latin-1, so decoding never fails and is predictable.
-    """
-    try:
-        return raw.decode(encoding), False
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="surrogateescape")
-        return text.translate(_SURROGATE_TO_LATIN1), True
-
-
-def _split_raw_lines(data):
-    """Split file bytes into lines at ``\\n``; a final terminator adds no line."""
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return lines
-
 
 def read_labeled_text(
     path,
@@ -135,7 +121,11 @@ def read_labeled_text(
     delimiter=None,
     encoding="utf-8",
 ):
-    """Read a file of labelled texts.
+    """Read a file of labelled texts, keeping every label as the string written.
+
+    :func:`read_file` reads more formats and applies the label rule; this
+    function reads the same text formats the same way but returns the labels
+    as strings.
 
     Parameters
     ----------
@@ -149,7 +139,8 @@ def read_labeled_text(
         an empty text; an empty line is an error.
         ``"tsv"`` and ``"csv"``: a header row naming the columns, then one
         example per row, read with the :mod:`csv` module (TSV without
-        quoting, CSV with the default double-quote rules).
+        quoting, CSV with the RFC 4180 double-quote rules); surrounding
+        whitespace is stripped from labels, texts are kept as written.
     text_column, label_column : str, default="text", "label"
         Header names of the text and label columns (``"tsv"``/``"csv"``).
     delimiter : str or None, default=None
@@ -172,8 +163,8 @@ def read_labeled_text(
         If ``path`` does not exist.
     DataFormatError
         If the file is empty, or a line is malformed (empty line, missing
-        column, wrong number of fields); the message names the file and the
-        1-based line number.
+        column, wrong number of fields, empty label, header without rows);
+        the message names the file and the 1-based line number.
     ValueError
         If ``fmt`` is not one of the supported formats.
 
@@ -185,42 +176,15 @@ def read_labeled_text(
     """
     if fmt not in _FORMATS:
         raise ValueError(f"fmt must be one of {_FORMATS}, got {fmt!r}")
-    path = pathlib.Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"data file not found: {path}") from None
-
-    raw_lines = _split_raw_lines(data)
-    if not raw_lines:
-        raise DataFormatError(f"{path} is empty: expected at least one example")
-    if raw_lines[0].startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
-        raw_lines[0] = raw_lines[0][3:]
-
-    lines = []
-    repaired = []
-    for lineno, raw in enumerate(raw_lines, start=1):
-        text, was_repaired = _decode_line(raw, encoding)
-        lines.append(text)
-        if was_repaired:
-            repaired.append(lineno)
-
+    path, data = _read_bytes(path)
+    lines, repaired = _decode_lines(data, encoding)
     if fmt == "label_text":
         texts, labels = _parse_label_text(lines, path)
     else:
         if delimiter is None:
             delimiter = "\t" if fmt == "tsv" else ","
-        texts, labels = _parse_table(lines, path, fmt, delimiter, text_column, label_column)
-
-    if repaired:
-        shown = ", ".join(str(n) for n in repaired[:10])
-        more = ", ..." if len(repaired) > 10 else ""
-        warnings.warn(
-            f"{path}: {len(repaired)} line(s) were not valid {encoding} and were "
-            f"decoded as cp1252 (lines {shown}{more})",
-            DataWarning,
-            stacklevel=2,
-        )
+        texts, labels = _parse_text_table(lines, path, fmt, delimiter, text_column, label_column)
+    _warn_repairs(path, repaired, encoding, stacklevel=2)
     return LabeledText(
         texts=texts,
         labels=labels,
@@ -228,64 +192,6 @@ def read_labeled_text(
         n_repaired=len(repaired),
         repaired_lines=repaired,
     )
-
-
-def _parse_label_text(lines, path):
-    texts = []
-    labels = []
-    for lineno, line in enumerate(lines, start=1):
-        line = line.rstrip("\r")
-        parts = line.split(None, 1)
-        if not parts:
-            what = "empty line" if not line else "line holds only whitespace"
-            raise DataFormatError(f"{path}, line {lineno}: {what}; expected 'LABEL TEXT'")
-        labels.append(parts[0])
-        texts.append(parts[1] if len(parts) == 2 else "")
-    return texts, labels
-
-
-def _parse_table(lines, path, fmt, delimiter, text_column, label_column):
-    # The line terminators go back in so that the csv module sees the file as
-    # written (a quoted CSV field may span lines).
-    lines = (line + "\n" for line in lines)
-    if fmt == "tsv":
-        reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE, strict=True)
-    else:
-        reader = csv.reader(lines, delimiter=delimiter, strict=True)
-    try:
-        header = next(reader)
-    except csv.Error as exc:
-        raise DataFormatError(f"{path}, line 1: unreadable header row ({exc})") from None
-    header = [name.strip() for name in header]
-    missing = [c for c in (text_column, label_column) if c not in header]
-    if missing:
-        raise DataFormatError(
-            f"{path}, line 1: header has no column {' or '.join(map(repr, missing))} "
-            f"(columns: {header}); set text_column / label_column"
-        )
-    text_at = header.index(text_column)
-    label_at = header.index(label_column)
-    n_fields = len(header)
-
-    texts = []
-    labels = []
-    while True:
-        start = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise DataFormatError(f"{path}, line {start}: {exc}") from None
-        if len(row) != n_fields:
-            what = "empty line" if not row else f"{len(row)} field(s)"
-            raise DataFormatError(
-                f"{path}, line {start}: {what}, expected {n_fields} "
-                f"({fmt.upper()} with header {header})"
-            )
-        texts.append(row[text_at].rstrip("\r"))
-        labels.append(row[label_at].strip())
-    return texts, labels
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,798 @@
+"""Tests of the user's data files in cymlp.datasets: every format, format guessing,
+the label rule, and property tests of the readers."""
+
+import gzip
+import hashlib
+import json
+import os
+import pathlib
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from _shared import import_cymlp_module
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+datasets = import_cymlp_module("datasets")
+_labels_array = import_cymlp_module("_datafiles")._labels_array
+DataFormatError = datasets.DataFormatError
+
+# The real data sit next to the repository (../shared/data), or where
+# CYMLP_DATA_DIR points.
+DATA_DIR = pathlib.Path(
+    os.environ.get("CYMLP_DATA_DIR")
+    or pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+)
+
+
+def _need(*names):
+    missing = [n for n in names if not (DATA_DIR / n).is_file()]
+    if missing:
+        pytest.skip(f"data files not available: {missing}")
+
+
+def _write(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+    return path
+
+
+def _read(path, **kwargs):
+    """read_file with repair warnings silenced (tests that check them use pytest.warns)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", datasets.DataWarning)
+        return datasets.read_file(path, **kwargs)
+
+
+# ---------------------------------------------------------------------------
+# LABEL TEXT
+# ---------------------------------------------------------------------------
+
+
+def test_label_text_result_records_everything(tmp_path):
+    data = b"1 a good film .\r\n0 a bad one\n2\n"
+    path = _write(tmp_path, "reviews.txt", data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing to repair: no warning
+        got = datasets.read_file(path)
+    assert got.X == ["a good film .", "a bad one", ""]
+    assert got.y.tolist() == [1, 0, 2] and got.y.dtype == np.int64
+    assert got.kind == "text" and got.format == "label_text"
+    assert got.format_reason == "content: LABEL TEXT lines"
+    assert got.n_rows == len(got) == 3
+    assert got.path == path and got.path.is_absolute()
+    assert got.sha256 == hashlib.sha256(data).hexdigest()
+    assert got.repaired_lines == [] and got.n_repaired == 0
+
+
+def test_label_text_cp1252_lines_are_repaired_and_named(tmp_path):
+    path = _write(tmp_path, "r.txt", b"1 caf\xe9\n0 plain\n1 \x93quoted\x94\n")
+    with pytest.warns(datasets.DataWarning, match=r"r\.txt: 2 line\(s\).*lines 1, 3\)"):
+        got = datasets.read_file(path)
+    assert got.X == ["café", "plain", "\u201cquoted\u201d"]
+    assert got.repaired_lines == [1, 3]
+
+
+# ---------------------------------------------------------------------------
+# fastText
+# ---------------------------------------------------------------------------
+
+
+def test_fasttext_lines(tmp_path):
+    content = "__label__pos a fine film\n__label__neg  dull\r\n__label__pos\n"
+    path = _write(tmp_path, "ft.txt", content)
+    got = datasets.read_file(path)
+    assert got.format == "fasttext"
+    assert got.X == ["a fine film", "dull", ""]
+    assert got.y.tolist() == ["pos", "neg", "pos"]
+
+
+def test_fasttext_label_prefix_is_configurable(tmp_path):
+    path = _write(tmp_path, "ft.txt", "#c#1 one\n#c#-2 two\n")
+    got = datasets.read_file(path, format="fasttext", label_prefix="#c#")
+    assert got.y.tolist() == [1, -2] and got.X == ["one", "two"]
+    assert datasets.read_file(path, label_prefix="#c#").format == "fasttext"
+
+
+def test_fasttext_multilabel_line_needs_multilabel_true(tmp_path):
+    path = _write(tmp_path, "ft.txt", "__label__a one\n__label__b __label__c two words\n")
+    with pytest.raises(
+        DataFormatError,
+        match=r"ft\.txt, line 2: 2 labels \['b', 'c'\].*needs multilabel=True",
+    ):
+        datasets.read_file(path)
+    got = datasets.read_file(path, multilabel=True)
+    assert got.y == [["a"], ["b", "c"]]
+    assert got.X == ["one", "two words"]  # no label read as a word
+
+
+def test_fasttext_multilabel_integer_labels(tmp_path):
+    path = _write(tmp_path, "ft.txt", "__label__1 __label__2 x\n__label__3 y\n")
+    assert datasets.read_file(path, multilabel=True).y == [[1, 2], [3]]
+    path = _write(tmp_path, "ft2.txt", "__label__1 __label__01 x\n")
+    assert datasets.read_file(path, multilabel=True).y == [["1", "01"]]
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("__label__a fine\nno tag here\n", r"line 2: no label: the line does not start with"),
+        ("__label__a fine __label__b\n", r"line 1: label tag '__label__b' after the text"),
+        ("__label__ fine\n", r"line 1: empty label"),
+        ("__label__a x\n\n", r"line 2: empty line"),
+    ],
+)
+def test_fasttext_errors_name_the_line(tmp_path, content, match):
+    path = _write(tmp_path, "ft.txt", content)
+    with pytest.raises(DataFormatError, match=match):
+        datasets.read_file(path, format="fasttext")
+
+
+# ---------------------------------------------------------------------------
+# CSV and TSV with text
+# ---------------------------------------------------------------------------
+
+
+def test_csv_quoting_bom_crlf(tmp_path):
+    content = (
+        '\ufeffid,text,label\r\n'
+        '1,"hello, world",pos\r\n'
+        '2,"two\r\nlines, and ""quotes""",neg\r\n'
+        '3,,pos\r\n'
+        '4,plain, neg \r\n'
+    )
+    path = _write(tmp_path, "t.csv", content)
+    got = datasets.read_file(path)
+    assert got.format == "csv" and got.kind == "text"
+    assert got.X == ["hello, world", 'two\r\nlines, and "quotes"', "", "plain"]
+    assert got.y.tolist() == ["pos", "neg", "pos", "neg"]  # labels: surrounding space dropped
+
+
+def test_csv_errors_count_physical_lines(tmp_path):
+    # Row 2 spans lines 3-5; the ragged row is on line 6.
+    content = 'text,label\n"a",1\n"b\nc\nd",0\n"e",1,extra\n'
+    path = _write(tmp_path, "t.csv", content)
+    with pytest.raises(DataFormatError, match=r"t\.csv, line 6: 3 field\(s\), expected 2"):
+        datasets.read_file(path)
+    path = _write(tmp_path, "u.csv", 'text,label\n"a\nb",1\nc,\n')
+    with pytest.raises(DataFormatError, match=r"u\.csv, line 4: empty label"):
+        datasets.read_file(path)
+
+
+def test_csv_cp1252_lines_are_repaired(tmp_path):
+    path = _write(tmp_path, "t.csv", b'text,label\n"na\xefve, sure",1\nok,0\n')
+    with pytest.warns(datasets.DataWarning, match=r"1 line\(s\).*\(lines 2\)"):
+        got = datasets.read_file(path)
+    assert got.X == ["naïve, sure", "ok"] and got.repaired_lines == [2]
+
+
+def test_csv_named_columns_and_missing_label_column(tmp_path):
+    path = _write(tmp_path, "t.csv", "sentence,y\nfine,1\n")
+    got = datasets.read_file(path, text_column="sentence", label_column="y")
+    assert got.X == ["fine"] and got.y.tolist() == [1]
+    with pytest.raises(
+        DataFormatError, match=r"header has no column 'label' \(columns: \['sentence', 'y'\]\)"
+    ):
+        datasets.read_file(path, text_column="sentence")
+
+
+def test_csv_header_only_is_an_error(tmp_path):
+    path = _write(tmp_path, "t.csv", "text,label\n")
+    with pytest.raises(DataFormatError, match="a header row but no examples"):
+        datasets.read_file(path)
+
+
+def test_tsv_text(tmp_path):
+    path = _write(tmp_path, "t.tsv", 'text\tlabel\na "quoted" film\t1\n\t0\n')
+    got = datasets.read_file(path)
+    assert got.format == "tsv"
+    assert got.X == ['a "quoted" film', ""] and got.y.tolist() == [1, 0]
+
+
+# ---------------------------------------------------------------------------
+# JSON Lines
+# ---------------------------------------------------------------------------
+
+
+def test_jsonl(tmp_path):
+    rows = [{"text": "a, b", "label": "pos"}, {"text": "", "label": "neg", "id": 3}]
+    path = _write(tmp_path, "d.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    got = datasets.read_file(path)
+    assert got.format == "jsonl" and got.X == ["a, b", ""] and got.y.tolist() == ["pos", "neg"]
+
+
+def test_jsonl_keys_are_configurable_and_integer_labels(tmp_path):
+    path = _write(tmp_path, "d.jsonl", '{"s": "x", "c": 3}\n{"s": "y", "c": "-4"}\n')
+    got = datasets.read_file(path, text_column="s", label_column="c")
+    assert got.y.tolist() == [3, -4] and got.y.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    "line, match",
+    [
+        ('{"text": "x", "label": 1', r"line 2: not valid JSON"),
+        ('["x", 1]', r"line 2: expected a JSON object, got list"),
+        ('{"text": "x"}', r"line 2: no key 'label' \(keys: \['text'\]\)"),
+        ('{"text": null, "label": 1}', r"line 2: text 'text' is null"),
+        ('{"text": "x", "label": 1.5}', r"line 2: label 'label' is float"),
+        ('{"text": "x", "label": true}', r"line 2: label 'label' is bool"),
+        ('{"text": "x", "label": ""}', r"line 2: empty label"),
+        ('{"text": "x", "label": ["a", "b"]}', r"line 2: .*multi-label.*multilabel=True"),
+        ("", r"line 2: empty line"),
+        ("[" * 100000, r"line 2: not valid JSON \(nested too deeply\)"),
+    ],
+)
+def test_jsonl_errors_name_the_line(tmp_path, line, match):
+    path = _write(tmp_path, "d.jsonl", '{"text": "ok", "label": 0}\n' + line + "\n")
+    with pytest.raises(DataFormatError, match=match):
+        datasets.read_file(path)
+
+
+def test_jsonl_multilabel(tmp_path):
+    path = _write(tmp_path, "d.jsonl", '{"text": "x", "label": ["a", "b"]}\n'
+                                       '{"text": "y", "label": "c"}\n')
+    assert datasets.read_file(path, multilabel=True).y == [["a", "b"], ["c"]]
+
+
+def test_jsonl_cp1252_line_is_repaired(tmp_path):
+    path = _write(tmp_path, "d.jsonl", b'{"text": "caf\xe9", "label": 1}\n')
+    with pytest.warns(datasets.DataWarning, match=r"\(lines 1\)"):
+        assert datasets.read_file(path).X == ["café"]
+
+
+# ---------------------------------------------------------------------------
+# Numeric CSV and TSV
+# ---------------------------------------------------------------------------
+
+
+def test_numeric_csv(tmp_path):
+    path = _write(tmp_path, "n.csv", "x1, x2 ,label\n1,2.5,0\n-3,4e2,1\r\n.5,+7.,1\n")
+    got = datasets.read_file(path)
+    assert got.format == "numeric_csv" and got.kind == "numeric"
+    np.testing.assert_array_equal(got.X, [[1, 2.5], [-3, 400], [0.5, 7]])
+    assert got.X.dtype == np.float64 and got.y.tolist() == [0, 1, 1]
+    assert got.feature_names == ["x1", "x2"]
+
+
+def test_numeric_tsv_label_column_anywhere(tmp_path):
+    path = _write(tmp_path, "n.tsv", "y\ta\tb\ncat\t1\t2\ndog\t3\t4\n")
+    got = datasets.read_file(path, label_column="y")
+    assert got.format == "numeric_tsv"
+    np.testing.assert_array_equal(got.X, [[1, 2], [3, 4]])
+    assert got.y.tolist() == ["cat", "dog"] and got.feature_names == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    "cell, match",
+    [
+        ("abc", r"line 3, column 'b': 'abc' is not a number"),
+        ("1_000", r"line 3, column 'b': '1_000' is not a number"),
+        ("\u0663", r"line 3, column 'b': '٣' is not a number"),
+        ("", r"line 3, column 'b': empty cell"),
+        ("nan", r"line 3, column 'b': NaN or infinity \('nan'\)"),
+        ("-Inf", r"line 3, column 'b': NaN or infinity \('-Inf'\)"),
+        ("1e999", r"line 3, column 'b': '1e999' overflows float64"),
+    ],
+)
+def test_numeric_csv_bad_cells_are_named(tmp_path, cell, match):
+    path = _write(tmp_path, "n.csv", f"a,b,label\n1,2,0\n3,{cell},1\n")
+    with pytest.raises(DataFormatError, match=match):
+        datasets.read_file(path, format="numeric_csv")
+
+
+def test_numeric_csv_structure_errors(tmp_path):
+    path = _write(tmp_path, "n.csv", "a,b,c\n1,2,0\n")
+    with pytest.raises(DataFormatError, match=r"no column 'label' \(columns: \['a', 'b', 'c'\]\)"):
+        datasets.read_file(path, format="numeric_csv")
+    path = _write(tmp_path, "n.csv", "a,label\n1,0\n2\n")
+    with pytest.raises(DataFormatError, match=r"line 3: 1 field\(s\), expected 2"):
+        datasets.read_file(path)
+    path = _write(tmp_path, "n.csv", "label\n0\n")
+    with pytest.raises(DataFormatError, match="no feature columns"):
+        datasets.read_file(path, format="numeric_csv")
+
+
+# ---------------------------------------------------------------------------
+# npz and npy
+# ---------------------------------------------------------------------------
+
+
+def _npz(tmp_path, name="d.npz", **arrays):
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return path
+
+
+def test_npz(tmp_path):
+    X = np.arange(12, dtype=np.float32).reshape(4, 3)
+    path = _npz(tmp_path, X=X, y=np.array([0, 1, 1, 0]))
+    got = datasets.read_file(path)
+    assert got.format == "npz" and got.kind == "numeric" and got.n_rows == 4
+    np.testing.assert_array_equal(got.X, X)
+    assert got.X.dtype == np.float64 and got.y.tolist() == [0, 1, 1, 0]
+    assert got.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_npz_keys_and_label_types(tmp_path):
+    path = _npz(tmp_path, features=np.eye(3), target=np.array(["b", "a", "01"]))
+    got = datasets.read_file(path, x_key="features", y_key="target")
+    assert got.y.tolist() == ["b", "a", "01"]
+    with pytest.raises(DataFormatError, match=r"no array 'X' or 'y' \(arrays: \['features', "):
+        datasets.read_file(path)
+    path = _npz(tmp_path, X=np.eye(3), y=np.array([0.0, 1.0, 2.0]))
+    assert datasets.read_file(path).y.dtype == np.int64
+    path = _npz(tmp_path, X=np.eye(3), y=np.array([0.0, 0.5, 2.0]))
+    with pytest.raises(DataFormatError, match=r"holds 0\.5 at index 1"):
+        datasets.read_file(path)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x93NUMPY\x01\x00\x06\x00\x00\x00\x00'''",  # header cut in a string
+        b"\x93NUMPY\x01\x00\x04\x00{\x00\n}",  # a NUL in the header
+        b"\x93NUMPY\x01\x00\x40\x00{'descr': '<f8', 'fortran_order': False, "
+        b"'shape': (9999999999,)}",  # more data than the file holds
+    ],
+)
+def test_corrupt_npy_is_a_data_format_error(tmp_path, data):
+    with pytest.raises(DataFormatError, match="not a readable .npy file"):
+        datasets.read_file(_write(tmp_path, "c.npy", data))
+
+
+def test_npz_bad_contents(tmp_path):
+    X = np.ones((3, 2))
+    X[2, 1] = np.nan
+    with pytest.raises(DataFormatError, match=r"NaN at row 2, column 1"):
+        datasets.read_file(_npz(tmp_path, X=X, y=np.arange(3)))
+    with pytest.raises(DataFormatError, match=r"'y' must be 1-D with one label per row"):
+        datasets.read_file(_npz(tmp_path, X=np.ones((3, 2)), y=np.arange(2)))
+    objects = np.array([{"a": 1}, None, 3], dtype=object)
+    with pytest.raises(DataFormatError, match="cannot read the arrays.*allow_pickle"):
+        datasets.read_file(_npz(tmp_path, X=np.ones((3, 2)), y=objects))
+    with pytest.raises(DataFormatError, match="not a readable .npz file"):
+        datasets.read_file(_write(tmp_path, "broken.npz", b"PK\x03\x04 not really a zip"))
+
+
+def test_npy_label_column(tmp_path):
+    path = tmp_path / "d.npy"
+    np.save(path, np.array([[0.5, 1.0, 0.0], [1.5, 2.0, 1.0], [2.5, 3.0, 1.0]]))
+    got = datasets.read_file(path)
+    assert got.format == "npy"
+    np.testing.assert_array_equal(got.X, [[0.5, 1], [1.5, 2], [2.5, 3]])
+    assert got.y.tolist() == [0, 1, 1]
+    got = datasets.read_file(path, label_column=1)
+    np.testing.assert_array_equal(got.X, [[0.5, 0], [1.5, 1], [2.5, 1]])
+    assert got.y.tolist() == [1, 2, 3]
+    with pytest.raises(DataFormatError, match="label column 0 holds 0.5 at index 0"):
+        datasets.read_file(path, label_column=0)
+    with pytest.raises(DataFormatError, match="out of range for 3 columns"):
+        datasets.read_file(path, label_column=3)
+    with pytest.raises(ValueError, match="no column names; label_column must be an int"):
+        datasets.read_file(path, label_column="label")
+    np.save(path, np.arange(4.0))
+    with pytest.raises(DataFormatError, match=r"expected a 2-D array.*shape \(4,\)"):
+        datasets.read_file(path)
+
+
+# ---------------------------------------------------------------------------
+# Parquet
+# ---------------------------------------------------------------------------
+
+
+def _parquet(tmp_path, name, columns):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / name
+    pq.write_table(pa.table(columns), path)
+    return path
+
+
+def test_parquet_numeric(tmp_path):
+    path = _parquet(tmp_path, "d.parquet", {"f1": [1.0, 2.0, 3.0], "f2": [4, 5, 6],
+                                            "flag": [True, False, True], "label": ["a", "b", "a"]})
+    got = datasets.read_file(path)
+    assert got.format == "parquet" and got.kind == "numeric"
+    np.testing.assert_array_equal(got.X, [[1, 4, 1], [2, 5, 0], [3, 6, 1]])
+    assert got.y.tolist() == ["a", "b", "a"] and got.feature_names == ["f1", "f2", "flag"]
+
+
+def test_parquet_text_and_errors(tmp_path):
+    path = _parquet(tmp_path, "t.pq", {"text": ["x y", ""], "label": [3, 1]})
+    got = datasets.read_file(path)
+    assert got.kind == "text" and got.X == ["x y", ""] and got.y.tolist() == [3, 1]
+    path = _parquet(tmp_path, "n.parquet", {"f": [1.0, None], "label": [0, 1]})
+    with pytest.raises(DataFormatError, match="column 'f' is null at row 1"):
+        datasets.read_file(path)
+    path = _parquet(tmp_path, "s.parquet", {"f": ["a", "b"], "label": [0, 1]})
+    with pytest.raises(DataFormatError, match="column 'f' has type string"):
+        datasets.read_file(path)
+    path = _parquet(tmp_path, "l.parquet", {"f": [1.0, 2.0], "label": [0, None]})
+    with pytest.raises(DataFormatError, match="row 1: label 'label' is null"):
+        datasets.read_file(path)
+    path = _parquet(tmp_path, "m.parquet", {"f": [1.0, 2.0], "label": ["a", None]})
+    with pytest.raises(DataFormatError, match="row 1: label 'label' is null"):
+        datasets.read_file(path)
+    path = _parquet(tmp_path, "w.parquet", {"f": [1.0, 2.0], "label": [1.0, 2.0]})
+    assert datasets.read_file(path).y.tolist() == [1, 2]
+    path = _parquet(tmp_path, "h.parquet", {"f": [1.0, 2.0], "label": [1.0, 2.5]})
+    with pytest.raises(DataFormatError, match="holds 2.5 at index 1"):
+        datasets.read_file(path)
+
+
+def test_parquet_without_pyarrow_names_the_extra(tmp_path, monkeypatch):
+    path = _write(tmp_path, "d.parquet", b"PAR1 whatever")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    with pytest.raises(ImportError, match=r"needs pyarrow.*cymlp\[parquet\].*parquet extra"):
+        datasets.read_file(path)
+
+
+# ---------------------------------------------------------------------------
+# svmlight / libsvm
+# ---------------------------------------------------------------------------
+
+
+def test_svmlight_csr_arrays(tmp_path):
+    content = "# a comment line\n+1 1:0.5 4:-2 # trailing comment\n\n-1 2:1e3\n+1\n-1 4:7 3:0\n"
+    path = _write(tmp_path, "d.svm", content)
+    got = datasets.read_file(path)
+    X = got.X
+    assert got.format == "svmlight" and got.kind == "numeric" and got.n_rows == 4
+    assert X.format == "csr" and X.shape == (4, 4) and X.dtype == np.float64
+    assert X.indptr.tolist() == [0, 2, 3, 3, 5]
+    assert X.indices.tolist() == [0, 3, 1, 2, 3]  # one-based in the file, sorted per row
+    assert X.data.tolist() == [0.5, -2.0, 1000.0, 0.0, 7.0]  # explicit zeros kept as written
+    assert got.y.tolist() == ["+1", "-1", "+1", "-1"]  # '+1' is not canonical: kept
+
+
+def test_svmlight_index_base_and_width(tmp_path):
+    path = _write(tmp_path, "d.svm", "0 0:1 2:3\n1 1:2\n")
+    got = datasets.read_file(path)  # index 0 present: zero-based
+    np.testing.assert_array_equal(got.X.toarray(), [[1, 0, 3], [0, 2, 0]])
+    assert got.y.tolist() == [0, 1]
+    with pytest.raises(DataFormatError, match=r"line 1: feature index 0 with zero_based=False"):
+        datasets.read_file(path, zero_based=False)
+    got = datasets.read_file(path, n_features=5)
+    assert got.X.shape == (2, 5)
+    with pytest.raises(DataFormatError, match="does not fit n_features=2"):
+        datasets.read_file(path, n_features=2)
+    path = _write(tmp_path, "e.svm", "0 1:1 3:3\n")
+    np.testing.assert_array_equal(datasets.read_file(path, zero_based=True).X.toarray(),
+                                  [[0, 1, 0, 3]])
+
+
+def test_svmlight_qid_is_ignored_with_a_warning(tmp_path):
+    path = _write(tmp_path, "d.svm", "1 qid:3 1:1\n0 qid:3 2:1\n")
+    with pytest.warns(datasets.DataWarning, match=r"qid \(query id\) fields ignored on 2 line"):
+        got = datasets.read_file(path)
+    assert got.ignored == {"qid": [1, 2]}
+    np.testing.assert_array_equal(got.X.toarray(), [[1, 0], [0, 1]])
+
+
+@pytest.mark.parametrize(
+    "line, match",
+    [
+        ("1 2:1 2:3", r"line 2: feature index 2 appears twice"),
+        ("1 2", r"line 2: '2' is not INDEX:VALUE"),
+        ("1 x:1", r"line 2: feature index 'x' is not an integer"),
+        ("1 2:abc", r"line 2, feature 2: 'abc' is not a number"),
+        ("1 2:nan", r"line 2, feature 2: NaN or infinity"),
+        ("1,2 3:1", r"line 2: label '1,2' lists several labels"),
+        ("3:1", r"line 2: starts with '3:1'; expected 'LABEL INDEX:VALUE"),
+    ],
+)
+def test_svmlight_errors_name_the_line(tmp_path, line, match):
+    path = _write(tmp_path, "d.svm", "0 1:1\n" + line + "\n")
+    with pytest.raises(DataFormatError, match=match):
+        datasets.read_file(path)
+
+
+# ---------------------------------------------------------------------------
+# Format guessing
+# ---------------------------------------------------------------------------
+
+
+def _guess_cases(tmp_path):
+    np.save(tmp_path / "a.npy", np.ones((2, 3)))
+    np.savez(tmp_path / "a.npz", X=np.ones((2, 2)), y=np.arange(2))
+    (tmp_path / "renamed.dat").write_bytes((tmp_path / "a.npz").read_bytes())
+    return [
+        ("a.txt", "1 some text\n", "label_text", "content: LABEL TEXT"),
+        ("a.all", "1 some text\n", "label_text", "content: LABEL TEXT"),
+        ("b.txt", "__label__x some text\n", "fasttext", "starts with '__label__'"),
+        ("c.txt", '{"text": "x", "label": 1}\n', "jsonl", "JSON object"),
+        ("d.txt", "# header comment\n1 1:0.5 7:2\n-1 qid:1 2:1\n", "svmlight", "INDEX:VALUE"),
+        ("e.txt", "1 at 10:30 pm\n", "label_text", "LABEL TEXT"),
+        ("f.txt", "text\tlabel\nx\t1\n", "tsv", "tab-separated header"),
+        ("a.csv", "id,text,label\n1,x,0\n", "csv", "names the text column 'text'"),
+        ("b.csv", "a,b,label\n1,2,x\n", "numeric_csv", "the other columns hold numbers"),
+        ("a.tsv", "text\tlabel\nx\t0\n", "tsv", "names the text column"),
+        ("b.tsv", "a\tlabel\n1.5\t0\n", "numeric_tsv", "hold numbers"),
+        ("a.jsonl", '{"text": "x", "label": 1}\n', "jsonl", "extension '.jsonl'"),
+        ("a.ft", "__label__a x\n", "fasttext", "extension '.ft'"),
+        ("a.libsvm", "1 1:1\n", "svmlight", "extension '.libsvm'"),
+        ("a.npy", None, "npy", "extension '.npy'"),
+        ("a.npz", None, "npz", "extension '.npz'"),
+        ("renamed.dat", None, "npz", "content: npz signature"),
+    ]
+
+
+def test_format_is_guessed_from_extension_and_content(tmp_path):
+    for name, content, fmt, reason in _guess_cases(tmp_path):
+        path = tmp_path / name
+        if content is not None:
+            path.write_text(content)
+        assert datasets.guess_format(path)[0] == fmt, name
+        got = _read(path)
+        assert got.format == fmt, name
+        assert reason in got.format_reason, (name, got.format_reason)
+
+
+def test_parquet_is_guessed(tmp_path):
+    path = _parquet(tmp_path, "d.parquet", {"f": [1.0], "label": [1]})
+    renamed = tmp_path / "d.bin"
+    renamed.write_bytes(path.read_bytes())
+    assert datasets.read_file(path).format_reason == "extension '.parquet'"
+    assert datasets.read_file(renamed).format_reason == "content: parquet signature"
+
+
+def test_format_given_overrides_the_guess(tmp_path):
+    path = _write(tmp_path, "a.txt", "text,label\nx,1\n")
+    assert datasets.read_file(path).format == "label_text"
+    got = datasets.read_file(path, format="csv")
+    assert got.format == "csv" and got.format_reason == "given" and got.X == ["x"]
+
+
+def test_a_text_column_given_makes_a_csv_text(tmp_path):
+    path = _write(tmp_path, "a.csv", "sentence,label\n1,0\n")
+    assert datasets.read_file(path).format == "numeric_csv"
+    got = datasets.read_file(path, text_column="sentence")
+    assert got.format == "csv" and got.X == ["1"]
+
+
+def test_unknown_format_errors_list_the_formats(tmp_path):
+    formats = r"label_text, fasttext, csv, tsv, jsonl, numeric_csv, numeric_tsv, npz, npy, "
+    path = _write(tmp_path, "a.bin", b"\x00\x01\x02binary")
+    with pytest.raises(DataFormatError, match=r"cannot tell the format.*binary.*" + formats):
+        datasets.read_file(path)
+    path = _write(tmp_path, "a.txt.gz", gzip.compress(b"1 x\n"))
+    with pytest.raises(DataFormatError, match="compressed; decompress it first"):
+        datasets.read_file(path)
+    path = _write(tmp_path, "a.csv", "sentence,kind\nhello,1\n")
+    with pytest.raises(DataFormatError, match=r"names neither a text column 'text' nor a label"):
+        datasets.read_file(path)
+    path = _write(tmp_path, "b.csv", "sentence,label\nhello there,1\n")
+    with pytest.raises(DataFormatError, match=r"'hello there' \(line 2\) is not a number; pass "
+                                              r"text_column= for text"):
+        datasets.read_file(path)
+    with pytest.raises(ValueError, match="unknown format 'xlsx'; formats: label_text, "):
+        datasets.read_file(path, format="xlsx")
+
+
+def test_options_that_do_not_apply_are_errors(tmp_path):
+    path = _write(tmp_path, "a.txt", "1 x\n")
+    with pytest.raises(ValueError, match="multilabel=True applies to fasttext and jsonl"):
+        datasets.read_file(path, multilabel=True)
+    with pytest.raises(ValueError, match="only npy files take"):
+        datasets.read_file(path, label_column=0)
+    with pytest.raises(ValueError, match="delimiter must be one character"):
+        datasets.read_file(path, delimiter=";;")
+    with pytest.raises(LookupError):
+        datasets.read_file(path, encoding="no-such-codec")
+
+
+# ---------------------------------------------------------------------------
+# Files that are not there, or not files
+# ---------------------------------------------------------------------------
+
+
+def test_missing_directory_and_empty_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"data file not found: .*absent\.csv"):
+        datasets.read_file(tmp_path / "absent.csv")
+    with pytest.raises(IsADirectoryError, match=r"Is a directory, not a data file: .*"):
+        datasets.read_file(tmp_path)
+    for name in ("e.txt", "e.csv", "e.npz", "e.jsonl", "e.svm"):
+        with pytest.raises(DataFormatError, match=rf"{name} is empty"):
+            datasets.read_file(_write(tmp_path, name, b""))
+
+
+# ---------------------------------------------------------------------------
+# The label rule
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        ["10", "1_0"],
+        ["01", "1"],
+        ["\u0663", "3"],  # Arabic-Indic three and ASCII three
+        ["99999999999999999999", "1"],  # beyond int64
+        ["-0", "0"],
+        ["+1", "1"],
+        ["9223372036854775808", "0"],  # 2**63
+    ],
+)
+def test_labels_that_int_would_merge_stay_distinct_strings(tmp_path, labels):
+    path = _write(tmp_path, "l.txt", "".join(f"{label} text\n" for label in labels))
+    got = datasets.read_file(path)
+    assert got.y.dtype.kind == "U"
+    assert got.y.tolist() == labels
+    assert len(set(got.y.tolist())) == len(labels)
+
+
+def test_canonical_integer_labels_become_int64(tmp_path):
+    labels = ["0", "-7", "12", "9223372036854775807", "-9223372036854775808"]
+    path = _write(tmp_path, "l.txt", "".join(f"{label} t\n" for label in labels))
+    got = datasets.read_file(path)
+    assert got.y.dtype == np.int64
+    assert [str(v) for v in got.y.tolist()] == labels
+
+
+def test_labels_are_not_stripped_beyond_the_format(tmp_path):
+    content = '{"text": "x", "label": " a"}\n{"text": "y", "label": "a"}\n'
+    path = _write(tmp_path, "d.jsonl", content)
+    assert datasets.read_file(path).y.tolist() == [" a", "a"]
+    path = _write(tmp_path, "n.txt", b"a\x00 text\na text\nb\x00c text\n")
+    assert datasets.read_file(path, format="label_text").y.tolist() == ["a\x00", "a", "b\x00c"]
+
+
+# ---------------------------------------------------------------------------
+# The shared data: exact counts and checksums
+# ---------------------------------------------------------------------------
+
+SHARED_COUNTS = {
+    "rt-polarity.all": 10662,
+    "stsa.binary.train": 6920,
+    "stsa.binary.dev": 872,
+    "stsa.binary.test": 1821,
+    "TREC.train.all": 5452,
+    "TREC.test.all": 500,
+}
+
+
+def _wc_l(data):
+    """Lines as ``wc -l`` counts them, plus a last line without a terminator."""
+    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+
+
+@pytest.mark.parametrize("name", sorted(SHARED_COUNTS))
+def test_shared_data_exact_counts_and_checksums(name):
+    _need(name)
+    path = DATA_DIR / name
+    data = path.read_bytes()
+    got = _read(path)
+    assert got.format == "label_text"
+    assert got.n_rows == len(got.X) == len(got.y) == _wc_l(data) == SHARED_COUNTS[name]
+    assert got.sha256 == hashlib.sha256(data).hexdigest()
+    assert got.y.dtype == np.int64
+
+
+# ---------------------------------------------------------------------------
+# Property tests: a reader either returns a result or raises DataFormatError
+# ---------------------------------------------------------------------------
+
+TEXT_FORMATS = ("label_text", "fasttext", "csv", "tsv", "jsonl", "numeric_csv", "numeric_tsv",
+                "svmlight")
+PROPERTY_SETTINGS = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+# Bytes that make files interesting: separators, quotes, line ends, a BOM,
+# label tags, JSON and svmlight syntax, invalid UTF-8.
+_PIECES = st.sampled_from([
+    b"\n", b"\r\n", b"\r", b",", b"\t", b'"', b" ", b"\xef\xbb\xbf", b"__label__", b"{", b"}",
+    b'"text"', b'"label"', b":", b"1", b"0", b"-", b"1:2", b"qid:1", b"#", b"text", b"label",
+    b"\xe9", b"\x93", b"\xff", b"\x00", b"nan", b"[", b"]", b"a", b"\xd9\xa3", b"1e999",
+])
+_BYTES = st.one_of(st.binary(min_size=1, max_size=300),
+                   st.lists(_PIECES, min_size=1, max_size=60).map(b"".join))
+
+
+def _read_or_format_error(path, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return datasets.read_file(path, **kwargs)
+        except DataFormatError:
+            return None
+
+
+@PROPERTY_SETTINGS
+@given(data=_BYTES, fmt=st.sampled_from(TEXT_FORMATS))
+def test_random_bytes_give_a_result_or_a_data_format_error(tmp_path, data, fmt):
+    path = _write(tmp_path, "f.dat", data)
+    got = _read_or_format_error(path, format=fmt)
+    if got is not None:
+        assert got.n_rows == (got.X.shape[0] if hasattr(got.X, "shape") else len(got.X))
+        assert got.n_rows == len(got.y) >= 1
+
+
+@PROPERTY_SETTINGS
+@given(data=_BYTES, suffix=st.sampled_from([".txt", ".csv", ".tsv", ".jsonl", ".svm", ".x"]))
+def test_random_bytes_with_a_guessed_format(tmp_path, data, suffix):
+    path = _write(tmp_path, "f" + suffix, data)
+    got = _read_or_format_error(path)
+    if got is not None and got.format in ("label_text", "fasttext", "jsonl"):
+        assert got.n_rows == _wc_l(data)  # one example per line, never more or fewer
+
+
+# Labels without whitespace (any Unicode whitespace separates fields), NUL or
+# a leading BOM; texts without line breaks.
+_LABEL = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\ufeff"),
+    min_size=1, max_size=6,
+).filter(lambda s: not any(c.isspace() for c in s))
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"),
+                max_size=30)
+_ROWS = st.lists(st.tuples(_LABEL, _TEXT), min_size=1, max_size=8)
+
+
+def _expected_labels(labels):
+    return _labels_array(labels).tolist()
+
+
+@PROPERTY_SETTINGS
+@given(rows=_ROWS)
+def test_label_text_round_trip(tmp_path, rows):
+    path = _write(tmp_path, "r.txt", "".join(f"{label} {text}\n" for label, text in rows))
+    got = datasets.read_file(path, format="label_text")
+    assert got.X == [text.rstrip("\r").lstrip() for _, text in rows]
+    assert got.y.tolist() == _expected_labels([label for label, _ in rows])
+
+
+@PROPERTY_SETTINGS
+@given(rows=_ROWS, multilabel=st.booleans())
+def test_fasttext_round_trip(tmp_path, rows, multilabel):
+    rows = [(label, text) for label, text in rows
+            if not any(w.startswith("__label__") for w in text.split())]
+    if not rows:
+        return
+    content = "".join(f"__label__{label} {text}\n" for label, text in rows)
+    path = _write(tmp_path, "r.txt", content)
+    got = datasets.read_file(path, format="fasttext", multilabel=multilabel)
+    texts = [text.rstrip("\r").lstrip() for _, text in rows]
+    labels = _expected_labels([label for label, _ in rows])
+    assert got.X == texts
+    if multilabel:
+        assert got.y == [[label] for label in labels]
+    else:
+        assert got.y.tolist() == labels
+
+
+_CELL_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+
+
+def _rfc4180_field(value):
+    """A CSV field, quoted (quotes doubled) when it holds a comma, quote or line break."""
+    if any(c in value for c in ',"\r\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+@PROPERTY_SETTINGS
+@given(rows=st.lists(st.tuples(_LABEL, _CELL_TEXT), min_size=1, max_size=8),
+       terminator=st.sampled_from(["\n", "\r\n"]), bom=st.booleans())
+def test_csv_round_trip(tmp_path, rows, terminator, bom):
+    lines = [["label", "text"]] + [list(row) for row in rows]
+    content = "".join(",".join(map(_rfc4180_field, line)) + terminator for line in lines)
+    content = ("\ufeff" if bom else "") + content
+    path = _write(tmp_path, "r.csv", content)
+    got = datasets.read_file(path, format="csv")
+    assert got.X == [text for _, text in rows]
+    assert got.y.tolist() == _expected_labels([label.strip() for label, _ in rows])
+
+
+@PROPERTY_SETTINGS
+@given(rows=st.lists(st.tuples(st.one_of(_LABEL, st.integers(-(2**70), 2**70)), _CELL_TEXT),
+                     min_size=1, max_size=8))
+def test_jsonl_round_trip(tmp_path, rows):
+    content = "".join(json.dumps({"label": label, "text": text}) + "\n" for label, text in rows)
+    path = _write(tmp_path, "r.jsonl", content)
+    got = datasets.read_file(path)
+    assert got.X == [text for _, text in rows]
+    assert got.y.tolist() == _expected_labels([str(label) for label, _ in rows])
