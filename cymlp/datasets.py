@@ -15,7 +15,8 @@ Four groups of functions:
   negator, which a linear bag-of-words model cannot separate);
 * split protocols: :func:`kfold_indices` and :func:`holdout_indices`, used by
   :func:`load` to give the train / dev / test splits of the named data sets in
-  :data:`DATASETS`;
+  :data:`DATASETS`, and their stratified variants
+  :func:`stratified_kfold_indices` and :func:`stratified_holdout_indices`;
 * :func:`download` fetches the original archive of a public data set for
   users with internet access and verifies its SHA-256 checksum.
 
@@ -68,6 +69,8 @@ __all__ = [
     "make_xor",
     "read_file",
     "read_labeled_text",
+    "stratified_holdout_indices",
+    "stratified_kfold_indices",
 ]
 
 
@@ -446,6 +449,157 @@ def holdout_indices(n, *, dev_fraction=0.1, seed=0):
     n_dev = min(max(int(round(n * dev_fraction)), 1), n - 1)
     perm = np.random.default_rng(_check_seed(seed)).permutation(n)
     return perm[n_dev:], perm[:n_dev]
+
+
+def _strata(y):
+    """The stratum of each example as an int: its class, or its label set (multi-label)."""
+    if isinstance(y, np.ndarray) and y.ndim == 1:
+        return np.unique(y, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    if len(y) and isinstance(y[0], (list, tuple)):
+        keys = {}
+        return np.array(
+            [keys.setdefault(tuple(sorted(set(labels))), len(keys)) for labels in y],
+            dtype=np.int64,
+        )
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D labels (or a list of label lists), got shape {y.shape}")
+    return _strata(y)
+
+
+def _class_order(codes, perm):
+    """``perm`` stably sorted by class: each class's items stay in permutation order."""
+    return perm[np.argsort(codes[perm], kind="stable")]
+
+
+def stratified_kfold_indices(y, k=10, *, seed=0):
+    """Train / dev / test indices of stratified k-fold cross-validation.
+
+    The protocol: ``perm = np.random.default_rng(seed).permutation(n)``;
+    ``perm`` is sorted stably by class (classes in sorted label order, each
+    class's items in permutation order) and the ``i``-th item of that order
+    goes to fold ``i % k``; a fold lists its items in permutation order. For
+    fold ``f``, fold ``f`` is the test set, fold ``(f + 1) % k`` the dev set
+    and the other ``k - 2`` folds, concatenated in fold order, the training
+    set, as in :func:`kfold_indices`.
+
+    Each class's items are dealt out in turn, so every fold holds
+    ``floor(n_c / k)`` or ``ceil(n_c / k)`` items of a class of ``n_c``
+    items (within one example of its share), and fold sizes differ by at
+    most one.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,), or list of label lists
+        The labels. With multi-label lists, the stratum of an example is its
+        set of labels.
+    k : int, default=10
+        Number of folds, ``3 <= k <= n``.
+    seed : int, default=0
+        Seed of the permutation.
+
+    Returns
+    -------
+    list of (train_idx, dev_idx, test_idx)
+        ``k`` triples of int64 index arrays; over the ``k`` folds every index
+        is in exactly one test set and exactly one dev set.
+    """
+    codes = _strata(y)
+    n = len(codes)
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 3:
+        raise ValueError(f"k must be an int >= 3 (test, dev and train folds), got {k!r}")
+    if k > n:
+        raise ValueError(f"k={k} folds need at least k examples, got n={n}")
+    perm = np.random.default_rng(_check_seed(seed)).permutation(n)
+    fold_of = np.empty(n, dtype=np.int64)
+    fold_of[_class_order(codes, perm)] = np.arange(n) % k
+    folds = [perm[fold_of[perm] == f] for f in range(k)]
+    splits = []
+    for f in range(k):
+        dev_fold = (f + 1) % k
+        train = np.concatenate([folds[g] for g in range(k) if g not in (f, dev_fold)])
+        splits.append((train, folds[dev_fold], folds[f]))
+    return splits
+
+
+def _check_fractions(fractions):
+    if isinstance(fractions, numbers.Real) and not isinstance(fractions, bool):
+        fractions = (fractions,)
+    try:
+        fractions = tuple(float(f) for f in fractions)
+    except (TypeError, ValueError):
+        raise ValueError(f"fractions must be a number or a sequence of numbers, "
+                         f"got {fractions!r}") from None
+    if not fractions or not all(0.0 < f < 1.0 for f in fractions) or sum(fractions) >= 1.0:
+        raise ValueError(f"fractions must each be in (0, 1) and sum to less than 1, "
+                         f"got {fractions}")
+    return fractions
+
+
+def stratified_holdout_indices(y, fractions=0.1, *, seed=0):
+    """Hold out stratified random parts of a data set.
+
+    For each fraction ``f_j`` the part holds ``max(round(n * f_j), 1)``
+    examples, and each class of ``n_c`` examples gives it
+    ``floor(n_c * f_j)`` or ``ceil(n_c * f_j)`` of them: the classes with
+    the largest remainders ``n_c * f_j - floor(n_c * f_j)`` (ties in sorted
+    label order) give the extra one, until the part has its size. The
+    examples are taken from each class in the order of
+    ``np.random.default_rng(seed).permutation(n)``: the first ones go to the
+    first part, the next ones to the second, the rest stay.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,), or list of label lists
+        The labels (with label lists, an example's stratum is its label set).
+    fractions : float or sequence of float, default=0.1
+        The size of each held-out part as a fraction of ``n``; each in
+        ``(0, 1)``, summing to less than 1.
+    seed : int, default=0
+        Seed of the permutation.
+
+    Returns
+    -------
+    tuple of ndarray of int64
+        ``(rest_idx, part_idx, ...)``: the examples left, then one index array
+        per fraction, each in permutation order. With one fraction this is
+        ``(train_idx, dev_idx)``, as :func:`holdout_indices` returns.
+    """
+    codes = _strata(y)
+    n = len(codes)
+    fractions = _check_fractions(fractions)
+    sizes = [max(int(round(n * f)), 1) for f in fractions]
+    if sum(sizes) > n - 1:
+        raise ValueError(
+            f"{n} example(s) are too few to hold out parts of {sizes} and keep one to train on"
+        )
+    counts = np.bincount(codes)
+    capacity = counts.copy()
+    taken = np.zeros((len(counts), len(fractions)), dtype=np.int64)
+    for j, (f, size) in enumerate(zip(fractions, sizes)):
+        share = counts * f
+        base = np.minimum(np.floor(share).astype(np.int64), capacity)
+        extra = size - int(base.sum())
+        for c in np.argsort(-(share - np.floor(share)), kind="stable"):
+            if extra <= 0:
+                break
+            if capacity[c] > base[c] and base[c] < math.ceil(share[c]):
+                base[c] += 1
+                extra -= 1
+        taken[:, j] = base
+        capacity -= base
+
+    perm = np.random.default_rng(_check_seed(seed)).permutation(n)
+    order = _class_order(codes, perm)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - starts[codes[order]]
+    part_of = np.full(n, -1, dtype=np.int64)
+    bounds = np.cumsum(taken, axis=1)
+    for j in range(len(fractions)):
+        part_of[(part_of == -1) & (rank < bounds[codes, j])] = j
+    in_order = part_of[perm]
+    return (perm[in_order == -1],) + tuple(perm[in_order == j] for j in range(len(fractions)))
 
 
 # ---------------------------------------------------------------------------

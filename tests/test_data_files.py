@@ -1,5 +1,5 @@
 """Tests of the user's data files in cymlp.datasets: every format, format guessing,
-the label rule, and property tests of the readers."""
+the label rule, stratified splits, and property tests of the readers."""
 
 import gzip
 import hashlib
@@ -639,6 +639,93 @@ def test_labels_are_not_stripped_beyond_the_format(tmp_path):
     assert datasets.read_file(path).y.tolist() == [" a", "a"]
     path = _write(tmp_path, "n.txt", b"a\x00 text\na text\nb\x00c text\n")
     assert datasets.read_file(path, format="label_text").y.tolist() == ["a\x00", "a", "b\x00c"]
+
+
+# ---------------------------------------------------------------------------
+# Stratified splits
+# ---------------------------------------------------------------------------
+
+
+def _labels(counts, seed=0):
+    y = np.repeat(np.arange(len(counts)), counts)
+    return np.random.default_rng(seed).permutation(y)
+
+
+def _within_one_per_class(y, part, fraction):
+    for c in np.unique(y):
+        n_c = int(np.sum(y == c))
+        got = int(np.sum(y[part] == c))
+        assert abs(got - n_c * fraction) < 1, (c, got, n_c * fraction)
+
+
+@pytest.mark.parametrize("k", [3, 5, 10])
+def test_stratified_kfold_keeps_class_proportions(k):
+    y = _labels([53, 31, 9, 4])
+    splits = datasets.stratified_kfold_indices(y, k, seed=3)
+    assert len(splits) == k
+    test_seen = np.zeros(len(y), int)
+    dev_seen = np.zeros(len(y), int)
+    for f, (train, dev, test) in enumerate(splits):
+        assert sorted(np.concatenate([train, dev, test]).tolist()) == list(range(len(y)))
+        _within_one_per_class(y, test, 1 / k)
+        _within_one_per_class(y, dev, 1 / k)
+        np.testing.assert_array_equal(dev, splits[(f + 1) % k][2])  # fold f+1 is dev
+        test_seen[test] += 1
+        dev_seen[dev] += 1
+    assert np.all(test_seen == 1) and np.all(dev_seen == 1)
+    sizes = [len(test) for _, _, test in splits]
+    assert max(sizes) - min(sizes) <= 1
+
+
+def test_stratified_kfold_is_deterministic_for_a_seed():
+    y = np.array(["a", "b", "c"] * 20)
+    a = datasets.stratified_kfold_indices(y, 5, seed=1)
+    b = datasets.stratified_kfold_indices(y, 5, seed=1)
+    c = datasets.stratified_kfold_indices(y, 5, seed=2)
+    for (ta, da, sa), (tb, db, sb) in zip(a, b):
+        assert np.array_equal(ta, tb) and np.array_equal(da, db) and np.array_equal(sa, sb)
+    assert not all(np.array_equal(x[2], z[2]) for x, z in zip(a, c))
+    with pytest.raises(ValueError, match="k must be"):
+        datasets.stratified_kfold_indices(y, 2)
+    with pytest.raises(ValueError, match="at least k"):
+        datasets.stratified_kfold_indices(y[:4], 5)
+
+
+@pytest.mark.parametrize("fractions", [0.1, 0.25, (0.1, 0.2), (0.15, 0.15)])
+def test_stratified_holdout_keeps_class_proportions(fractions):
+    y = _labels([101, 47, 13, 6, 2])
+    parts = datasets.stratified_holdout_indices(y, fractions, seed=5)
+    fractions = (fractions,) if isinstance(fractions, float) else fractions
+    assert len(parts) == 1 + len(fractions)
+    assert sorted(np.concatenate(parts).tolist()) == list(range(len(y)))
+    for part, fraction in zip(parts[1:], fractions):
+        assert len(part) == round(len(y) * fraction)
+        _within_one_per_class(y, part, fraction)
+    again = datasets.stratified_holdout_indices(y, fractions, seed=5)
+    assert all(np.array_equal(p, q) for p, q in zip(parts, again))
+    other = datasets.stratified_holdout_indices(y, fractions, seed=6)
+    assert not np.array_equal(parts[1], other[1])
+
+
+def test_stratified_holdout_gives_the_extra_example_to_the_largest_remainder():
+    y = _labels([11, 19, 10])  # 10% shares 1.1, 1.9, 1.0; the part holds 4
+    _, dev = datasets.stratified_holdout_indices(y, 0.1, seed=0)
+    assert np.bincount(y[dev], minlength=3).tolist() == [1, 2, 1]
+
+
+def test_stratified_holdout_errors_and_small_sets():
+    train, dev = datasets.stratified_holdout_indices([0, 1, 1], 0.01)
+    assert len(dev) == 1 and len(train) == 2
+    with pytest.raises(ValueError, match="sum to less than 1"):
+        datasets.stratified_holdout_indices([0, 1] * 5, (0.5, 0.5))
+    with pytest.raises(ValueError, match="too few"):
+        datasets.stratified_holdout_indices([0, 1], (0.1, 0.1))
+
+
+def test_multilabel_lists_are_stratified_by_label_set():
+    y = [["a"], ["a", "b"], ["b", "a"], ["b"]] * 10
+    train, dev, test = datasets.stratified_kfold_indices(y, 5)[0]
+    assert sum(1 for i in test if set(y[i]) == {"a", "b"}) == 4
 
 
 # ---------------------------------------------------------------------------
