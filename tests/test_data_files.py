@@ -1,5 +1,6 @@
 """Tests of the user's data files in cymlp.datasets: every format, format guessing,
-the label rule, stratified splits, and property tests of the readers."""
+the label rule, stratified splits, load_files, the registry, and property tests
+of the readers."""
 
 import gzip
 import hashlib
@@ -600,6 +601,31 @@ def test_missing_directory_and_empty_files(tmp_path):
             datasets.read_file(_write(tmp_path, name, b""))
 
 
+def test_relative_paths_are_made_absolute_on_entry(tmp_path, monkeypatch):
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    _write(data_dir, "train.txt", "1 a\n0 b\n1 c\n0 d\n")
+    _write(data_dir, "test.txt", "1 e\n0 f\n")
+    monkeypatch.chdir(tmp_path)
+    got = datasets.read_file("data/train.txt")
+    assert got.path == data_dir / "train.txt"
+    splits = datasets.load_files("data/train.txt", "data/test.txt", "data/test.txt")
+    monkeypatch.chdir(data_dir)  # later code changes directory: the record still holds
+    assert set(splits.sha256) == {str(data_dir / "train.txt"), str(data_dir / "test.txt")}
+    assert all(pathlib.Path(p).is_file() for p in splits.split["files"].values())
+
+
+def test_relative_data_dir_of_load(tmp_path, monkeypatch):
+    data_dir = tmp_path / "d"
+    data_dir.mkdir()
+    for name in datasets.DATASETS["sst2"]["files"]:
+        _write(data_dir, name, "1 good\n0 bad\n")
+    monkeypatch.chdir(tmp_path)
+    splits = datasets.load("sst2", data_dir="d")
+    files = datasets.DATASETS["sst2"]["files"]
+    assert sorted(splits.sha256) == sorted(str(data_dir / name) for name in files)
+
+
 # ---------------------------------------------------------------------------
 # The label rule
 # ---------------------------------------------------------------------------
@@ -729,6 +755,170 @@ def test_multilabel_lists_are_stratified_by_label_set():
 
 
 # ---------------------------------------------------------------------------
+# load_files
+# ---------------------------------------------------------------------------
+
+
+def _labelled(tmp_path, name, labels, start=0):
+    lines = [f"{label} example {start + i}\n" for i, label in enumerate(labels)]
+    return _write(tmp_path, name, "".join(lines))
+
+
+def test_load_files_given_splits_keep_file_order(tmp_path):
+    train = _labelled(tmp_path, "train.txt", [1, 0, 1, 1, 0])
+    dev = _labelled(tmp_path, "dev.txt", [0, 1], start=100)
+    test = _labelled(tmp_path, "test.txt", ["0", "1", "2"], start=200)
+    splits = datasets.load_files(train, dev, test, name="toy")
+    assert splits.train[0] == [f"example {i}" for i in range(5)]
+    assert splits.dev[0] == ["example 100", "example 101"]
+    assert splits.test[0] == ["example 200", "example 201", "example 202"]
+    assert splits.train[1].tolist() == [1, 0, 1, 1, 0]
+    assert splits.name == "toy" and splits.n_classes == 3
+    assert splits.kind == "text" and splits.format == "label_text"
+    assert splits.split["split"] == "given"
+    assert splits.sha256 == {
+        str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in (train, dev, test)
+    }
+
+
+def test_load_files_label_rule_is_applied_over_all_files(tmp_path):
+    train = _labelled(tmp_path, "train.txt", ["1", "0"])
+    test = _labelled(tmp_path, "test.txt", ["01", "1"])
+    splits = datasets.load_files(train, train, test)
+    assert splits.train[1].tolist() == ["1", "0"] and splits.test[1].tolist() == ["01", "1"]
+    assert splits.n_classes == 3
+
+
+def test_load_files_cv_is_stratified_and_deterministic(tmp_path):
+    labels = ["a"] * 60 + ["b"] * 30 + ["c"] * 10
+    data = _labelled(tmp_path, "all.txt", labels)
+    y = np.array(labels)
+    for fold in (0, 4):
+        splits = datasets.load_files(data, cv=5, fold=fold, seed=11)
+        again = datasets.load_files(data, cv=5, fold=fold, seed=11)
+        assert splits.test[0] == again.test[0] and splits.train[0] == again.train[0]
+        train_idx, dev_idx, test_idx = datasets.stratified_kfold_indices(y, 5, seed=11)[fold]
+        assert splits.test[0] == [f"example {i}" for i in test_idx]
+        assert splits.dev[0] == [f"example {i}" for i in dev_idx]
+        assert sorted(splits.test[1].tolist()) == ["a"] * 12 + ["b"] * 6 + ["c"] * 2
+        assert splits.split == {"files": {"train": str(data)}, "split": "cv", "k": 5,
+                                "fold": fold, "seed": 11, "stratified": True}
+
+
+def test_load_files_holdout(tmp_path):
+    train = _labelled(tmp_path, "train.txt", [0] * 40 + [1] * 20)
+    test = _labelled(tmp_path, "test.txt", [0, 1])
+    splits = datasets.load_files(train, test=test, holdout=0.25, seed=1)
+    assert sorted(splits.dev[1].tolist()) == [0] * 10 + [1] * 5
+    assert len(splits.train[0]) == 45 and splits.test[0] == ["example 0", "example 1"]
+    assert splits.split["dev_fraction"] == 0.25 and splits.split["split"] == "holdout"
+    both = datasets.load_files(train, holdout={"dev": 0.1, "test": 0.2}, seed=1)
+    assert [len(p[0]) for p in (both.train, both.dev, both.test)] == [42, 6, 12]
+    assert sorted(both.test[1].tolist()) == [0] * 8 + [1] * 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({}, r"no dev part: pass dev=FILE, holdout="),
+        ({"dev": "D"}, r"no test part"),
+        ({"cv": 5, "dev": "D"}, r"cv= splits the train file alone"),
+        ({"cv": 2}, r"cv must be an int >= 3"),
+        ({"cv": 5, "fold": 5}, r"fold must be an int in \[0, 5\)"),
+        ({"fold": 1, "dev": "D", "test": "D"}, r"fold=1 applies only with cv="),
+        ({"dev": "D", "holdout": {"dev": 0.1, "test": 0.1}}, r"both dev= and a holdout"),
+        ({"holdout": {"valid": 0.1}}, r"holdout keys must be 'dev' and/or 'test'"),
+        ({"holdout": 0.6}, r"sum to less than 1"),
+    ],
+)
+def test_load_files_split_option_errors(tmp_path, kwargs, match):
+    train = _labelled(tmp_path, "train.txt", [0, 1] * 10)
+    kwargs = {k: (train if v == "D" else v) for k, v in kwargs.items()}
+    with pytest.raises(ValueError, match=match):
+        datasets.load_files(train, **kwargs)
+
+
+def test_load_files_files_must_agree(tmp_path):
+    text = _labelled(tmp_path, "t.txt", [0, 1])
+    numeric = _write(tmp_path, "n.csv", "a,label\n1,0\n2,1\n")
+    with pytest.raises(DataFormatError, match="different kinds of data"):
+        datasets.load_files(text, numeric, numeric)
+    wider = _write(tmp_path, "w.csv", "a,b,label\n1,2,0\n")
+    with pytest.raises(DataFormatError, match=r"w\.csv has 2 feature column\(s\) but"):
+        datasets.load_files(numeric, numeric, wider)
+    renamed = _write(tmp_path, "r.csv", "z,label\n1,0\n")
+    with pytest.raises(DataFormatError, match=r"columns \['z'\] but .* \['a'\]"):
+        datasets.load_files(numeric, numeric, renamed)
+
+
+def test_load_files_numeric_and_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4))
+    y = np.arange(30) % 3
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    splits = datasets.load_files(tmp_path / "d.npz", cv=3, fold=1)
+    assert splits.kind == "numeric" and splits.format == "npz"
+    train_idx, dev_idx, test_idx = datasets.stratified_kfold_indices(y, 3)[1]
+    np.testing.assert_array_equal(splits.test[0], X[test_idx])
+    np.testing.assert_array_equal(splits.train[1], y[train_idx])
+
+
+def test_load_files_svmlight_agree_on_base_and_width(tmp_path):
+    train = _write(tmp_path, "train.svm", "1 1:1 2:2\n0 2:5\n1 1:1\n")
+    test = _write(tmp_path, "test.svm", "0 4:1\n")  # one-based everywhere
+    splits = datasets.load_files(train, train, test)
+    assert splits.train[0].shape == (3, 4) and splits.test[0].shape == (1, 4)
+    np.testing.assert_array_equal(splits.test[0].toarray(), [[0, 0, 0, 1]])
+    np.testing.assert_array_equal(splits.train[0].toarray()[0], [1, 2, 0, 0])
+    zero = _write(tmp_path, "zero.svm", "0 0:1\n")  # index 0 in one file: all zero-based
+    splits = datasets.load_files(train, train, zero)
+    assert splits.train[0].shape == (3, 3)
+    np.testing.assert_array_equal(splits.train[0].toarray()[0], [0, 1, 2])
+
+
+def test_load_files_n_samples_reduces_train_only(tmp_path):
+    train = _labelled(tmp_path, "train.txt", [0, 1] * 10)
+    splits = datasets.load_files(train, train, train, n_samples=5)
+    assert len(splits.train[0]) == 5 and len(splits.dev[0]) == 20
+
+
+# ---------------------------------------------------------------------------
+# The registry of built-in data sets
+# ---------------------------------------------------------------------------
+
+
+def test_registry_entries_are_complete():
+    splits_of = {"generated": set(), "cv": {"file"}, "given": {"train", "dev", "test"},
+                 "holdout": {"train", "test"}}
+    for name, info in datasets.DATASETS.items():
+        assert info["kind"] in ("text", "numeric"), name
+        protocol = info["protocol"]
+        assert protocol["split"] in splits_of, name
+        named = {protocol[key] for key in splits_of[protocol["split"]]}
+        assert named == set(info["files"]), name
+        assert info["n_folds"] == (protocol["k"] if protocol["split"] == "cv" else 1)
+        if protocol["split"] == "generated":
+            assert info["format"] is None and info["files"] == ()
+        else:
+            assert info["format"] in datasets.FORMATS
+        assert isinstance(info["protocol_text"], str) and info["description"]
+
+
+def test_load_records_kind_and_split_from_the_registry(tmp_path):
+    for name in ("xor", "negation"):
+        splits = datasets.load(name, n_samples=8)
+        assert splits.kind == datasets.DATASETS[name]["kind"]
+        assert splits.format is None and splits.sha256 == {}
+        assert splits.split["split"] == "generated"
+    _labelled(tmp_path, "rt-polarity.all", [0, 1] * 20)
+    splits = datasets.load("mr", data_dir=tmp_path, fold=3)
+    assert splits.split == dict(datasets.DATASETS["mr"]["protocol"], fold=3)
+    assert splits.format == "label_text" and splits.kind == "text"
+    path = tmp_path / "rt-polarity.all"
+    assert splits.sha256 == {str(path): hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+# ---------------------------------------------------------------------------
 # The shared data: exact counts and checksums
 # ---------------------------------------------------------------------------
 
@@ -757,6 +947,24 @@ def test_shared_data_exact_counts_and_checksums(name):
     assert got.n_rows == len(got.X) == len(got.y) == _wc_l(data) == SHARED_COUNTS[name]
     assert got.sha256 == hashlib.sha256(data).hexdigest()
     assert got.y.dtype == np.int64
+
+
+def test_shared_data_through_load_and_load_files():
+    _need(*SHARED_COUNTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", datasets.DataWarning)
+        sst = datasets.load("sst2", data_dir=DATA_DIR)
+        mine = datasets.load_files(DATA_DIR / "stsa.binary.train", DATA_DIR / "stsa.binary.dev",
+                                   DATA_DIR / "stsa.binary.test")
+        trec = datasets.load_files(DATA_DIR / "TREC.train.all", test=DATA_DIR / "TREC.test.all",
+                                   holdout=0.1)
+        mr = datasets.load_files(DATA_DIR / "rt-polarity.all", cv=10, fold=0)
+    assert mine.train[0] == sst.train[0] and mine.test[0] == sst.test[0]
+    np.testing.assert_array_equal(mine.dev[1], sst.dev[1])
+    assert mine.sha256 == sst.sha256 and len(sst.sha256) == 3
+    assert [len(p[0]) for p in (trec.train, trec.dev, trec.test)] == [4907, 545, 500]
+    assert [len(p[0]) for p in (mr.train, mr.dev, mr.test)] == [8528, 1067, 1067]
+    assert sorted(np.bincount(mr.test[1]).tolist()) == [533, 534]  # 5331 of each class
 
 
 # ---------------------------------------------------------------------------
