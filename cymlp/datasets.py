@@ -1,23 +1,34 @@
-"""Data sets for cymlp: generated toy problems, text-file loaders, splits.
+"""Data sets for cymlp: the user's data files, generated toy problems, splits.
 
-Everything here is pure Python and NumPy. Three groups of functions:
+Everything here is pure Python and NumPy (SciPy for sparse svmlight input).
+Five groups of functions:
 
-* readers of labelled text files: :func:`read_labeled_text` reads the
-  ``LABEL TEXT`` format of the classic sentence-classification corpora, and
-  TSV or CSV files with a header row;
+* readers of data files: :func:`read_file` reads one labelled file in any
+  format of :data:`FORMATS` (``LABEL TEXT`` lines, fastText, CSV/TSV,
+  JSON Lines, numeric CSV/TSV, ``.npz``, ``.npy``, Parquet, svmlight),
+  guessing the format unless told, and returns a :class:`DataFile` with the
+  examples, the format used and the file's SHA-256; :func:`read_labeled_text`
+  is the older reader of text files, which keeps labels as strings;
+* splits of a user's data set: :func:`load_files` builds the train / dev /
+  test :class:`Splits` from given files, from stratified k-fold
+  cross-validation (:func:`stratified_kfold_indices`) or from a stratified
+  held-out fraction (:func:`stratified_holdout_indices`);
 * generated data that needs no download: :func:`make_xor` (the four corners
   of the unit square, labelled by exclusive or) and
   :func:`make_negation_text` (short sentences whose sentiment is flipped by a
   negator, which a linear bag-of-words model cannot separate);
-* split protocols: :func:`kfold_indices` and :func:`holdout_indices`, used by
-  :func:`load` to give the train / dev / test splits of the named data sets in
-  :data:`DATASETS`.
+* the built-in data sets: the registry :data:`DATASETS` says each one's kind,
+  files and split protocol, and :func:`load` gives its splits, following the
+  published protocols :func:`kfold_indices` and :func:`holdout_indices`;
+* :func:`download` fetches the original archive of a public data set for
+  users with internet access and verifies its SHA-256 checksum.
 
-:func:`download` fetches the original archive of a public data set for users
-with internet access and verifies its SHA-256 checksum.
+Every path is made absolute against the current directory when a function is
+called, so a relative ``data_dir`` keeps working if the caller later changes
+directory. ``docs/data.md`` is the user's guide to all of this.
 """
 
-import csv
+import functools
 import hashlib
 import math
 import numbers
@@ -30,32 +41,43 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cymlp._datafiles import (
+    FORMATS,
+    DataFile,
+    DataFormatError,
+    DataWarning,
+    _absolute,
+    _decode_lines,
+    _parse_label_text,
+    _parse_text_table,
+    _read_bytes,
+    _warn_repairs,
+    guess_format,
+    read_file,
+)
+
 __all__ = [
     "DATASETS",
+    "FORMATS",
     "ChecksumError",
+    "DataFile",
     "DataFormatError",
     "DataWarning",
     "LabeledText",
     "Splits",
     "download",
+    "guess_format",
     "holdout_indices",
     "kfold_indices",
     "load",
+    "load_files",
     "make_negation_text",
     "make_xor",
+    "read_file",
     "read_labeled_text",
+    "stratified_holdout_indices",
+    "stratified_kfold_indices",
 ]
-
-
-class DataFormatError(ValueError):
-    """A data file does not follow the expected format.
-
-    The message names the file and, where one is at fault, the 1-based line.
-    """
-
-
-class DataWarning(UserWarning):
-    """Something in a data file had to be repaired while reading it."""
 
 
 class ChecksumError(OSError):
@@ -63,7 +85,7 @@ class ChecksumError(OSError):
 
 
 # ---------------------------------------------------------------------------
-# Reading labelled text files
+# Reading labelled text files (labels kept as strings)
 # ---------------------------------------------------------------------------
 
 
@@ -78,7 +100,7 @@ class LabeledText:
     labels : list of str
         The label of each example as written in the file.
     path : pathlib.Path
-        The file that was read.
+        The file that was read (absolute).
     n_repaired : int
         Number of lines that were not valid UTF-8 and were decoded as cp1252
         (bytes undefined in cp1252 as Latin-1).
@@ -98,33 +120,6 @@ class LabeledText:
 
 _FORMATS = ("label_text", "tsv", "csv")
 
-# Undecodable bytes come back from ``errors="surrogateescape"`` as the lone
-# surrogates U+DC80..U+DCFF; mapping each back to the code point of the byte
-# is exactly a Latin-1 decoding of that byte.
-_SURROGATE_TO_LATIN1 = {0xDC00 + b: b for b in range(0x80, 0x100)}
-
-
-def _decode_line(raw, encoding):
-    """Decode one line; return ``(text, repaired)``.
-
-    ``raw`` is decoded with ``encoding``; if that fails, the line is decoded
-    as cp1252 and any byte that cp1252 leaves undefined (0x81, 0x8D, 0x8F,
-    0x90, 0x9D) as Latin-1, so decoding never fails and is predictable.
-    """
-    try:
-        return raw.decode(encoding), False
-    except UnicodeDecodeError:
-        text = raw.decode("cp1252", errors="surrogateescape")
-        return text.translate(_SURROGATE_TO_LATIN1), True
-
-
-def _split_raw_lines(data):
-    """Split file bytes into lines at ``\\n``; a final terminator adds no line."""
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return lines
-
 
 def read_labeled_text(
     path,
@@ -135,7 +130,11 @@ def read_labeled_text(
     delimiter=None,
     encoding="utf-8",
 ):
-    """Read a file of labelled texts.
+    """Read a file of labelled texts, keeping every label as the string written.
+
+    :func:`read_file` reads more formats and applies the label rule; this
+    function reads the same text formats the same way but returns the labels
+    as strings.
 
     Parameters
     ----------
@@ -149,7 +148,8 @@ def read_labeled_text(
         an empty text; an empty line is an error.
         ``"tsv"`` and ``"csv"``: a header row naming the columns, then one
         example per row, read with the :mod:`csv` module (TSV without
-        quoting, CSV with the default double-quote rules).
+        quoting, CSV with the RFC 4180 double-quote rules); surrounding
+        whitespace is stripped from labels, texts are kept as written.
     text_column, label_column : str, default="text", "label"
         Header names of the text and label columns (``"tsv"``/``"csv"``).
     delimiter : str or None, default=None
@@ -172,8 +172,8 @@ def read_labeled_text(
         If ``path`` does not exist.
     DataFormatError
         If the file is empty, or a line is malformed (empty line, missing
-        column, wrong number of fields); the message names the file and the
-        1-based line number.
+        column, wrong number of fields, empty label, header without rows);
+        the message names the file and the 1-based line number.
     ValueError
         If ``fmt`` is not one of the supported formats.
 
@@ -185,42 +185,15 @@ def read_labeled_text(
     """
     if fmt not in _FORMATS:
         raise ValueError(f"fmt must be one of {_FORMATS}, got {fmt!r}")
-    path = pathlib.Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"data file not found: {path}") from None
-
-    raw_lines = _split_raw_lines(data)
-    if not raw_lines:
-        raise DataFormatError(f"{path} is empty: expected at least one example")
-    if raw_lines[0].startswith(b"\xef\xbb\xbf"):  # UTF-8 byte-order mark
-        raw_lines[0] = raw_lines[0][3:]
-
-    lines = []
-    repaired = []
-    for lineno, raw in enumerate(raw_lines, start=1):
-        text, was_repaired = _decode_line(raw, encoding)
-        lines.append(text)
-        if was_repaired:
-            repaired.append(lineno)
-
+    path, data = _read_bytes(path)
+    lines, repaired = _decode_lines(data, encoding)
     if fmt == "label_text":
         texts, labels = _parse_label_text(lines, path)
     else:
         if delimiter is None:
             delimiter = "\t" if fmt == "tsv" else ","
-        texts, labels = _parse_table(lines, path, fmt, delimiter, text_column, label_column)
-
-    if repaired:
-        shown = ", ".join(str(n) for n in repaired[:10])
-        more = ", ..." if len(repaired) > 10 else ""
-        warnings.warn(
-            f"{path}: {len(repaired)} line(s) were not valid {encoding} and were "
-            f"decoded as cp1252 (lines {shown}{more})",
-            DataWarning,
-            stacklevel=2,
-        )
+        texts, labels = _parse_text_table(lines, path, fmt, delimiter, text_column, label_column)
+    _warn_repairs(path, repaired, encoding, stacklevel=2)
     return LabeledText(
         texts=texts,
         labels=labels,
@@ -228,64 +201,6 @@ def read_labeled_text(
         n_repaired=len(repaired),
         repaired_lines=repaired,
     )
-
-
-def _parse_label_text(lines, path):
-    texts = []
-    labels = []
-    for lineno, line in enumerate(lines, start=1):
-        line = line.rstrip("\r")
-        parts = line.split(None, 1)
-        if not parts:
-            what = "empty line" if not line else "line holds only whitespace"
-            raise DataFormatError(f"{path}, line {lineno}: {what}; expected 'LABEL TEXT'")
-        labels.append(parts[0])
-        texts.append(parts[1] if len(parts) == 2 else "")
-    return texts, labels
-
-
-def _parse_table(lines, path, fmt, delimiter, text_column, label_column):
-    # The line terminators go back in so that the csv module sees the file as
-    # written (a quoted CSV field may span lines).
-    lines = (line + "\n" for line in lines)
-    if fmt == "tsv":
-        reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE, strict=True)
-    else:
-        reader = csv.reader(lines, delimiter=delimiter, strict=True)
-    try:
-        header = next(reader)
-    except csv.Error as exc:
-        raise DataFormatError(f"{path}, line 1: unreadable header row ({exc})") from None
-    header = [name.strip() for name in header]
-    missing = [c for c in (text_column, label_column) if c not in header]
-    if missing:
-        raise DataFormatError(
-            f"{path}, line 1: header has no column {' or '.join(map(repr, missing))} "
-            f"(columns: {header}); set text_column / label_column"
-        )
-    text_at = header.index(text_column)
-    label_at = header.index(label_column)
-    n_fields = len(header)
-
-    texts = []
-    labels = []
-    while True:
-        start = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise DataFormatError(f"{path}, line {start}: {exc}") from None
-        if len(row) != n_fields:
-            what = "empty line" if not row else f"{len(row)} field(s)"
-            raise DataFormatError(
-                f"{path}, line {start}: {what}, expected {n_fields} "
-                f"({fmt.upper()} with header {header})"
-            )
-        texts.append(row[text_at].rstrip("\r"))
-        labels.append(row[label_at].strip())
-    return texts, labels
 
 
 # ---------------------------------------------------------------------------
@@ -542,33 +457,230 @@ def holdout_indices(n, *, dev_fraction=0.1, seed=0):
     return perm[n_dev:], perm[:n_dev]
 
 
+def _strata(y):
+    """The stratum of each example as an int: its class, or its label set (multi-label)."""
+    if isinstance(y, np.ndarray) and y.ndim == 1:
+        return np.unique(y, return_inverse=True)[1].reshape(-1).astype(np.int64)
+    if len(y) and isinstance(y[0], (list, tuple)):
+        keys = {}
+        return np.array(
+            [keys.setdefault(tuple(sorted(set(labels))), len(keys)) for labels in y],
+            dtype=np.int64,
+        )
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D labels (or a list of label lists), got shape {y.shape}")
+    return _strata(y)
+
+
+def _class_order(codes, perm):
+    """``perm`` stably sorted by class: each class's items stay in permutation order."""
+    return perm[np.argsort(codes[perm], kind="stable")]
+
+
+def stratified_kfold_indices(y, k=10, *, seed=0):
+    """Train / dev / test indices of stratified k-fold cross-validation.
+
+    The protocol: ``perm = np.random.default_rng(seed).permutation(n)``;
+    ``perm`` is sorted stably by class (classes in sorted label order, each
+    class's items in permutation order) and the ``i``-th item of that order
+    goes to fold ``i % k``; a fold lists its items in permutation order. For
+    fold ``f``, fold ``f`` is the test set, fold ``(f + 1) % k`` the dev set
+    and the other ``k - 2`` folds, concatenated in fold order, the training
+    set, as in :func:`kfold_indices`.
+
+    Each class's items are dealt out in turn, so every fold holds
+    ``floor(n_c / k)`` or ``ceil(n_c / k)`` items of a class of ``n_c``
+    items (within one example of its share), and fold sizes differ by at
+    most one.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,), or list of label lists
+        The labels. With multi-label lists, the stratum of an example is its
+        set of labels.
+    k : int, default=10
+        Number of folds, ``3 <= k <= n``.
+    seed : int, default=0
+        Seed of the permutation.
+
+    Returns
+    -------
+    list of (train_idx, dev_idx, test_idx)
+        ``k`` triples of int64 index arrays; over the ``k`` folds every index
+        is in exactly one test set and exactly one dev set.
+    """
+    codes = _strata(y)
+    n = len(codes)
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 3:
+        raise ValueError(f"k must be an int >= 3 (test, dev and train folds), got {k!r}")
+    if k > n:
+        raise ValueError(f"k={k} folds need at least k examples, got n={n}")
+    perm = np.random.default_rng(_check_seed(seed)).permutation(n)
+    fold_of = np.empty(n, dtype=np.int64)
+    fold_of[_class_order(codes, perm)] = np.arange(n) % k
+    folds = [perm[fold_of[perm] == f] for f in range(k)]
+    splits = []
+    for f in range(k):
+        dev_fold = (f + 1) % k
+        train = np.concatenate([folds[g] for g in range(k) if g not in (f, dev_fold)])
+        splits.append((train, folds[dev_fold], folds[f]))
+    return splits
+
+
+def _check_fractions(fractions):
+    if isinstance(fractions, numbers.Real) and not isinstance(fractions, bool):
+        fractions = (fractions,)
+    try:
+        fractions = tuple(float(f) for f in fractions)
+    except (TypeError, ValueError):
+        raise ValueError(f"fractions must be a number or a sequence of numbers, "
+                         f"got {fractions!r}") from None
+    if not fractions or not all(0.0 < f < 1.0 for f in fractions) or sum(fractions) >= 1.0:
+        raise ValueError(f"fractions must each be in (0, 1) and sum to less than 1, "
+                         f"got {fractions}")
+    return fractions
+
+
+def stratified_holdout_indices(y, fractions=0.1, *, seed=0):
+    """Hold out stratified random parts of a data set.
+
+    For each fraction ``f_j`` the part holds ``max(round(n * f_j), 1)``
+    examples, and each class of ``n_c`` examples gives it
+    ``floor(n_c * f_j)`` or ``ceil(n_c * f_j)`` of them: the classes with
+    the largest remainders ``n_c * f_j - floor(n_c * f_j)`` (ties in sorted
+    label order) give the extra one, until the part has its size. The
+    examples are taken from each class in the order of
+    ``np.random.default_rng(seed).permutation(n)``: the first ones go to the
+    first part, the next ones to the second, the rest stay.
+
+    Parameters
+    ----------
+    y : array-like of shape (n,), or list of label lists
+        The labels (with label lists, an example's stratum is its label set).
+    fractions : float or sequence of float, default=0.1
+        The size of each held-out part as a fraction of ``n``; each in
+        ``(0, 1)``, summing to less than 1.
+    seed : int, default=0
+        Seed of the permutation.
+
+    Returns
+    -------
+    tuple of ndarray of int64
+        ``(rest_idx, part_idx, ...)``: the examples left, then one index array
+        per fraction, each in permutation order. With one fraction this is
+        ``(train_idx, dev_idx)``, as :func:`holdout_indices` returns.
+    """
+    codes = _strata(y)
+    n = len(codes)
+    fractions = _check_fractions(fractions)
+    sizes = [max(int(round(n * f)), 1) for f in fractions]
+    if sum(sizes) > n - 1:
+        raise ValueError(
+            f"{n} example(s) are too few to hold out parts of {sizes} and keep one to train on"
+        )
+    counts = np.bincount(codes)
+    capacity = counts.copy()
+    taken = np.zeros((len(counts), len(fractions)), dtype=np.int64)
+    for j, (f, size) in enumerate(zip(fractions, sizes)):
+        share = counts * f
+        base = np.minimum(np.floor(share).astype(np.int64), capacity)
+        extra = size - int(base.sum())
+        for c in np.argsort(-(share - np.floor(share)), kind="stable"):
+            if extra <= 0:
+                break
+            if capacity[c] > base[c] and base[c] < math.ceil(share[c]):
+                base[c] += 1
+                extra -= 1
+        taken[:, j] = base
+        capacity -= base
+
+    perm = np.random.default_rng(_check_seed(seed)).permutation(n)
+    order = _class_order(codes, perm)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - starts[codes[order]]
+    part_of = np.full(n, -1, dtype=np.int64)
+    bounds = np.cumsum(taken, axis=1)
+    for j in range(len(fractions)):
+        part_of[(part_of == -1) & (rank < bounds[codes, j])] = j
+    in_order = part_of[perm]
+    return (perm[in_order == -1],) + tuple(perm[in_order == j] for j in range(len(fractions)))
+
+
 # ---------------------------------------------------------------------------
-# Named data sets
+# The built-in data sets: one registry
 # ---------------------------------------------------------------------------
 
-#: The data sets :func:`load` knows. ``files`` are looked up in ``data_dir``;
-#: ``sources`` are the original archives :func:`download` fetches (they are
-#: not in the ``LABEL TEXT`` layout of ``files`` and need converting).
+#: The registry of the data sets :func:`load` knows; other code (the command
+#: line, the workflow) reads names, files and protocols from here. Each entry:
+#:
+#: ``description``
+#:     One line for people.
+#: ``kind``
+#:     ``"text"`` (X is a list of str) or ``"numeric"`` (a float64 array).
+#: ``format``
+#:     The :data:`FORMATS` key its files are read as; None when generated.
+#: ``files``
+#:     The file names looked up in ``data_dir``, in the order train, dev, test
+#:     (as many as there are); empty when generated.
+#: ``n_classes``
+#:     Number of classes.
+#: ``n_folds``
+#:     How many values ``fold`` takes: ``k`` for cross-validation, else 1.
+#: ``protocol``
+#:     The split, a dict whose ``"split"`` says which:
+#:     ``{"split": "generated", "n_train", "n_dev", "n_test"}`` (sizes of the
+#:     generated parts, seeded by ``seed``);
+#:     ``{"split": "cv", "file", "k", "seed", "stratified"}`` (fold f test,
+#:     fold f+1 dev, the rest train; :func:`kfold_indices`);
+#:     ``{"split": "given", "train", "dev", "test"}`` (one file each);
+#:     ``{"split": "holdout", "train", "test", "dev_fraction", "seed",
+#:     "stratified"}`` (dev taken out of the training file;
+#:     :func:`holdout_indices`).
+#: ``protocol_text``
+#:     The protocol in words.
+#: ``sources``
+#:     The original archives :func:`download` fetches (they are not in the
+#:     ``LABEL TEXT`` layout of ``files`` and need converting).
 DATASETS = {
     "xor": {
         "description": "exclusive or of two binary inputs, corners with Gaussian noise 0.1",
+        "kind": "numeric",
+        "format": None,
         "files": (),
         "n_classes": 2,
-        "protocol": "generated: 200 train / 100 dev / 400 test points, seeded by seed",
+        "n_folds": 1,
+        "protocol": {"split": "generated", "n_train": 200, "n_dev": 100, "n_test": 400},
+        "protocol_text": "generated: 200 train / 100 dev / 400 test points, seeded by seed",
         "sources": (),
     },
     "negation": {
         "description": "synthetic reviews whose sentiment word a negator flips",
+        "kind": "text",
+        "format": None,
         "files": (),
         "n_classes": 2,
-        "protocol": "generated: 4000 train / 1000 dev / 1000 test sentences, seeded by seed",
+        "n_folds": 1,
+        "protocol": {"split": "generated", "n_train": 4000, "n_dev": 1000, "n_test": 1000},
+        "protocol_text": "generated: 4000 train / 1000 dev / 1000 test sentences, seeded by seed",
         "sources": (),
     },
     "mr": {
         "description": "MR movie-review snippets, positive/negative (Pang and Lee, 2005)",
+        "kind": "text",
+        "format": "label_text",
         "files": ("rt-polarity.all",),
         "n_classes": 2,
-        "protocol": (
+        "n_folds": 10,
+        "protocol": {
+            "split": "cv",
+            "file": "rt-polarity.all",
+            "k": 10,
+            "seed": 0,
+            "stratified": False,
+        },
+        "protocol_text": (
             "10-fold cross-validation over a seed-0 permutation: "
             "fold k test, fold k+1 dev, the rest train"
         ),
@@ -580,16 +692,36 @@ DATASETS = {
         "description": (
             "SST-2, Stanford Sentiment Treebank, binary sentence labels (Socher et al., 2013)"
         ),
+        "kind": "text",
+        "format": "label_text",
         "files": ("stsa.binary.train", "stsa.binary.dev", "stsa.binary.test"),
         "n_classes": 2,
-        "protocol": "train / dev / test as given",
+        "n_folds": 1,
+        "protocol": {
+            "split": "given",
+            "train": "stsa.binary.train",
+            "dev": "stsa.binary.dev",
+            "test": "stsa.binary.test",
+        },
+        "protocol_text": "train / dev / test as given",
         "sources": ("https://nlp.stanford.edu/sentiment/trainDevTestTrees_PTB.zip",),
     },
     "trec": {
         "description": "TREC question types, 6 coarse classes (Li and Roth, 2002)",
+        "kind": "text",
+        "format": "label_text",
         "files": ("TREC.train.all", "TREC.test.all"),
         "n_classes": 6,
-        "protocol": "test as given; dev = a seed-0 random 10% of the training file",
+        "n_folds": 1,
+        "protocol": {
+            "split": "holdout",
+            "train": "TREC.train.all",
+            "test": "TREC.test.all",
+            "dev_fraction": 0.1,
+            "seed": 0,
+            "stratified": False,
+        },
+        "protocol_text": "test as given; dev = a seed-0 random 10% of the training file",
         "sources": (
             "https://cogcomp.seas.upenn.edu/Data/QA/QC/train_5500.label",
             "https://cogcomp.seas.upenn.edu/Data/QA/QC/TREC_10.label",
@@ -605,13 +737,26 @@ class Splits:
     Attributes
     ----------
     train, dev, test : tuple (X, y)
-        ``X`` is a float64 array of shape ``(n, n_features)`` for numeric
-        data sets or a list of str for text; ``y`` is a 1-d array of labels,
-        int64 when every label in the files is an integer, str otherwise.
+        ``X`` is a list of str for text, a float64 array of shape
+        ``(n, n_features)`` for numeric data, or a float64 CSR matrix for
+        svmlight files; ``y`` is a 1-d array of labels, int64 when every label
+        in the files is a canonical integer, str otherwise (with
+        ``multilabel=True``, a list of label lists).
     name : str
-        The data set's name in :data:`DATASETS`.
+        The data set's name in :data:`DATASETS`, or the name given to
+        :func:`load_files`.
     n_classes : int
         Number of classes of the data set.
+    kind : {"text", "numeric"}
+    format : str or None
+        The :data:`FORMATS` key the files were read as (formats joined by
+        ``+`` if the files differ); None for generated data.
+    sha256 : dict
+        Absolute path of every file read -> hex SHA-256 of its bytes.
+    split : dict
+        How the parts were made: the protocol (``"split"``: ``"generated"``,
+        ``"cv"``, ``"given"`` or ``"holdout"``) with its parameters, the
+        fold and seed, and the files by role.
     """
 
     train: tuple
@@ -619,17 +764,46 @@ class Splits:
     test: tuple
     name: str
     n_classes: int
+    kind: str = None
+    format: str = None
+    sha256: dict = field(default_factory=dict)
+    split: dict = field(default_factory=dict)
 
 
-def _labels_array(labels):
-    try:
-        return np.array([int(label) for label in labels], dtype=np.int64)
-    except ValueError:
-        return np.array(labels, dtype=str)
+def _take(X, y, idx):
+    """Rows ``idx`` of a part: X a list, an array or a CSR matrix; y an array or a list."""
+    X = [X[i] for i in idx] if isinstance(X, list) else X[idx]
+    y = [y[i] for i in idx] if isinstance(y, list) else y[idx]
+    return X, y
 
 
-def _take(texts, labels, idx):
-    return [texts[i] for i in idx], labels[idx]
+def _subsample(X, y, n_samples):
+    """The first ``n_samples`` of a seed-0 permutation, in their original order."""
+    n = len(y)
+    if n_samples is None or n_samples >= n:
+        return X, y
+    return _take(X, y, np.sort(np.random.default_rng(0).permutation(n)[:n_samples]))
+
+
+def _unify_labels(ys):
+    """The label rule over several files: strings everywhere if any file has them.
+
+    An int64 label came from a canonical integer, so ``str`` gives back what
+    was written.
+    """
+    if all(isinstance(y, np.ndarray) for y in ys):
+        if any(y.dtype.kind in "UO" for y in ys):
+            return [y.astype(str) if y.dtype.kind == "i" else y for y in ys]
+        return ys
+    if any(isinstance(label, str) for y in ys for labels in y for label in labels):
+        return [[[str(label) for label in labels] for labels in y] for y in ys]
+    return ys
+
+
+def _n_classes(ys):
+    if all(isinstance(y, np.ndarray) for y in ys):
+        return len(np.unique(np.concatenate(ys)))
+    return len({label for y in ys for labels in y for label in labels})
 
 
 def _data_file(name, data_dir, filename):
@@ -637,7 +811,7 @@ def _data_file(name, data_dir, filename):
         raise FileNotFoundError(
             f"data set {name!r} is read from {filename!r}: set data_dir to the folder that holds it"
         )
-    path = pathlib.Path(data_dir) / filename
+    path = data_dir / filename
     if not path.is_file():
         raise FileNotFoundError(
             f"data set {name!r}: {path} not found; set data_dir to the folder "
@@ -646,24 +820,29 @@ def _data_file(name, data_dir, filename):
     return path
 
 
-def _read(name, data_dir, filename):
-    data = read_labeled_text(_data_file(name, data_dir, filename))
-    return data.texts, _labels_array(data.labels)
+def _check_fold(fold, n_folds, name):
+    if isinstance(fold, bool) or not isinstance(fold, numbers.Integral) or not 0 <= fold < n_folds:
+        if n_folds == 1:
+            raise ValueError(f"data set {name!r} has one fixed split: fold must be 0, got {fold!r}")
+        raise ValueError(f"fold must be an int in [0, {n_folds}) for {name!r}, got {fold!r}")
+    return int(fold)
 
 
-def _subsample(X, y, n_samples):
-    """The first ``n_samples`` of a seed-0 permutation, in their original order."""
-    n = len(y)
-    if n_samples is None or n_samples >= n:
-        return X, y
-    idx = np.sort(np.random.default_rng(0).permutation(n)[:n_samples])
-    if isinstance(X, np.ndarray):
-        return X[idx], y[idx]
-    return [X[i] for i in idx], y[idx]
+def _generated(name, protocol, seed, n_samples):
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
+    n_train = protocol["n_train"] if n_samples is None else n_samples
+    if name == "xor":
+        make = functools.partial(make_xor, noise=0.1)
+    else:
+        make = make_negation_text
+    train = make(n_train, random_state=rngs[0])
+    dev = make(protocol["n_dev"], random_state=rngs[1])
+    test = make(protocol["n_test"], random_state=rngs[2])
+    return train, dev, test
 
 
 def load(name, *, data_dir=None, fold=0, seed=0, n_samples=None):
-    """Train, dev and test splits of a named data set.
+    """Train, dev and test splits of a built-in data set.
 
     Parameters
     ----------
@@ -672,11 +851,13 @@ def load(name, *, data_dir=None, fold=0, seed=0, n_samples=None):
         files needed), ``"mr"``, ``"sst2"``, ``"trec"`` (read from
         ``data_dir``).
     data_dir : str or os.PathLike, optional
-        Folder holding the files of the real data sets.
+        Folder holding the files of the real data sets (made absolute against
+        the current directory when called).
     fold : int, default=0
-        For ``"mr"``, the cross-validation fold in ``0..9`` (fold ``fold``
-        test, ``fold + 1`` dev; see :func:`kfold_indices`, always seed 0).
-        The other data sets have a single split and accept only 0.
+        For a cross-validated data set (``"mr"``), the fold in
+        ``0..n_folds-1`` (fold ``fold`` test, ``fold + 1`` dev; see
+        :func:`kfold_indices`, always seed 0). The other data sets have a
+        single split and accept only 0.
     seed : int, default=0
         Seed of the generated data sets. The splits of the real data sets do
         not depend on it (they are fixed by the published protocol).
@@ -689,6 +870,8 @@ def load(name, *, data_dir=None, fold=0, seed=0, n_samples=None):
     Returns
     -------
     Splits
+        With ``kind``, ``format``, the SHA-256 of every file read and the
+        ``split`` protocol.
 
     Raises
     ------
@@ -701,50 +884,275 @@ def load(name, *, data_dir=None, fold=0, seed=0, n_samples=None):
     """
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; valid names: {sorted(DATASETS)}")
+    info = DATASETS[name]
+    protocol = info["protocol"]
     if n_samples is not None:
         n_samples = _check_n_samples(n_samples)
     seed = _check_seed(seed)
-    n_folds = 10 if name == "mr" else 1
-    if isinstance(fold, bool) or not isinstance(fold, numbers.Integral) or not 0 <= fold < n_folds:
-        if n_folds == 1:
-            raise ValueError(f"data set {name!r} has one fixed split: fold must be 0, got {fold!r}")
-        raise ValueError(f"fold must be an int in [0, {n_folds}) for {name!r}, got {fold!r}")
-    n_classes = DATASETS[name]["n_classes"]
+    fold = _check_fold(fold, info["n_folds"], name)
+    if data_dir is not None:
+        data_dir = _absolute(data_dir)
+    split = dict(protocol, fold=fold)
 
-    if name == "xor":
-        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
-        n_train = 200 if n_samples is None else n_samples
-        train = make_xor(n_train, noise=0.1, random_state=rngs[0])
-        dev = make_xor(100, noise=0.1, random_state=rngs[1])
-        test = make_xor(400, noise=0.1, random_state=rngs[2])
-        return Splits(train, dev, test, name, n_classes)
+    if protocol["split"] == "generated":
+        train, dev, test = _generated(name, protocol, seed, n_samples)
+        return Splits(train, dev, test, name, info["n_classes"], kind=info["kind"],
+                      split=dict(split, seed=seed))
 
-    if name == "negation":
-        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
-        n_train = 4000 if n_samples is None else n_samples
-        train = make_negation_text(n_train, random_state=rngs[0])
-        dev = make_negation_text(1000, random_state=rngs[1])
-        test = make_negation_text(1000, random_state=rngs[2])
-        return Splits(train, dev, test, name, n_classes)
+    sha256 = {}
 
-    if name == "mr":
-        texts, labels = _read(name, data_dir, "rt-polarity.all")
-        train_idx, dev_idx, test_idx = kfold_indices(len(texts), 10, seed=0)[fold]
-        train = _take(texts, labels, train_idx)
-        dev = _take(texts, labels, dev_idx)
-        test = _take(texts, labels, test_idx)
-    elif name == "sst2":
-        train = _read(name, data_dir, "stsa.binary.train")
-        dev = _read(name, data_dir, "stsa.binary.dev")
-        test = _read(name, data_dir, "stsa.binary.test")
-    else:  # trec
-        texts, labels = _read(name, data_dir, "TREC.train.all")
-        test = _read(name, data_dir, "TREC.test.all")
-        train_idx, dev_idx = holdout_indices(len(texts), dev_fraction=0.1, seed=0)
-        train = _take(texts, labels, train_idx)
-        dev = _take(texts, labels, dev_idx)
-    train = _subsample(*train, n_samples)
-    return Splits(train, dev, test, name, n_classes)
+    def read(filename):
+        data = read_file(_data_file(name, data_dir, filename), format=info["format"])
+        sha256[str(data.path)] = data.sha256
+        return data.X, data.y
+
+    if protocol["split"] == "cv":
+        X, y = read(protocol["file"])
+        train_idx, dev_idx, test_idx = kfold_indices(len(y), protocol["k"],
+                                                     seed=protocol["seed"])[fold]
+        parts = [_take(X, y, idx) for idx in (train_idx, dev_idx, test_idx)]
+    elif protocol["split"] == "given":
+        parts = [read(protocol[role]) for role in ("train", "dev", "test")]
+    else:  # holdout
+        X, y = read(protocol["train"])
+        test = read(protocol["test"])
+        train_idx, dev_idx = holdout_indices(len(y), dev_fraction=protocol["dev_fraction"],
+                                             seed=protocol["seed"])
+        parts = [_take(X, y, train_idx), _take(X, y, dev_idx), test]
+    ys = _unify_labels([y for _, y in parts])
+    parts = [(X, y) for (X, _), y in zip(parts, ys)]
+    train = _subsample(*parts[0], n_samples)
+    return Splits(train, parts[1], parts[2], name, info["n_classes"], kind=info["kind"],
+                  format=info["format"], sha256=sha256, split=split)
+
+
+# ---------------------------------------------------------------------------
+# The user's own data sets
+# ---------------------------------------------------------------------------
+
+_ROLES = ("train", "dev", "test")
+
+
+def _holdout_fractions(holdout, given):
+    """``holdout`` -> {role: fraction} for the parts taken out of the training file."""
+    if holdout is None:
+        return {}
+    if isinstance(holdout, dict):
+        unknown = set(holdout) - {"dev", "test"}
+        if unknown:
+            raise ValueError(f"holdout keys must be 'dev' and/or 'test', got {sorted(unknown)}")
+        fractions = dict(holdout)
+    else:
+        fractions = {role: holdout for role in ("dev", "test") if role not in given}
+        if not fractions:
+            raise ValueError("holdout= has nothing to hold out: dev and test files are given")
+    for role, fraction in fractions.items():
+        if role in given:
+            raise ValueError(f"both {role}= and a holdout fraction for {role!r} were given")
+        if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
+            raise ValueError(f"holdout fraction for {role!r} must be a number, got {fraction!r}")
+    _check_fractions(tuple(fractions.values()))
+    return {role: float(fractions[role]) for role in ("dev", "test") if role in fractions}
+
+
+def _align_sparse(files, auto_base, n_features):
+    """One width (and, for ``zero_based="auto"``, one index base) for svmlight files."""
+    import scipy.sparse
+
+    Xs = [f.X for f in files]
+    if auto_base and not any(X.nnz and X.indices.min() == 0 for X in Xs):
+        Xs = [X[:, 1:] if X.shape[1] else X for X in Xs]  # no index 0 anywhere: one-based
+    width = max(X.shape[1] for X in Xs)
+    if n_features is not None:
+        if width > n_features:
+            raise DataFormatError(
+                f"feature index {width - 1} (zero-based) does not fit n_features={n_features}"
+            )
+        width = n_features
+    return [
+        scipy.sparse.csr_matrix((X.data, X.indices, X.indptr), shape=(X.shape[0], width))
+        for X in Xs
+    ]
+
+
+def _check_same_features(files):
+    first = files[0]
+    for other in files[1:]:
+        if first.X.shape[1] != other.X.shape[1]:
+            raise DataFormatError(
+                f"{other.path} has {other.X.shape[1]} feature column(s) but {first.path} "
+                f"has {first.X.shape[1]}"
+            )
+        if first.feature_names and other.feature_names and (
+            first.feature_names != other.feature_names
+        ):
+            raise DataFormatError(
+                f"{other.path} has feature columns {other.feature_names} but {first.path} "
+                f"has {first.feature_names}; the columns must match in name and order"
+            )
+
+
+def load_files(
+    train,
+    dev=None,
+    test=None,
+    *,
+    format=None,
+    text_column=None,
+    label_column=None,
+    multilabel=False,
+    cv=None,
+    fold=0,
+    holdout=None,
+    seed=0,
+    n_samples=None,
+    name=None,
+    **read_options,
+):
+    """Train, dev and test splits of the user's own data files.
+
+    The parts come from one of three protocols:
+
+    * given files: ``train``, ``dev`` and ``test`` are read as they are, in
+      file order;
+    * ``cv=k``: stratified k-fold cross-validation of the ``train`` file alone
+      (:func:`stratified_kfold_indices` with ``seed``): fold ``fold`` is the
+      test set, fold ``fold + 1`` the dev set, the rest the training set;
+    * ``holdout``: each part not given as a file is a stratified random
+      fraction of the ``train`` file (:func:`stratified_holdout_indices`
+      with ``seed``; dev first, then test).
+
+    The same arguments give the same splits on every run.
+
+    Parameters
+    ----------
+    train : str or os.PathLike
+        The training file (with ``cv``, the whole data set).
+    dev, test : str or os.PathLike, optional
+        Dev and test files. A part that is neither given nor held out (nor
+        made by ``cv``) is an error.
+    format, text_column, label_column, multilabel
+        As for :func:`read_file`, applied to every file (the format is
+        guessed per file when None).
+    cv : int, optional
+        Number of folds (at least 3).
+    fold : int, default=0
+        The fold, in ``[0, cv)``; only with ``cv``.
+    holdout : float or dict, optional
+        A fraction of the training file for each missing part (``0.1``), or
+        a fraction per part (``{"dev": 0.1, "test": 0.2}``).
+    seed : int, default=0
+        Seed of the ``cv`` and ``holdout`` permutations.
+    n_samples : int, optional
+        Keep only this many training examples (the first ``n_samples`` of a
+        seed-0 permutation of the training part, in their original order).
+    name : str, optional
+        The data set's name in the result; default the training file's stem.
+    **read_options
+        Further options of :func:`read_file` (``label_prefix``,
+        ``delimiter``, ``x_key``, ``y_key``, ``zero_based``, ``n_features``,
+        ``encoding``). With svmlight files and ``zero_based="auto"``, index 0
+        in any file makes every file zero-based, and all files get the same
+        width.
+
+    Returns
+    -------
+    Splits
+        With ``kind``, ``format``, the SHA-256 of every file read and the
+        ``split`` used.
+
+    Raises
+    ------
+    ValueError
+        For inconsistent split options (the message says which).
+    DataFormatError
+        If a file is malformed, or the files disagree (text and numeric,
+        different feature columns).
+    """
+    paths = {role: _absolute(p) for role, p in zip(_ROLES, (train, dev, test)) if p is not None}
+    seed = _check_seed(seed)
+    if n_samples is not None:
+        n_samples = _check_n_samples(n_samples)
+    if cv is not None:
+        if isinstance(cv, bool) or not isinstance(cv, numbers.Integral) or cv < 3:
+            raise ValueError(f"cv must be an int >= 3 (test, dev and train folds), got {cv!r}")
+        if len(paths) > 1 or holdout is not None:
+            raise ValueError("cv= splits the train file alone into train, dev and test: "
+                             "pass neither dev=, test= nor holdout= with it")
+        fold = _check_fold(fold, cv, name or paths["train"].stem)
+        fractions = {}
+    else:
+        if fold != 0:
+            raise ValueError(f"fold={fold!r} applies only with cv=")
+        fractions = _holdout_fractions(holdout, set(paths))
+        for role in ("dev", "test"):
+            if role not in paths and role not in fractions:
+                raise ValueError(
+                    f"no {role} part: pass {role}=FILE, holdout= (a fraction of the "
+                    "training file) or cv=K (cross-validation of the training file)"
+                )
+
+    zero_based = read_options.get("zero_based", "auto")
+    n_features = read_options.get("n_features")
+    if zero_based == "auto":  # decided below over all files together
+        read_options = dict(read_options, zero_based=True, n_features=None)
+    files = {
+        role: read_file(path, format=format, text_column=text_column,
+                        label_column=label_column, multilabel=multilabel, **read_options)
+        for role, path in paths.items()
+    }
+    parts = list(files.values())
+    kinds = {f.kind for f in parts}
+    if len(kinds) > 1:
+        raise DataFormatError(
+            "the files hold different kinds of data: "
+            + ", ".join(f"{f.path} {f.kind} ({f.format})" for f in parts)
+        )
+    Xs = [f.X for f in parts]
+    n_sparse = sum(f.format == "svmlight" for f in parts)
+    if 0 < n_sparse < len(parts):
+        raise DataFormatError(
+            "svmlight (sparse) files cannot be mixed with dense files: "
+            + ", ".join(f"{f.path} ({f.format})" for f in parts)
+        )
+    if n_sparse:
+        Xs = _align_sparse(parts, zero_based == "auto", n_features)
+    elif kinds == {"numeric"}:
+        _check_same_features(parts)
+    ys = _unify_labels([f.y for f in parts])
+    data = {role: (X, y) for role, X, y in zip(files, Xs, ys)}
+
+    formats = list(dict.fromkeys(f.format for f in parts))
+    split = {"files": {role: str(f.path) for role, f in files.items()}}
+    if cv is not None:
+        X, y = data["train"]
+        train_idx, dev_idx, test_idx = stratified_kfold_indices(y, cv, seed=seed)[fold]
+        data = {role: _take(X, y, idx)
+                for role, idx in zip(_ROLES, (train_idx, dev_idx, test_idx))}
+        split.update({"split": "cv", "k": cv, "fold": fold, "seed": seed, "stratified": True})
+    elif fractions:
+        X, y = data["train"]
+        rest, *held = stratified_holdout_indices(y, tuple(fractions.values()), seed=seed)
+        data["train"] = _take(X, y, rest)
+        for role, idx in zip(fractions, held):
+            data[role] = _take(X, y, idx)
+        split.update({"split": "holdout", "seed": seed, "stratified": True})
+        split.update({f"{role}_fraction": f for role, f in fractions.items()})
+    else:
+        split["split"] = "given"
+    train_part = _subsample(*data["train"], n_samples)
+    return Splits(
+        train_part,
+        data["dev"],
+        data["test"],
+        name if name is not None else paths["train"].stem,
+        _n_classes([data[role][1] for role in _ROLES]),
+        kind=kinds.pop(),
+        format="+".join(formats),
+        sha256={str(f.path): f.sha256 for f in parts},
+        split=split,
+    )
+
 
 
 # ---------------------------------------------------------------------------
