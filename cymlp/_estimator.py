@@ -33,8 +33,11 @@ from cymlp._validation import (
     check_hidden_sizes,
     check_params,
     check_random_state,
+    check_sample_weight,
     check_targets,
     encode_labels,
+    encode_multilabel,
+    is_multilabel,
     make_rng,
 )
 from cymlp.io import ModelFileError as StateError
@@ -74,6 +77,27 @@ def _check_activation(name, value):
     _act.canonical(value)
 
 
+def _majority_share(targets, weights):
+    """The (weighted) share of the most frequent class, or label set: the accuracy of
+    always predicting it."""
+    if targets.ndim == 2:
+        _, targets = np.unique(targets, axis=0, return_inverse=True)
+        targets = targets.ravel()
+    counts = np.bincount(targets, weights=weights)
+    return counts.max() / counts.sum()
+
+
+def _check_class_weight(name, value):
+    if value is None or (isinstance(value, str) and value == "balanced"):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be None, 'balanced' or a dict of label to weight, "
+                         f"got {value!r}")
+    for label, weight in value.items():
+        Interval(float, 0, None).check(f"{name}[{label!r}]", weight)
+    return value
+
+
 def _available_memory():
     try:
         import os
@@ -97,8 +121,9 @@ class _Run:
     model: FittedModel
     settings: dict
     inputs: object
-    y: np.ndarray
-    val: tuple  # (inputs, y) or None
+    y: np.ndarray  # class indices, or an indicator matrix (multi-label)
+    w: np.ndarray  # sample weights (with class weights), or None
+    val: tuple  # (inputs, y, w) or None
     batch_size: int
     n_epochs: int
     incremental: bool
@@ -140,6 +165,8 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         "swish_beta": Interval(float, 0, None, closed="neither"),
         "init": ("auto", "glorot", "he", "fan_in"),
         "diagnostics": bool,
+        "class_weight": _check_class_weight,
+        "threshold": Interval(float, 0, 1, closed="neither"),
     }
 
     # ------------------------------------------------------------- subclass hooks
@@ -147,7 +174,7 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         """The unfitted input encoder for the validated ``settings``."""
         raise NotImplementedError
 
-    def _init_embedding(self, E, settings, rng):
+    def _init_embedding(self, model, settings, rng):
         """Draw the initial embedding table in place (models with one)."""
 
     def _epoch_inputs(self, inputs, settings, rng):
@@ -207,33 +234,40 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         return self._check_fitted().engine
 
     # ------------------------------------------------------------- fitting
-    def fit(self, X, y, validation_data=None):
+    def fit(self, X, y, validation_data=None, sample_weight=None):
         """Train from scratch (or continue, with ``warm_start``) for up to ``max_iter`` epochs.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), or texts (TextClassifier)
-        y : array-like of shape (n_samples,)
-            Labels of any hashable type.
-        validation_data : tuple (X_dev, y_dev), optional
+        X : array-like or sparse matrix of shape (n_samples, n_features), or texts
+            (TextClassifier)
+        y : array-like of shape (n_samples,), or multi-label
+            Labels of any hashable type; for several labels per example an indicator
+            matrix of shape (n_samples, n_labels) or a list of label lists.
+        validation_data : tuple (X_dev, y_dev) or (X_dev, y_dev, sample_weight_dev)
             Development set scored after every epoch; the parameters of the best epoch
             are kept.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weight of every example in the loss (an integer weight k acts like k copies
+            of the example); multiplied by the class weights of ``class_weight``.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=False, validation_data=validation_data)
+        return self._fit(X, y, incremental=False, validation_data=validation_data,
+                         sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), continuing from the current parameters.
 
         ``classes`` (all labels that will ever appear) is needed on the first call
         when this batch does not show every class.
         """
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
-    def _fit(self, X, y, *, incremental, classes=None, validation_data=None):
+    def _fit(self, X, y, *, incremental, classes=None, validation_data=None,
+             sample_weight=None):
         current = getattr(self, "_fitted", None)
         # a warm fit trains the fitted model itself: keep what it changes, to undo it
         warm = current is not None and (incremental or (
@@ -242,7 +276,8 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         run = None
         try:
             run = self._prepare(X, y, incremental=incremental, classes=classes,
-                                validation_data=validation_data)
+                                validation_data=validation_data,
+                                sample_weight=sample_weight)
             self._run_epochs(run)
             self._finish(run)
         except BaseException as exc:
@@ -260,7 +295,7 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         return check_params(self, self._parameter_constraints)
 
     def _prepare(self, X, y, *, incremental, classes=None, validation_data=None,
-                 train=True):
+                 sample_weight=None, train=True):
         """Validate everything and build the model a fit call trains (a :class:`_Run`).
 
         Nothing of the estimator changes here.
@@ -273,57 +308,101 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
                 "use predict, or choose a differentiable activation such as 'sigmoid'")
         current = getattr(self, "_fitted", None)
         warm = (incremental or s["warm_start"]) and current is not None
-        name = type(self).__name__
         if warm:
             encoder = current.encoder
             inputs = encoder.transform(X, s["dtype"])
         else:
             encoder, inputs = self._make_encoder(s).fit(X, s["dtype"])
-        y = check_targets(y, len(inputs), estimator=name)
+        multilabel = is_multilabel(y)
+        if not multilabel:
+            y = check_targets(y, len(inputs), estimator=type(self).__name__)
         if warm:
-            model, y_idx = self._continue(current, s, inputs, y, classes)
+            model, targets = self._continue(current, s, inputs, y, classes, multilabel)
         else:
-            model, y_idx = self._initialize_model(encoder, inputs, s, y, classes)
-        val, inputs, y_idx = self._validation(model, s, inputs, y_idx, validation_data,
-                                              incremental and train)
+            model, targets = self._initialize_model(encoder, inputs, s, y, classes,
+                                                    multilabel)
+        weights = self._sample_weights(s, model, targets, sample_weight, incremental)
+        val, inputs, targets, weights = self._validation(
+            model, s, inputs, targets, weights, validation_data, incremental and train)
         batch_size = self._batch_size(s, len(inputs))
         diag = None
         if s["diagnostics"]:
             # its own generator: recording diagnostics must not change the training
             rows = np.sort(np.random.default_rng(0).permutation(len(inputs))[:DIAGNOSTIC_ROWS])
-            diag = (inputs.take(rows), y_idx[rows])
+            diag = (inputs.take(rows), targets[rows])
         model.engine.ensure_allocated(inputs, max(batch_size, len(diag[0]) if diag else 0))
         n_epochs = (1 if incremental else s["max_iter"]) if train else 0
-        return _Run(model, s, inputs, y_idx, val, batch_size, n_epochs, incremental, diag)
+        return _Run(model, s, inputs, targets, weights, val, batch_size, n_epochs,
+                    incremental, diag)
 
-    def _initialize_model(self, encoder, inputs, s, y, classes):
+    def _targets(self, y, n, classes, multilabel):
+        """(classes, targets): class indices, or for multi-label y an indicator matrix."""
+        name = type(self).__name__
+        if multilabel:
+            return encode_multilabel(y, n, classes, estimator=name)
+        if classes is None:
+            return encode_labels(y)
+        return classes, encode_labels(y, classes)
+
+    def _initialize_model(self, encoder, inputs, s, y, classes, multilabel):
         """A fresh model for labels ``y``: classes, network and initial parameters."""
         name = type(self).__name__
-        if classes is not None:
+        if classes is not None and not multilabel:
             classes, _ = encode_labels(check_targets(classes, len(classes), estimator=name))
-            y_idx = encode_labels(y, classes)
-        else:
-            classes, y_idx = encode_labels(y)
+        elif classes is not None:
+            classes = np.asarray(classes)
+        classes, targets = self._targets(y, len(inputs), classes, multilabel)
         if len(classes) < 2:
             raise ValueError(
-                f"y has only one class ({classes[0]!r}); a classifier needs at least 2 "
-                "classes (1 class found)")
-        network = self._network(s, encoder, len(classes))
+                f"y has only one {'label' if multilabel else 'class'} ({classes[0]!r}); a "
+                "classifier needs at least 2 classes (1 class found)")
+        network = self._network(s, encoder, len(classes), multilabel)
         rng = make_rng(s["random_state"])
         model = FittedModel.new(encoder, classes, network, s["learning_rate_init"], rng)
         self._init_parameters(model, s, rng)
-        self._init_embedding(model.engine.E, s, rng)
+        self._init_embedding(model, s, rng)
         self._configure_engine(model.engine, s)
-        return model, y_idx
+        return model, targets
 
-    def _network(self, s, encoder, n_classes):
+    def _sample_weights(self, s, model, targets, sample_weight, incremental):
+        """The weight of every example: ``sample_weight`` times its class's weight
+        (``class_weight``), in the model's dtype; None when all weights are 1."""
+        n, dtype = len(targets), model.network.dtype
+        w = check_sample_weight(sample_weight, n, dtype)
+        cw = s["class_weight"]
+        if cw is None:
+            return w
+        if targets.ndim == 2:
+            raise ValueError("class_weight is not supported with multi-label y; give "
+                             "sample_weight instead")
+        classes = model.classes.tolist()
+        if isinstance(cw, str):  # 'balanced': n_samples / (n_classes * count of the class)
+            if incremental:
+                raise ValueError(
+                    "class_weight='balanced' needs the labels of the whole training set, "
+                    "which partial_fit does not see: give a dict of label to weight, e.g. "
+                    "n_samples / (n_classes * count) computed on the full data")
+            counts = np.bincount(targets, minlength=len(classes))
+            per_class = n / (len(classes) * np.maximum(counts, 1))
+        else:
+            unknown = [k for k in cw if k not in set(classes)]
+            if unknown:
+                raise ValueError(f"class_weight names labels that are not classes: "
+                                 f"{unknown[:5]} (classes: {classes[:10]})")
+            per_class = np.array([float(cw.get(c, 1.0)) for c in classes])
+        per_sample = per_class[targets]
+        combined = per_sample if w is None else w.astype(np.float64) * per_sample
+        return check_sample_weight(combined, n, dtype,
+                                   name="sample_weight times class_weight")
+
+    def _network(self, s, encoder, n_classes, multilabel):
         """The network the settings describe; MemoryError if it cannot fit in memory."""
         embedding = encoder.embedding(s)
         network = Network.build(
             n_features=encoder.n_features(s), hidden=s["hidden_layer_sizes"],
             n_outputs=n_classes, activation=s["activation"], bias=s["bias"],
             dtype=s["dtype"], leaky_slope=s["leaky_slope"], swish_beta=s["swish_beta"],
-            embedding=embedding)
+            embedding=embedding, output="sigmoid" if multilabel else "softmax")
         need = network.n_bytes(s["solver"], s["momentum"])
         avail = _available_memory()
         if avail is not None and need > avail:
@@ -353,19 +432,27 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
             if init == "fan_in" and layer.has_bias:
                 params[layer.b_slice] = rng.uniform(-bound, bound, fan_out)
 
-    def _continue(self, current, s, inputs, y, classes):
+    def _continue(self, current, s, inputs, y, classes, multilabel):
         """The current model, to be trained further: same structure, a copy of its
         record; the settings' activation shape parameters take effect."""
         name = type(self).__name__
+        fitted_multilabel = current.network.output == "sigmoid"
+        if multilabel != fitted_multilabel:
+            kinds = {True: "multi-label", False: "single-label"}
+            raise ValueError(
+                f"the model was fitted on {kinds[fitted_multilabel]} y, this y is "
+                f"{kinds[multilabel]}; call fit with warm_start=False to train a new model")
         if classes is not None:
-            given, _ = encode_labels(check_targets(classes, len(classes), estimator=name))
+            given = (np.asarray(classes) if multilabel else
+                     encode_labels(check_targets(classes, len(classes), estimator=name))[0])
             if not np.array_equal(given, current.classes):
                 raise ValueError(
                     f"classes must be the same in every partial_fit call: first "
                     f"{list(current.classes)}, now {list(given)}")
-        y_idx = encode_labels(y, current.classes)
+        _, targets = self._targets(y, len(inputs), current.classes, multilabel)
         change = current.encoder.layout_difference(s)
-        network = None if change else self._network(s, current.encoder, len(current.classes))
+        network = None if change else self._network(s, current.encoder, len(current.classes),
+                                                    multilabel)
         change = change or current.network.layout_difference(network)
         if change is not None:
             raise ValueError(
@@ -381,7 +468,7 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         model.engine.leaky_slope = network.leaky_slope
         model.engine.swish_beta = network.swish_beta
         self._configure_engine(model.engine, s)
-        return model, y_idx
+        return model, targets
 
     def _configure_engine(self, engine, s):
         """Training settings of the engine; a new solver (or momentum on/off) starts
@@ -392,6 +479,7 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         engine.beta_2 = s["beta_2"]
         engine.epsilon = s["epsilon"]
         engine.nesterov = s["nesterovs_momentum"]
+        engine.train_embeddings = s.get("embed_trainable", True)
         code = SOLVERS[s["solver"]]
         momentum = s["momentum"] if s["solver"] == "sgd" else 0.0
         fresh = engine.state1.size == 0 and engine.step == 0
@@ -399,37 +487,61 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
             engine.momentum = momentum
             engine.set_solver(code)
 
-    def _validation(self, model, s, inputs, y_idx, validation_data, incremental):
-        """(validation set or None, training inputs, training labels): a given
-        development set, or a stratified split of the training data (early_stopping)."""
+    def _validation(self, model, s, inputs, targets, weights, validation_data, incremental):
+        """(validation set or None, training inputs, targets, weights): a given
+        development set ``(X, y)`` or ``(X, y, sample_weight)``, or a stratified split of
+        the training data (early_stopping)."""
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (X_dev, y_dev), got "
-                                 f"{type(validation_data).__name__}")
-            Xv, yv = validation_data
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a pair (X_dev, y_dev) or a triple "
+                                 "(X_dev, y_dev, sample_weight_dev), got "
+                                 f"{type(validation_data).__name__}"
+                                 + (f" of length {len(validation_data)}"
+                                    if isinstance(validation_data, (tuple, list)) else ""))
+            Xv, yv = validation_data[:2]
             val_inputs = model.encoder.transform(Xv, s["dtype"])
-            yv = check_targets(yv, len(val_inputs), estimator=type(self).__name__)
+            multilabel = targets.ndim == 2
+            if not multilabel:
+                yv = check_targets(yv, len(val_inputs), estimator=type(self).__name__)
             try:
-                yv_idx = encode_labels(yv, model.classes)
+                _, yv_enc = self._targets(yv, len(val_inputs), model.classes, multilabel)
             except ValueError as exc:
-                raise ValueError(f"validation_data: {exc}") from None
-            val = (val_inputs, yv_idx)
+                raise ValueError(f"validation_data: {exc}".replace(
+                    "; pass every class to the first partial_fit (classes=...) or refit",
+                    ": the model can only be scored on the classes it is trained on")) from None
+            wv = None
+            if len(validation_data) == 3:
+                wv = check_sample_weight(validation_data[2], len(val_inputs), np.float64,
+                                         name="validation sample_weight")
+            val = (val_inputs, yv_enc, wv)
         elif s["early_stopping"] and not incremental:
-            train_rows, val_rows = self._split_validation(y_idx, len(model.classes),
+            train_rows, val_rows = self._split_validation(targets, len(model.classes),
                                                           s["validation_fraction"],
                                                           model.rng)
-            val = (inputs.take(val_rows), y_idx[val_rows])
-            inputs, y_idx = inputs.take(train_rows), y_idx[train_rows]
+            val = (inputs.take(val_rows), targets[val_rows],
+                   None if weights is None else weights[val_rows].astype(np.float64))
+            inputs, targets = inputs.take(train_rows), targets[train_rows]
+            weights = None if weights is None else weights[train_rows]
+            if weights is not None and not weights.any():
+                raise ValueError("every training example left after the validation split "
+                                 "has weight 0")
         else:
-            return None, inputs, y_idx
+            return None, inputs, targets, weights
         if model.record.validation_scores is None:
             model.record.validation_scores = []
             model.record.best_validation_score = -np.inf
-        return val, inputs, y_idx
+        return val, inputs, targets, weights
 
     @staticmethod
-    def _split_validation(y_idx, n_classes, fraction, rng):
-        """Stratified split of the training rows (validation_fraction)."""
+    def _split_validation(targets, n_classes, fraction, rng):
+        """Split of the training rows (validation_fraction), stratified by class (by
+        label set for multi-label targets)."""
+        if targets.ndim == 2:
+            _, y_idx = np.unique(targets, axis=0, return_inverse=True)
+            y_idx = y_idx.ravel()
+            n_classes = y_idx.max() + 1
+        else:
+            y_idx = targets
         n = len(y_idx)
         val = []
         for c in range(n_classes):
@@ -480,7 +592,8 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         inputs = self._epoch_inputs(run.inputs, s, model.rng)
         tic = time.perf_counter()
         try:
-            loss_sum, correct = model.engine.train(inputs, run.y, order, run.batch_size, lr)
+            loss_sum, correct = model.engine.train(inputs, run.y, order, run.batch_size, lr,
+                                                   sample_weight=run.w)
         except DivergenceError:
             raise FloatingPointError(
                 f"training diverged at epoch {rec.n_iter + 1}: the loss became NaN or "
@@ -490,13 +603,14 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         seconds = time.perf_counter() - tic
         rec.n_iter += 1
         rec.t += n
-        loss = loss_sum / n
+        total = n if run.w is None else float(run.w.sum(dtype=np.float64))
+        loss = loss_sum / total
         rec.loss_curve.append(loss)
-        record = {"epoch": rec.n_iter, "loss": loss, "train_accuracy": correct / n,
+        record = {"epoch": rec.n_iter, "loss": loss, "train_accuracy": correct / total,
                   "val_accuracy": None, "lr": lr, "seconds": seconds,
                   "samples_per_s": n / seconds if seconds > 0 else float("inf")}
         if run.val is not None:
-            score = float(np.mean(self._predict_idx(model, run.val[0]) == run.val[1]))
+            score = self._accuracy(model, *run.val)
             record["val_accuracy"] = score
             rec.validation_scores.append(score)
             if score > rec.best_validation_score:
@@ -506,9 +620,9 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
             record.update(self._diagnose(model, *run.diag))
         if not rec.armed:
             # patience counts only once the model beats the most frequent class
-            ref = run.val[1] if run.val is not None else run.y
+            ref = run.val if run.val is not None else (None, run.y, run.w)
             now = record["val_accuracy"] if run.val is not None else record["train_accuracy"]
-            rec.armed = bool(now > np.bincount(ref).max() / len(ref) + 0.01)
+            rec.armed = bool(now > _majority_share(ref[1], ref[2]) + 0.01)
         rec.history.append(record)
         if s["verbose"]:
             self._print_progress(record, None if run.incremental else run.n_epochs)
@@ -615,16 +729,23 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------- prediction
     @staticmethod
     def _logits(model, inputs):
-        return model.engine.forward(inputs)
-
-    def _predict_idx(self, model, inputs):
-        z = self._logits(model, inputs)
+        z = model.engine.forward(inputs)
         if not np.isfinite(z).all():
             raise FloatingPointError(
                 "the logits overflowed to infinity or NaN for some rows: the input is too "
                 f"large for this model in {model.network.dtype}; rescale X (or use "
                 "dtype='float64')")
-        return np.argmax(z, axis=1)
+        return z
+
+    def _accuracy(self, model, inputs, targets, weights=None):
+        """(Weighted) accuracy of the model on encoded targets; for multi-label targets
+        the share of examples whose every label is right (subset accuracy)."""
+        z = self._logits(model, inputs)
+        if targets.ndim == 2:
+            hit = np.all((z > 0) == (targets != 0), axis=1)
+        else:
+            hit = np.argmax(z, axis=1) == targets
+        return float(np.average(hit, weights=weights))
 
     def _inputs_for_prediction(self, X):
         model = self._check_fitted()
@@ -632,25 +753,100 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         return model, model.encoder.transform(X, model.network.dtype)
 
     def predict_log_proba(self, X):
-        """Log class probabilities, shape (n_samples, n_classes), columns in ``classes_``."""
+        """Log probabilities, shape (n_samples, n_classes), columns in ``classes_``: of
+        each class (softmax), or of each label on its own (multi-label: log sigma(z))."""
         model, inputs = self._inputs_for_prediction(X)
         z = self._logits(model, inputs).astype(np.float64)
-        if not np.isfinite(z).all():
-            raise FloatingPointError(
-                "the logits overflowed to infinity or NaN for some rows: the input is too "
-                f"large for this model in {model.network.dtype}; rescale X (or use "
-                "dtype='float64')")
+        if model.network.output == "sigmoid":
+            return -np.logaddexp(0.0, -z)
         z -= z.max(axis=1, keepdims=True)
         return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
     def predict_proba(self, X):
-        """Class probabilities ``o = softmax(z)``, shape (n_samples, n_classes)."""
+        """Probabilities ``o = softmax(z)``, shape (n_samples, n_classes); for a
+        multi-label model the probability of each label, ``sigma(z)``."""
         return np.exp(self.predict_log_proba(X))
 
     def predict(self, X):
-        """Predicted labels (the class of largest probability)."""
+        """Predicted labels: the class of largest probability; for a multi-label model
+        the indicator matrix of the labels whose probability reaches ``threshold``."""
         model, inputs = self._inputs_for_prediction(X)
-        return model.classes[self._predict_idx(model, inputs)]
+        z = self._logits(model, inputs)
+        if model.network.output == "sigmoid":
+            threshold = Interval(float, 0, 1, closed="neither").check("threshold",
+                                                                      self.threshold)
+            # sigma(z) >= threshold  <=>  z >= logit(threshold)
+            return (z >= np.log(threshold / (1.0 - threshold))).astype(np.int64)
+        return model.classes[np.argmax(z, axis=1)]
+
+    def predict_topk(self, X, k=1, threshold=0.0):
+        """The ``k`` most probable labels of every example, with their probabilities.
+
+        Parameters
+        ----------
+        X : input, as for ``predict``
+        k : int, default=1
+            Labels per example at most (fastText's ``-k``).
+        threshold : float in [0, 1), default=0
+            Labels of lower probability are left out (fastText's ``-threshold``), so an
+            example may get fewer than ``k``.
+
+        Returns
+        -------
+        labels : list of ndarray
+            For each example, its labels (from ``classes_``), most probable first.
+        probabilities : list of ndarray
+            Their probabilities (softmax, or per label for multi-label models).
+        """
+        k = Interval(int, 1, None).check("k", k)
+        threshold = Interval(float, 0, 1, closed="left").check("threshold", threshold)
+        proba = self.predict_proba(X)
+        order = np.argsort(-proba, axis=1, kind="stable")[:, :k]
+        top = np.take_along_axis(proba, order, axis=1)
+        classes = self._fitted.classes
+        labels, probabilities = [], []
+        for row_order, row_p in zip(order, top):
+            keep = row_p >= threshold
+            labels.append(classes[row_order[keep]])
+            probabilities.append(row_p[keep])
+        return labels, probabilities
+
+    def score(self, X, y, sample_weight=None):
+        """(Weighted) accuracy on (X, y): the share of examples predicted right, for a
+        multi-label model those whose every label is right; labels never seen in
+        training count as errors."""
+        model, inputs = self._inputs_for_prediction(X)
+        n = len(inputs)
+        w = check_sample_weight(sample_weight, n, np.float64)
+        if model.network.output == "sigmoid":
+            if not is_multilabel(y):
+                raise ValueError("this model predicts several labels per example: y must "
+                                 "be an indicator matrix or a list of label lists")
+            known, unseen = self._known_labels(y, n, model.classes)
+            _, Y = encode_multilabel(known, n, model.classes)
+            hit = np.all((self._logits(model, inputs) >= np.log(
+                self.threshold / (1 - self.threshold))) == (Y != 0), axis=1) & ~unseen
+        else:
+            pred = model.classes[np.argmax(self._logits(model, inputs), axis=1)]
+            check_targets(y, n, estimator=type(self).__name__)
+            # compare label objects one by one: a list mixing types (an unseen str label
+            # among int labels) must not turn every label into a string
+            truth = y.tolist() if isinstance(y, np.ndarray) else list(y)
+            hit = np.fromiter((p == t for p, t in zip(pred.tolist(), truth)),
+                              dtype=bool, count=n)
+        return float(np.average(hit, weights=w))
+
+    @staticmethod
+    def _known_labels(y, n, classes):
+        """(y without labels outside ``classes``, rows that had such a label)."""
+        from cymlp._validation import _is_indicator
+        if _is_indicator(y):
+            return y, np.zeros(n, dtype=bool)
+        allowed = set(np.asarray(classes).tolist())
+        rows = [list(labels) for labels in y]
+        unseen = np.array([any(v not in allowed for v in labels) for labels in rows],
+                          dtype=bool)
+        return [[v for v in labels if v in allowed] for labels in rows], unseen
 
     # ------------------------------------------------------------- persistence
     def _to_state(self):

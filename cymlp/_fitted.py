@@ -25,7 +25,7 @@ __all__ = ["FittedModel", "TrainingRecord"]
 
 _OPTIMISER_ARRAYS = ("state1", "state2", "E_state1", "E_state2")
 _ENGINE_SETTINGS = ("momentum", "leaky_slope", "swish_beta", "alpha", "label_smoothing",
-                    "beta_1", "beta_2", "epsilon", "nesterov")
+                    "beta_1", "beta_2", "epsilon", "nesterov", "train_embeddings")
 
 
 # --------------------------------------------------------------------- training record

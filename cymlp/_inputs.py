@@ -1,6 +1,8 @@
 """The one input type of the compiled engine, validated once when it is made.
 
 * :class:`DenseInputs`: rows of numeric features ``X`` (the MLP's ``f``);
+* :class:`SparseInputs`: the same rows as a CSR matrix, never densified: the engine
+  multiplies the first layer from the nonzeros;
 * :class:`TokenInputs`: token ids for the embedding encoders, either a fixed window
   per example (``ids`` of shape ``(n, window)``) or a bag per example in CSR form
   (``indptr``, ``ids`` and optional per-id ``weights``).
@@ -13,7 +15,7 @@ The estimators' encoders make these objects; nothing else unpacks their arrays.
 """
 import numpy as np
 
-__all__ = ["DenseInputs", "TokenInputs"]
+__all__ = ["DenseInputs", "SparseInputs", "TokenInputs"]
 
 
 def _frozen(array, dtype, ndim, name):
@@ -51,6 +53,64 @@ class DenseInputs:
 
     def max_tokens(self, batch_size):
         """Token occurrences in the largest batch: none for dense rows."""
+        return 0
+
+    def __len__(self):
+        return self.n
+
+
+class SparseInputs:
+    """``n`` rows of ``n_features`` numeric features in CSR form, float32 or float64.
+
+    Parameters
+    ----------
+    X : scipy.sparse matrix or array
+        CSR (any other sparse format is converted); duplicate entries are summed.
+    dtype : numpy dtype
+        Precision of the values (the model's dtype).
+    """
+
+    kind = "sparse"
+
+    def __init__(self, X, dtype, *, _trusted=False):
+        if _trusted:
+            self.indptr, self.indices, self.data, self.n_features = X
+        else:
+            from scipy import sparse
+
+            X = sparse.csr_matrix(X)
+            X.sum_duplicates()
+            self.indptr = _frozen(X.indptr, np.intp, 1, "indptr")
+            self.indices = _frozen(X.indices, np.intc, 1, "indices")
+            self.data = _frozen(X.data, dtype, 1, "data")
+            self.n_features = X.shape[1]
+            p = self.indptr
+            if p.shape[0] < 1 or p[0] != 0 or p[-1] != len(self.indices) or np.any(np.diff(p) < 0):
+                raise ValueError("SparseInputs: indptr must rise from 0 to the number of "
+                                 "stored values")
+            if self.indices.size and (self.indices.min() < 0
+                                      or self.indices.max() >= self.n_features):
+                raise ValueError(f"SparseInputs: column indices must lie in "
+                                 f"[0, {self.n_features})")
+            if not np.isfinite(self.data).all():
+                raise ValueError("SparseInputs: X holds NaN or infinity")
+        self.n = self.indptr.shape[0] - 1
+        self.dtype = self.data.dtype
+
+    def take(self, rows):
+        """The inputs of ``rows`` (an index array), in that order."""
+        rows = np.asarray(rows, dtype=np.intp)
+        lengths = np.diff(self.indptr)[rows]
+        indptr = np.zeros(len(rows) + 1, dtype=np.intp)
+        np.cumsum(lengths, out=indptr[1:])
+        take = np.repeat(self.indptr[rows] - indptr[:-1], lengths) + np.arange(
+            indptr[-1], dtype=np.intp)
+        arrays = [indptr, self.indices[take], self.data[take]]
+        for a in arrays:
+            a.flags.writeable = False
+        return SparseInputs((*arrays, self.n_features), None, _trusted=True)
+
+    def max_tokens(self, batch_size):
         return 0
 
     def __len__(self):

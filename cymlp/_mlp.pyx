@@ -23,12 +23,13 @@ import numpy as np
 
 from cpython.exc cimport PyErr_CheckSignals
 from cython cimport floating
-from libc.math cimport exp, log, sqrt, sqrtf, isfinite, pow
+from libc.math cimport exp, fabs, log, sqrt, sqrtf, isfinite, pow
 from libc.string cimport memcpy, memset
 
 from cymlp._blas cimport gemm, axpy, scal, dot, nrm2
-from cymlp._activations cimport act_forward, act_backward, _exp, ACT_SWIGLU, ACT_STEP
-from cymlp._inputs import DenseInputs, TokenInputs
+from cymlp._activations cimport (act_forward, act_backward, _exp, _sigmoid, ACT_SWIGLU,
+                                 ACT_STEP)
+from cymlp._inputs import DenseInputs, SparseInputs, TokenInputs
 
 
 cdef enum:
@@ -91,11 +92,13 @@ cdef class Engine:
     cdef public object params, grads, state1, state2
     # embedding encoder
     cdef readonly int encoder, window, embed_dim, n_vocab
-    cdef readonly bint pool_mean
+    cdef readonly bint pool_mean, multilabel
+    cdef public bint train_embeddings
     cdef public object E, E_state1, E_state2
     # workspaces
     cdef object work
     cdef readonly Py_ssize_t t_max, max_touched
+    cdef readonly bint dense_rows
     cdef Py_ssize_t x_off, da_off, dx_off, eg_off, work_size
     cdef int[::1] slot_of, touched
     cdef readonly Py_ssize_t n_touched
@@ -111,6 +114,7 @@ cdef class Engine:
         self.n_params = network.n_params
         self.n_features = network.n_features
         self.n_classes = network.n_outputs
+        self.multilabel = network.output == "sigmoid"
         self.fan_in = np.array([L.fan_in for L in layers], dtype=np.intc)
         self.fan_out = np.array([L.fan_out for L in layers], dtype=np.intc)
         self.width = np.array([L.width for L in layers], dtype=np.intc)
@@ -160,6 +164,7 @@ cdef class Engine:
             self.E = np.zeros((self.n_vocab, self.embed_dim), dtype=self.dtype)
         self.E_state1 = np.zeros((0, 0), dtype=self.dtype)
         self.E_state2 = np.zeros((0, 0), dtype=self.dtype)
+        self.train_embeddings = True
         self.t_max = 0
         self.max_touched = 0
 
@@ -192,11 +197,13 @@ cdef class Engine:
             current[...] = given
         self.step = step
 
-    def allocate(self, Py_ssize_t t_max, Py_ssize_t max_tokens=0):
+    def allocate(self, Py_ssize_t t_max, Py_ssize_t max_tokens=0, bint dense_rows=True):
         """Allocate the workspaces for batches of at most ``t_max`` rows.
 
         ``max_tokens`` bounds the number of token occurrences in one batch (embedding
-        encoders); it sizes the buffer of summed gradient rows of ``E``.
+        encoders); it sizes the buffer of summed gradient rows of ``E``. Without
+        ``dense_rows`` there is no room for the rows of ``A[0]`` (sparse input is
+        multiplied from its CSR arrays: its rows are never formed).
         """
         cdef Py_ssize_t l, off = 0, max_w = 0
         if t_max < 1:
@@ -205,7 +212,9 @@ cdef class Engine:
         self.a_off = np.empty(self.n_layers, dtype=np.intp)
         self.dk_off = np.empty(self.n_layers, dtype=np.intp)
         self.x_off = off
-        off += t_max * self.n_features
+        self.dense_rows = dense_rows or self.encoder != ENC_DENSE
+        if self.dense_rows:
+            off += t_max * self.n_features
         for l in range(self.n_layers):
             self.k_off[l] = off
             off += t_max * self.fan_out[l]
@@ -234,8 +243,11 @@ cdef class Engine:
         """Allocate the workspaces unless those there already fit batches of
         ``batch_size`` rows of ``inputs``."""
         max_tokens = inputs.max_tokens(batch_size)
-        if self.t_max < batch_size or self.max_touched < min(max_tokens, self.n_vocab):
-            self.allocate(max(batch_size, self.t_max), max_tokens)
+        dense = not isinstance(inputs, SparseInputs)
+        if (self.t_max < batch_size or self.max_touched < min(max_tokens, self.n_vocab)
+                or (dense and not self.dense_rows)):
+            self.allocate(max(batch_size, self.t_max), max_tokens,
+                          dense_rows=dense or self.dense_rows)
 
     def _check(self, inputs):
         """Verify, in Python, everything the kernels will index without bounds checks.
@@ -246,8 +258,8 @@ cdef class Engine:
         number of examples.
         """
         if self.encoder == ENC_DENSE:
-            if not isinstance(inputs, DenseInputs):
-                raise TypeError("Engine: a dense engine takes DenseInputs")
+            if not isinstance(inputs, (DenseInputs, SparseInputs)):
+                raise TypeError("Engine: a dense engine takes DenseInputs or SparseInputs")
             if inputs.n_features != self.n_features:
                 raise ValueError(f"Engine: X has the wrong number of columns (expected a "
                                  f"2-D array of shape (n, {self.n_features}), got "
@@ -266,13 +278,41 @@ cdef class Engine:
             raise ValueError("Engine: a bag engine needs bags (ids with indptr)")
         return inputs.n
 
+    def _check_targets(self, targets, Py_ssize_t n, sample_weight):
+        """The targets as the kernels read them: class indices (int32, shape (n,),
+        in [0, n_classes)) for the softmax output, an indicator matrix (int8, shape
+        (n, n_classes)) for the sigmoid output; the sample weights (n,) or None.
+        Returns the total weight."""
+        targets = np.asarray(targets)
+        if self.multilabel:
+            if targets.dtype != np.int8 or targets.shape != (n, self.n_classes):
+                raise ValueError(f"Engine: multi-label targets must be an int8 indicator "
+                                 f"matrix of shape ({n}, {self.n_classes}), got "
+                                 f"{targets.dtype} of shape {targets.shape}")
+        else:
+            if targets.ndim != 1 or targets.shape[0] != n:
+                raise ValueError(f"Engine: {targets.shape[0] if targets.ndim else 0} labels "
+                                 f"for {n} examples")
+            _check_range("labels", targets, 0, self.n_classes)
+        if sample_weight is None:
+            return float(n)
+        w = np.asarray(sample_weight)
+        if w.shape != (n,):
+            raise ValueError(f"Engine: sample weights must have shape ({n},), got {w.shape}")
+        return float(w.sum(dtype=np.float64))
+
     # ------------------------------------------------------------------ training
-    def train(self, inputs, const int[::1] y, const Py_ssize_t[::1] order,
-              Py_ssize_t batch_size, double lr):
+    def train(self, inputs, targets, const Py_ssize_t[::1] order, Py_ssize_t batch_size,
+              double lr, sample_weight=None):
         """Train on the examples in ``order`` (one epoch) in minibatches of ``batch_size``.
 
-        Returns ``(loss_sum, n_correct)``: the sum over batches of batch-mean loss times
-        batch size, and the number of rows whose argmax logit was the label, both
+        ``targets``: see :meth:`_check_targets`. With ``sample_weight`` (one weight >= 0
+        per example, in the engine's dtype) each batch's loss and gradient are the
+        weighted mean, normalised by the batch's total weight, so that an integer weight
+        k acts like k copies of the example; a batch of total weight 0 is skipped.
+
+        Returns ``(loss_sum, correct)``: the sum over batches of batch-mean loss times
+        the batch's weight, and the (weighted) number of rows predicted right, both
         measured before each batch's update. Raises :class:`DivergenceError` when a
         batch loss is not finite (the parameters are then those before that batch's
         update). Ctrl-C is honoured between chunks of :data:`CHUNK_ROWS` examples.
@@ -281,50 +321,60 @@ cdef class Engine:
         if batch_size < 1 or batch_size > self.t_max:
             raise ValueError("Engine.train: batch_size outside [1, t_max]")
         n = self._check(inputs)
-        if y.shape[0] != n:
-            raise ValueError(f"Engine.train: {y.shape[0]} labels for {n} examples")
+        try:
+            self._check_targets(targets, n, sample_weight)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("Engine:", "Engine.train:")) from None
         _check_range("order", np.asarray(order), 0, n)
-        _check_range("labels", np.asarray(y), 0, self.n_classes)
         if (self.encoder != ENC_DENSE
                 and min(inputs.max_tokens(batch_size), self.n_vocab) > self.max_touched):
             raise ValueError("Engine.train: batches hold more tokens than allocated")
+        if isinstance(inputs, DenseInputs) and not self.dense_rows:
+            raise ValueError("Engine.train: no workspace for dense rows (allocate first)")
         chunk = max(1, CHUNK_ROWS // batch_size) * batch_size
-        loss, correct = 0.0, 0
+        loss, correct = 0.0, 0.0
         for start in range(0, n_order, chunk):
             stop = min(n_order, start + chunk)
             if self.dtype == np.float32:
-                l, c = _train_range[float](self, inputs, y, order, start, stop,
-                                           batch_size, lr, True, self.work)
+                l, c = _train_range[float](self, inputs, targets, sample_weight, order,
+                                           start, stop, batch_size, lr, True, self.work)
             else:
-                l, c = _train_range[double](self, inputs, y, order, start, stop,
-                                            batch_size, lr, True, self.work)
+                l, c = _train_range[double](self, inputs, targets, sample_weight, order,
+                                            start, stop, batch_size, lr, True, self.work)
             loss += l
             correct += c
             PyErr_CheckSignals()
         return loss, correct
 
-    def gradient(self, inputs, const int[::1] y):
+    def gradient(self, inputs, targets, sample_weight=None):
         """Loss and gradient of all rows of the input as one batch, no update.
 
         Fills ``grads`` (flat layout) and returns ``(loss, touched_rows, E_grad_rows)``:
         for the embedding encoders the ids of the rows of ``E`` the batch touched and the
-        gradient of those rows (copies); ``(loss, None, None)`` without an encoder.
+        gradient of those rows (copies); ``(loss, None, None)`` without an encoder. The
+        loss is the (weighted) batch mean.
         """
-        n = y.shape[0]
-        if self._check(inputs) != n:
-            raise ValueError("Engine.gradient: one label per example needed")
-        self.ensure_allocated(inputs, max(n, 1))
-        _check_range("labels", np.asarray(y), 0, self.n_classes)
+        n = self._check(inputs)
         if n < 1:
             raise ValueError("Engine.gradient: no examples")
+        try:
+            total = self._check_targets(targets, n, sample_weight)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace("Engine:", "Engine.gradient:")) from None
+        self.ensure_allocated(inputs, n)
         order = np.arange(n, dtype=np.intp)
-        if self.dtype == np.float32:
-            loss, _ = _train_range[float](self, inputs, y, order, 0, n, n, 0.0, False,
-                                          self.work)
-        else:
-            loss, _ = _train_range[double](self, inputs, y, order, 0, n, n, 0.0, False,
-                                           self.work)
-        loss /= n
+        frozen = not self.train_embeddings
+        self.train_embeddings = True  # the gradient of E exists even when E is frozen
+        try:
+            if self.dtype == np.float32:
+                loss, _ = _train_range[float](self, inputs, targets, sample_weight, order,
+                                              0, n, n, 0.0, False, self.work)
+            else:
+                loss, _ = _train_range[double](self, inputs, targets, sample_weight, order,
+                                               0, n, n, 0.0, False, self.work)
+        finally:
+            self.train_embeddings = not frozen
+        loss /= total if total > 0 else 1.0
         if self.encoder == ENC_DENSE:
             return loss, None, None
         rows = np.asarray(self.touched[:self.n_touched]).copy()
@@ -348,7 +398,7 @@ cdef class Engine:
         if n == 0:
             return (out, hidden_k, hidden_a) if keep_hidden else out
         chunk = max(1, min(chunk, n))
-        sizes = [chunk * self.n_features]
+        sizes = [0 if isinstance(inputs, SparseInputs) else chunk * self.n_features]
         for l in range(self.n_layers):
             sizes.append(chunk * self.fan_out[l])
             sizes.append(chunk * self.width[l])
@@ -360,7 +410,7 @@ cdef class Engine:
             else:
                 _forward_chunk[double](self, inputs, s, e, chunk, work, out)
             if keep_hidden:
-                off = chunk * self.n_features
+                off = sizes[0]
                 for l in range(self.n_layers - 1):
                     kk = work[off:off + (e - s) * self.fan_out[l]]
                     hidden_k[l][s:e] = kk.reshape(e - s, self.fan_out[l])
@@ -397,18 +447,20 @@ cdef inline void _col_sums(Py_ssize_t n_rows, Py_ssize_t n_cols, floating scale,
 
 cdef double _softmax_xent(Py_ssize_t t, Py_ssize_t m, const floating* Z,
                           const int* y, const Py_ssize_t* rows, double eps,
-                          floating* dZ, Py_ssize_t* n_correct) noexcept nogil:
-    """Returns the summed cross-entropy of the t rows and writes dZ = o - T.
+                          const floating* sw, floating* dZ, double* correct) noexcept nogil:
+    """Returns the (weighted) summed cross-entropy of the t rows and writes
+    dZ = w (o - T).
 
     o = softmax(z) = exp(z - lse(z)), lse(z) = max z + log sum exp(z - max z): stable
     for any finite z (every exponent is <= 0). T = (1 - eps) onehot(y) + eps / m.
     Softmax and cross-entropy are differentiated together (dz = o - T), so no softmax
     Jacobian is ever formed. Exponentials are taken in the working precision; the sums
-    are accumulated in double.
+    are accumulated in double. Row i counts with its sample weight w = sw[rows[i]]
+    (1 without weights) in the loss, in dZ and in ``correct``.
     """
     cdef Py_ssize_t i, c, best
-    cdef double s, lse, total = 0.0, zsum, off = eps / m
-    cdef floating mx, inv_s, foff = <floating> (eps / m)
+    cdef double s, lse, total = 0.0, zsum, off = eps / m, wi = 1.0
+    cdef floating mx, inv_s, foff = <floating> (eps / m), fw = 1
     cdef const floating* z
     cdef floating* dz
     cdef int yi
@@ -416,6 +468,9 @@ cdef double _softmax_xent(Py_ssize_t t, Py_ssize_t m, const floating* Z,
         z = Z + i * m
         dz = dZ + i * m
         yi = y[rows[i]]
+        if sw != NULL:
+            fw = sw[rows[i]]
+            wi = fw
         mx = z[0]
         best = 0
         for c in range(1, m):
@@ -431,14 +486,78 @@ cdef double _softmax_xent(Py_ssize_t t, Py_ssize_t m, const floating* Z,
             s += dz[c]
             zsum += z[c]
         lse = mx + log(s)
-        total += lse - (1.0 - eps) * z[yi] - off * zsum
+        total += wi * (lse - (1.0 - eps) * z[yi] - off * zsum)
         inv_s = <floating> (1.0 / s)
         for c in range(m):
             dz[c] = dz[c] * inv_s - foff
         dz[yi] -= <floating> (1.0 - eps)
+        if sw != NULL:
+            for c in range(m):
+                dz[c] *= fw
         if best == yi:
-            n_correct[0] += 1
+            correct[0] += wi
     return total
+
+
+cdef double _sigmoid_bce(Py_ssize_t t, Py_ssize_t m, const floating* Z,
+                         const signed char* Y, const Py_ssize_t* rows, double eps,
+                         const floating* sw, floating* dZ, double* correct) noexcept nogil:
+    """Returns the (weighted) summed binary cross-entropy of the t rows (summed over
+    the m labels) and writes dZ = w (sigma(z) - T).
+
+    Per label, -T log sigma(z) - (1 - T) log(1 - sigma(z)) = softplus(z) - T z, with
+    softplus(z) = max(z, 0) + log(1 + exp(-|z|)): stable for any finite z. T is the
+    indicator Y smoothed as (1 - eps) Y + eps / 2 (each label a two-class problem).
+    The sigmoid and the cross-entropy are differentiated together (dz = sigma(z) - T).
+    A row is predicted right when every label's sign of z matches Y (subset accuracy).
+    """
+    cdef Py_ssize_t i, c, r
+    cdef double total = 0.0, zc, tc, wi = 1.0, half = 0.5 * eps
+    cdef floating fw = 1
+    cdef bint right
+    cdef const floating* z
+    cdef const signed char* yrow
+    cdef floating* dz
+    for i in range(t):
+        r = rows[i]
+        z = Z + i * m
+        dz = dZ + i * m
+        yrow = Y + r * m
+        if sw != NULL:
+            fw = sw[r]
+            wi = fw
+        right = True
+        for c in range(m):
+            zc = z[c]
+            tc = (1.0 - eps) * yrow[c] + half
+            total += wi * ((zc if zc > 0 else 0.0) + log(1.0 + exp(-fabs(zc))) - tc * zc)
+            dz[c] = fw * (_sigmoid(z[c]) - <floating> tc)
+            if (zc > 0) != (yrow[c] != 0):
+                right = False
+        if right:
+            correct[0] += wi
+    return total
+
+
+cdef void _csr_dense(Py_ssize_t t, const Py_ssize_t* rows, const Py_ssize_t* indptr,
+                     const int* indices, const floating* data, const floating* W,
+                     Py_ssize_t fo, floating* K) noexcept nogil:
+    """K = X[rows] W   (sparse first layer: K[i] = sum_q data[q] W[indices[q]])"""
+    cdef Py_ssize_t i, q
+    memset(K, 0, t * fo * sizeof(floating))
+    for i in range(t):
+        for q in range(indptr[rows[i]], indptr[rows[i] + 1]):
+            _row_axpy(fo, data[q], W + <Py_ssize_t> indices[q] * fo, K + i * fo)
+
+
+cdef void _csr_t_dense_add(Py_ssize_t t, const Py_ssize_t* rows, const Py_ssize_t* indptr,
+                           const int* indices, const floating* data, const floating* dK,
+                           Py_ssize_t fo, floating scale, floating* W) noexcept nogil:
+    """W += scale X[rows]^T dK   (touches only the rows of W whose features occur)"""
+    cdef Py_ssize_t i, q
+    for i in range(t):
+        for q in range(indptr[rows[i]], indptr[rows[i] + 1]):
+            _row_axpy(fo, scale * data[q], dK + i * fo, W + <Py_ssize_t> indices[q] * fo)
 
 
 cdef inline void _row_axpy(Py_ssize_t e, floating a, const floating* x,
@@ -576,52 +695,76 @@ cdef void _optimise(int solver, Py_ssize_t n, floating* P, const floating* G,
 
 cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2,
                floating* work, floating* E, floating* ES1, floating* ES2,
-               const floating* X, Py_ssize_t ldx, const int* ids,
-               const Py_ssize_t* indptr, const int* indices, const floating* tokw,
-               const int* y, const Py_ssize_t* rows, Py_ssize_t t, double lr,
-               bint update, double* loss, Py_ssize_t* n_correct) noexcept nogil:
+               const _Arrays* a, const int* y, const signed char* Y, const floating* sw,
+               const Py_ssize_t* rows, Py_ssize_t t, double lr,
+               bint update, double* loss, double* correct) noexcept nogil:
     """One minibatch: forward, loss, backward and (if ``update``) the parameter update.
 
-    Plain SGD (no momentum) folds the update into the weight-gradient GEMM:
-    W := (1 - lr alpha / t) W - (lr / t) A^T dK, so the gradient is never stored.
-    Every other case writes G (flat) and then runs the optimiser over it.
-    Returns -1 (leaving the parameters untouched) if the batch loss is not finite.
+    The batch's loss and gradient are normalised by its total weight T (t without
+    sample weights). Plain SGD (no momentum) folds the update into the weight-gradient
+    GEMM: W := (1 - lr alpha / T) W - (lr / T) A^T dK, so the gradient is never stored.
+    Every other case writes G (flat) and then runs the optimiser over it. Sparse input
+    (CSR) multiplies the first layer from its nonzeros. Returns -1 (leaving the
+    parameters untouched) if the batch loss is not finite; a batch of total weight 0
+    changes nothing.
     """
     cdef int L = self.n_layers, l, m = self.n_classes
-    cdef Py_ssize_t nf = self.n_features, fi, fo, wd, j, e = self.embed_dim
+    cdef Py_ssize_t nf = self.n_features, fi, fo, wd, j, e = self.embed_dim, i
+    cdef const floating* X = <const floating*> a.X
+    cdef const floating* tokw = <const floating*> a.tokw
     cdef floating* A_in
     cdef floating* K
     cdef floating* dK
     cdef floating* dA = work + self.da_off
     cdef floating* dX = work + self.dx_off
     cdef floating* EG = work + self.eg_off
-    cdef floating inv_t = (<floating> 1) / t
+    cdef double total = t
+    cdef floating inv_t
     cdef floating slope = <floating> self.leaky_slope, beta = <floating> self.swish_beta
     cdef double batch_loss, sq, lr_t = lr
     cdef bint fused = update and self.solver == SOLVER_SGD and self.momentum <= 0
+    cdef bint sparse = a.sparse
     cdef int* slot_of
     cdef int* touched
     cdef Py_ssize_t k
 
+    if sw != NULL:
+        total = 0.0
+        for i in range(t):
+            total += sw[rows[i]]
+        if total <= 0:
+            return 0
+    inv_t = <floating> (1.0 / total)
+
     # forward: K[l] = A[l] W[l] + b[l];  A[l+1] = g(K[l])
-    _gather(self, X, ldx, ids, indptr, indices, tokw, E, rows, t, work + self.x_off)
+    if not sparse:
+        _gather(self, X, a.ldx, a.ids, a.indptr, a.indices, tokw, E, rows, t,
+                work + self.x_off)
     A_in = work + self.x_off
     for l in range(L):
         fi = self.fan_in[l]
         fo = self.fan_out[l]
         K = work + self.k_off[l]
-        gemm(False, False, <int> t, <int> fo, <int> fi, <floating> 1, A_in, <int> fi,
-             P + self.w_off[l], <int> fo, <floating> 0, K, <int> fo)
+        if l == 0 and sparse:
+            _csr_dense(t, rows, a.indptr, a.indices, tokw, P + self.w_off[0], fo, K)
+        else:
+            gemm(False, False, <int> t, <int> fo, <int> fi, <floating> 1, A_in, <int> fi,
+                 P + self.w_off[l], <int> fo, <floating> 0, K, <int> fo)
         if self.has_bias[l]:
             _add_bias(t, fo, P + self.b_off[l], K)
         if l < L - 1:
             act_forward(self.act[l], t, self.width[l], K, work + self.a_off[l], slope, beta)
             A_in = work + self.a_off[l]
 
-    # loss and output delta dK[L-1] = o - T
-    batch_loss = _softmax_xent(t, m, work + self.k_off[L - 1], y, rows,
-                               self.label_smoothing, work + self.dk_off[L - 1],
-                               n_correct)
+    # loss and output delta dK[L-1] = w (o - T)
+    if self.multilabel:
+        batch_loss = _sigmoid_bce(t, m, work + self.k_off[L - 1], Y, rows,
+                                  self.label_smoothing, sw, work + self.dk_off[L - 1],
+                                  correct)
+    else:
+        batch_loss = _softmax_xent(t, m, work + self.k_off[L - 1], y, rows,
+                                   self.label_smoothing, sw, work + self.dk_off[L - 1],
+                                   correct)
     if self.alpha > 0:
         sq = 0.0
         for l in range(L):
@@ -642,22 +785,34 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
         if l > 0:
             gemm(False, True, <int> t, <int> fi, <int> fo, <floating> 1, dK, <int> fo,
                  P + self.w_off[l], <int> fo, <floating> 0, dA, <int> fi)
-        elif self.encoder != ENC_DENSE:
+        elif self.encoder != ENC_DENSE and self.train_embeddings:
             gemm(False, True, <int> t, <int> fi, <int> fo, <floating> 1, dK, <int> fo,
                  P + self.w_off[l], <int> fo, <floating> 0, dX, <int> fi)
         if fused:
-            # W := (1 - lr alpha / t) W - (lr / t) A^T dK ;  b := b - (lr / t) colsum(dK)
-            gemm(True, False, <int> fi, <int> fo, <int> t, <floating> (-lr) * inv_t,
-                 A_in, <int> fi, dK, <int> fo,
-                 <floating> (1.0 - lr * self.alpha / t), P + self.w_off[l], <int> fo)
+            # W := (1 - lr alpha / T) W - (lr / T) A^T dK ;  b := b - (lr / T) colsum(dK)
+            if l == 0 and sparse:
+                if self.alpha > 0:
+                    scal(<int> (fi * fo), <floating> (1.0 - lr * self.alpha / total),
+                         P + self.w_off[0])
+                _csr_t_dense_add(t, rows, a.indptr, a.indices, tokw, dK, fo,
+                                 <floating> (-lr) * inv_t, P + self.w_off[0])
+            else:
+                gemm(True, False, <int> fi, <int> fo, <int> t, <floating> (-lr) * inv_t,
+                     A_in, <int> fi, dK, <int> fo,
+                     <floating> (1.0 - lr * self.alpha / total), P + self.w_off[l], <int> fo)
             if self.has_bias[l]:
                 _col_sums(t, fo, <floating> (-lr) * inv_t, dK, P + self.b_off[l], True)
         else:
-            # dW = (A^T dK + alpha W) / t ;  db = colsum(dK) / t
-            gemm(True, False, <int> fi, <int> fo, <int> t, inv_t, A_in, <int> fi,
-                 dK, <int> fo, <floating> 0, G + self.w_off[l], <int> fo)
+            # dW = (A^T dK + alpha W) / T ;  db = colsum(dK) / T
+            if l == 0 and sparse:
+                memset(G + self.w_off[0], 0, fi * fo * sizeof(floating))
+                _csr_t_dense_add(t, rows, a.indptr, a.indices, tokw, dK, fo, inv_t,
+                                 G + self.w_off[0])
+            else:
+                gemm(True, False, <int> fi, <int> fo, <int> t, inv_t, A_in, <int> fi,
+                     dK, <int> fo, <floating> 0, G + self.w_off[l], <int> fo)
             if self.alpha > 0:
-                axpy(<int> (fi * fo), <floating> (self.alpha / t), P + self.w_off[l],
+                axpy(<int> (fi * fo), <floating> (self.alpha / total), P + self.w_off[l],
                      G + self.w_off[l])
             if self.has_bias[l]:
                 _col_sums(t, fo, inv_t, dK, G + self.b_off[l], False)
@@ -676,9 +831,10 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
             _optimise(self.solver, self.n_params, P, G, S1, S2, lr, self.momentum,
                       self.nesterov, self.beta_1, self.beta_2, self.epsilon, lr_t)
 
-    # embedding rows: dE = dX / t scattered to the touched rows, then a lazy update
-    if self.encoder != ENC_DENSE:
-        _scatter_rows(self, ids, indptr, indices, tokw, rows, t, dX, inv_t, EG)
+    # embedding rows: dE = dX / T scattered to the touched rows, then a lazy update
+    # (a frozen table, train_embeddings off, is left as it is)
+    if self.encoder != ENC_DENSE and self.train_embeddings:
+        _scatter_rows(self, a.ids, a.indptr, a.indices, tokw, rows, t, dX, inv_t, EG)
         slot_of = &self.slot_of[0]
         touched = &self.touched[0]
         for k in range(self.n_touched):
@@ -701,7 +857,7 @@ cdef inline floating* _ptr2(floating[:, ::1] a) noexcept:
     return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
 
 
-cdef _train_range(Engine self, object inputs, const int[::1] y,
+cdef _train_range(Engine self, object inputs, object targets, object sample_weight,
                   const Py_ssize_t[::1] order, Py_ssize_t start, Py_ssize_t stop,
                   Py_ssize_t batch_size, double lr, bint update, floating[::1] W):
     """Run the batches of order[start:stop] (typed dispatch of Engine.train)."""
@@ -712,10 +868,15 @@ cdef _train_range(Engine self, object inputs, const int[::1] y,
     cdef floating[:, ::1] E = self.E
     cdef floating[:, ::1] ES1 = self.E_state1
     cdef floating[:, ::1] ES2 = self.E_state2
+    cdef const int[::1] yv
+    cdef const signed char[:, ::1] Yv
+    cdef const floating[::1] swv
+    cdef const int* yp = NULL
+    cdef const signed char* Yp = NULL
+    cdef const floating* swp = NULL
     cdef _Arrays a
     cdef Py_ssize_t s, t
-    cdef double loss = 0.0
-    cdef Py_ssize_t n_correct = 0
+    cdef double loss = 0.0, correct = 0.0
     cdef int status = 0
     cdef floating* Pp = _ptr(P)
     cdef floating* Gp = _ptr(G)
@@ -726,32 +887,41 @@ cdef _train_range(Engine self, object inputs, const int[::1] y,
     cdef floating* ES1p = _ptr2(ES1)
     cdef floating* ES2p = _ptr2(ES2)
     _unpack(self, inputs, &a, <floating> 0)
+    if self.multilabel:
+        Yv = targets
+        Yp = &Yv[0, 0] if Yv.shape[0] > 0 else NULL
+    else:
+        yv = targets
+        yp = &yv[0] if yv.shape[0] > 0 else NULL
+    if sample_weight is not None:
+        swv = sample_weight
+        swp = &swv[0] if swv.shape[0] > 0 else NULL
     with nogil:
         s = start
         while s < stop:
             t = min(batch_size, stop - s)
-            status = _step(self, Pp, Gp, S1p, S2p, Wp, Ep, ES1p, ES2p,
-                           <const floating*> a.X, a.ldx, a.ids, a.indptr, a.indices,
-                           <const floating*> a.tokw, &y[0], &order[s], t, lr, update,
-                           &loss, &n_correct)
+            status = _step(self, Pp, Gp, S1p, S2p, Wp, Ep, ES1p, ES2p, &a, yp, Yp, swp,
+                           &order[s], t, lr, update, &loss, &correct)
             if status < 0:
                 break
             s += t
     if status < 0:
         raise DivergenceError(
             f"the loss became non-finite on the batch starting at position {s}")
-    return loss, n_correct
+    return loss, correct
 
 
 cdef struct _Arrays:
     # the kernels' view of an inputs object (pointers into its validated arrays);
-    # X and tokw are float or double, as the engine's dtype
+    # X and tokw are float or double, as the engine's dtype. Sparse input (CSR):
+    # indptr, indices (column ids) and tokw (the values), with sparse set.
     const void* X
     Py_ssize_t ldx
     const int* ids
     const Py_ssize_t* indptr
     const int* indices
     const void* tokw
+    bint sparse
 
 
 cdef void _unpack(Engine self, object inputs, _Arrays* a, floating dtype_tag) except *:
@@ -767,7 +937,16 @@ cdef void _unpack(Engine self, object inputs, _Arrays* a, floating dtype_tag) ex
     a.indptr = NULL
     a.indices = NULL
     a.tokw = NULL
-    if self.encoder == ENC_DENSE:
+    a.sparse = False
+    if isinstance(inputs, SparseInputs):
+        indptr = inputs.indptr
+        indices = inputs.indices
+        tokw = inputs.data
+        a.sparse = True
+        a.indptr = &indptr[0]
+        a.indices = &indices[0] if indices.shape[0] > 0 else NULL
+        a.tokw = &tokw[0] if tokw.shape[0] > 0 else NULL
+    elif self.encoder == ENC_DENSE:
         Xv = inputs.X
         a.X = &Xv[0, 0] if Xv.shape[0] > 0 else NULL
         a.ldx = Xv.shape[1]
@@ -801,16 +980,21 @@ cdef _forward_chunk(Engine self, object inputs, Py_ssize_t s, Py_ssize_t e,
     cdef floating slope = <floating> self.leaky_slope, beta = <floating> self.swish_beta
     _unpack(self, inputs, &a, <floating> 0)
     with nogil:
-        _gather(self, <const floating*> a.X, a.ldx, a.ids, a.indptr, a.indices,
-                <const floating*> a.tokw, Ep, &rows[0], t, Wp)
+        if not a.sparse:
+            _gather(self, <const floating*> a.X, a.ldx, a.ids, a.indptr, a.indices,
+                    <const floating*> a.tokw, Ep, &rows[0], t, Wp)
         A_in = Wp
-        off = chunk * self.n_features
+        off = 0 if a.sparse else chunk * self.n_features
         for l in range(self.n_layers):
             fi = self.fan_in[l]
             fo = self.fan_out[l]
             K = Wp + off
-            gemm(False, False, <int> t, <int> fo, <int> fi, <floating> 1, A_in, <int> fi,
-                 Pp + self.w_off[l], <int> fo, <floating> 0, K, <int> fo)
+            if l == 0 and a.sparse:
+                _csr_dense(t, &rows[0], a.indptr, a.indices, <const floating*> a.tokw,
+                           Pp + self.w_off[0], fo, K)
+            else:
+                gemm(False, False, <int> t, <int> fo, <int> fi, <floating> 1, A_in,
+                     <int> fi, Pp + self.w_off[l], <int> fo, <floating> 0, K, <int> fo)
             if self.has_bias[l]:
                 _add_bias(t, fo, Pp + self.b_off[l], K)
             off += chunk * fo

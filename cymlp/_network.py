@@ -20,10 +20,14 @@ import numpy as np
 
 from cymlp import activations as _act
 
-__all__ = ["BIAS_PLACEMENTS", "Embedding", "Layer", "Network", "has_bias"]
+__all__ = ["BIAS_PLACEMENTS", "OUTPUTS", "Embedding", "Layer", "Network", "has_bias"]
 
 #: where the biases go: every layer (the note), hidden layers only, output only, none
 BIAS_PLACEMENTS = ("both", "hidden", "output", "none")
+
+#: the output layers: one softmax over the classes (one label per example), or one
+#: sigmoid per label (several labels per example)
+OUTPUTS = ("softmax", "sigmoid")
 
 #: optimiser state arrays (each the size of the parameters) per solver
 _STATE_ARRAYS = {"sgd": 0, "sgd_momentum": 1, "adagrad": 1, "adam": 2}
@@ -124,10 +128,13 @@ class Network:
     leaky_slope: float = 0.01
     swish_beta: float = 1.0
     embedding: Embedding = None
+    output: str = "softmax"  # or 'sigmoid': one independent probability per label
     layers: tuple = field(init=False, compare=False, repr=False)
     n_params: int = field(init=False, compare=False, repr=False)
 
     def __post_init__(self):
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {list(OUTPUTS)}, got {self.output!r}")
         gated = _act.info(self.activation).gated
         code = _act.code(self.activation)
         widths = list(self.hidden) + [self.n_outputs]
@@ -149,7 +156,7 @@ class Network:
 
     @classmethod
     def build(cls, *, n_features, hidden, n_outputs, activation, bias, dtype,
-              leaky_slope=0.01, swish_beta=1.0, embedding=None):
+              leaky_slope=0.01, swish_beta=1.0, embedding=None, output="softmax"):
         """A network from validated hyper-parameters (names canonicalised here).
 
         ``bias`` is a placement of :data:`BIAS_PLACEMENTS` or a sequence of one flag
@@ -162,7 +169,7 @@ class Network:
             bias = tuple(bool(b) for b in bias)
         return cls(int(n_features), tuple(int(h) for h in hidden), int(n_outputs),
                    _act.canonical(activation), bias, np.dtype(dtype).name,
-                   float(leaky_slope), float(swish_beta), embedding)
+                   float(leaky_slope), float(swish_beta), embedding, output)
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -186,7 +193,7 @@ class Network:
     def layout_difference(self, other):
         """None when ``other`` has the same parameter layout (so trained parameters carry
         over), else a sentence naming the first difference."""
-        for name in ("dtype", "n_features", "hidden", "n_outputs", "bias"):
+        for name in ("dtype", "n_features", "hidden", "n_outputs", "bias", "output"):
             a, b = getattr(self, name), getattr(other, name)
             if a != b:
                 return f"{name} changed from {a!r} to {b!r}"
@@ -203,7 +210,7 @@ class Network:
                "n_outputs": self.n_outputs, "activation": self.activation,
                "bias": self.bias if isinstance(self.bias, str) else list(self.bias),
                "dtype": self.dtype, "leaky_slope": self.leaky_slope,
-               "swish_beta": self.swish_beta, "embedding": None}
+               "swish_beta": self.swish_beta, "embedding": None, "output": self.output}
         if self.embedding is not None:
             e = self.embedding
             out["embedding"] = {"kind": e.kind, "n_vocab": e.n_vocab,
@@ -235,7 +242,8 @@ class Network:
                 hidden=[_count({"hidden": h}, "hidden", 1) for h in hidden],
                 n_outputs=_count(d, "n_outputs", 1), activation=_text(d, "activation"),
                 bias=bias, dtype=_dtype(d), leaky_slope=_real(d, "leaky_slope"),
-                swish_beta=_real(d, "swish_beta"), embedding=emb)
+                swish_beta=_real(d, "swish_beta"), embedding=emb,
+                output=d.get("output", "softmax"))
         except KeyError as exc:
             raise ValueError(f"network description lacks {exc}") from None
 

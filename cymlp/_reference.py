@@ -303,6 +303,12 @@ def _targets(y, n_classes, label_smoothing, dtype):
     return (1.0 - eps) * T + eps / n_classes
 
 
+def _binary_targets(Y, label_smoothing, dtype):
+    """T = (1 - eps) Y + eps / 2: each label is a problem of two classes."""
+    eps = float(label_smoothing)
+    return (1.0 - eps) * np.asarray(Y, dtype=dtype) + eps / 2.0
+
+
 def loss_and_grads(
     weights,
     biases,
@@ -316,6 +322,8 @@ def loss_and_grads(
     leaky_slope=0.01,
     swish_beta=1.0,
     input_grad=False,
+    sample_weight=None,
+    multilabel=False,
 ):
     """Batch-mean cross-entropy with L2 penalty and its gradients.
 
@@ -326,12 +334,20 @@ def loss_and_grads(
     ``db[l] = colsum(dK[l]) / t``, ``dA[l] = dK[l] W[l]^T``,
     ``dK[l-1] = dA[l] * g'(K[l-1])``, ``dX = dK[0] W[0]^T / t``.
 
+    With ``sample_weight`` ``w`` the batch loss is the weighted mean: every row's
+    loss (and so its ``dK``) is multiplied by ``w_i`` and ``t`` becomes ``sum_i w_i``
+    everywhere, the penalty's ``1/t`` included. With ``multilabel`` the output is one
+    sigmoid per label and the loss of a row the sum over labels of the binary
+    cross-entropy ``softplus(z) - T z`` (``T`` the 0/1 indicator smoothed to
+    ``(1 - eps) Y + eps / 2``); then ``dK[L] = sigma(z) - T``.
+
     Parameters
     ----------
     weights, biases, X, activations
         As in :func:`forward`.
     y : ndarray of shape (t,)
-        Class indices in ``[0, n_classes)``.
+        Class indices in ``[0, n_classes)``; with ``multilabel``, a 0/1 indicator
+        matrix of shape ``(t, n_classes)``.
     n_classes : int
         Number of classes ``m``.
     alpha : float, default=0.0
@@ -342,6 +358,10 @@ def loss_and_grads(
         As in :func:`activation`.
     input_grad : bool, default=False
         Also return ``dX``, the gradient of the loss with respect to ``X``.
+    sample_weight : ndarray of shape (t,), optional
+        Weight of every row.
+    multilabel : bool, default=False
+        Sigmoid outputs with a binary cross-entropy per label.
 
     Returns
     -------
@@ -354,20 +374,31 @@ def loss_and_grads(
     Ks, As, Z = forward(
         weights, biases, X, activations, leaky_slope=leaky_slope, swish_beta=swish_beta
     )
-    t = X.shape[0]
+    w = (np.ones(X.shape[0], dtype=Z.dtype) if sample_weight is None
+         else np.asarray(sample_weight, dtype=Z.dtype))
+    t = float(np.sum(w, dtype=np.float64))
     alpha = float(alpha)
-    T = _targets(y, n_classes, label_smoothing, Z.dtype)
-
-    lse = _logsumexp(Z)[:, 0]
-    data_loss = np.sum(lse - np.sum(T * Z, axis=1)) / t
+    if multilabel:
+        T = _binary_targets(y, label_smoothing, Z.dtype)
+        # softplus(z) - T z, summed over the labels of a row
+        row_loss = np.sum(np.logaddexp(0.0, Z) - T * Z, axis=1)
+        # dK[L] = sigma(z) - T: the sigmoid + binary cross-entropy shortcut
+        dK = 1.0 / (1.0 + np.exp(-Z)) - T
+    else:
+        T = _targets(y, n_classes, label_smoothing, Z.dtype)
+        lse = _logsumexp(Z)[:, 0]
+        row_loss = lse - np.sum(T * Z, axis=1)
+        # dK[L] = o - T: the softmax + cross-entropy shortcut (rows of T sum to 1).
+        dK = np.exp(Z - lse[:, None]) - T
+    data_loss = np.sum(w * row_loss) / t
     penalty = alpha / (2.0 * t) * sum(np.sum(W * W) for W in weights)
     loss = float(data_loss + penalty)
+    if sample_weight is not None:
+        dK = dK * w[:, None]
 
     n_layers = len(weights)
     dW = [None] * n_layers
     db = [None] * n_layers
-    # dK[L] = o - T: the softmax + cross-entropy shortcut (rows of T sum to 1).
-    dK = np.exp(Z - lse[:, None]) - T
     for l in range(n_layers - 1, -1, -1):
         dW[l] = (As[l].T @ dK + alpha * weights[l]) / t
         if biases[l] is not None:
@@ -672,6 +703,7 @@ def train_steps(
     E=None,
     encoder=None,
     pooling="mean",
+    multilabel=False,
 ):
     """Run one optimisation step per batch, updating the arrays in place.
 
@@ -680,10 +712,11 @@ def train_steps(
     weights, biases, n_classes, activations
         As in :func:`loss_and_grads`; ``weights``, the biases and ``E`` are
         updated in place.
-    batches : list of (input, y)
+    batches : list of (input, y) or (input, y, sample_weight)
         ``input`` is a dense ``(t, n_features)`` array without encoder, an
         int id array ``(t, n)`` for ``'window'``, or
-        ``(indptr, indices, weights_or_None)`` for ``'bag'``.
+        ``(indptr, indices, weights_or_None)`` for ``'bag'``. A batch whose
+        weights sum to 0 is skipped (no step).
     solver, lr, momentum, nesterov, beta_1, beta_2, epsilon
         As in :class:`Optimizer` (constant learning rate).
     alpha, label_smoothing, leaky_slope, swish_beta
@@ -714,7 +747,12 @@ def train_steps(
         epsilon=epsilon,
     )
     losses = []
-    for inputs, y in batches:
+    for batch in batches:
+        inputs, y = batch[:2]
+        sample_weight = batch[2] if len(batch) > 2 else None
+        if sample_weight is not None and np.sum(sample_weight) <= 0:
+            losses.append(0.0)
+            continue
         if encoder == "window":
             X = window_encode(E, inputs)
         elif encoder == "bag":
@@ -734,6 +772,8 @@ def train_steps(
             leaky_slope=leaky_slope,
             swish_beta=swish_beta,
             input_grad=E is not None,
+            sample_weight=sample_weight,
+            multilabel=multilabel,
         )
         losses.append(res["loss"])
         opt.step(list(weights) + biases, res["dW"] + res["db"])

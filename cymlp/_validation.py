@@ -17,6 +17,42 @@ def _is_sparse(X):
     return hasattr(X, "tocsr") and hasattr(X, "nnz")
 
 
+def is_sparse(X):
+    """Whether X is a SciPy sparse matrix or array."""
+    return _is_sparse(X)
+
+
+def check_sparse_array(X, dtype, *, estimator="estimator", n_features=None, name="X"):
+    """X (a SciPy sparse matrix) as a CSR matrix of ``dtype`` with finite values; the
+    checks of :func:`check_array` on its shape (never densified)."""
+    from scipy import sparse
+
+    X = sparse.csr_matrix(X)
+    if X.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {X.dtype}")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold numbers, got a sparse matrix of dtype {X.dtype}")
+    n, d = X.shape
+    if n < 1:
+        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum "
+                         f"of 1 is required: {name} is empty")
+    if d < 1:
+        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum "
+                         f"of 1 is required: {name} has no columns")
+    if n_features is not None and d != n_features:
+        raise ValueError(f"X has {d} features, but {estimator} is expecting {n_features} "
+                         "features as input")
+    with np.errstate(over="ignore"):
+        out = X.astype(dtype)
+    if not np.isfinite(out.data).all():
+        if np.isfinite(X.data).all():
+            raise ValueError(f"{name} holds values too large for {np.dtype(dtype).name}; "
+                             "rescale the data or use dtype='float64'")
+        raise ValueError(f"Input {name} contains NaN or infinity; remove or impute "
+                         "non-finite values first")
+    return out
+
+
 def feature_names_of(X):
     """Column names of a DataFrame whose columns are all strings, else None."""
     cols = getattr(X, "columns", None)
@@ -40,8 +76,8 @@ def check_array(X, dtype, *, estimator="estimator", n_features=None,
         raise ValueError(f"{estimator} requires {name}, got None")
     if _is_sparse(X):
         raise TypeError(
-            f"{estimator} does not support sparse input; convert {name} with "
-            f"{name}.toarray() (or use TextClassifier for text)")
+            f"{estimator} does not take sparse input here; convert {name} with "
+            f"{name}.toarray()")
     names = feature_names_of(X)
     if feature_names is not None or names is not None:
         _check_feature_names(names, feature_names, estimator)
@@ -139,6 +175,120 @@ def check_targets(y, n_samples, *, estimator="estimator"):
             if v is None or (isinstance(v, float) and not np.isfinite(v)):
                 raise ValueError("y contains missing labels (None or NaN)")
     return y
+
+
+def is_multilabel(y):
+    """Whether ``y`` holds several labels per example: a 2-D indicator matrix of 0/1
+    with more than one column (scikit-learn's form), or a sequence of label collections
+    (lists, tuples or sets of labels, of any lengths: the text classifier's form).
+    A single column is one label per example."""
+    if y is None or isinstance(y, (str, bytes)) or _is_sparse(y):
+        return False
+    if isinstance(y, np.ndarray) and y.dtype.kind != "O":
+        return y.ndim == 2 and y.shape[1] > 1
+    try:
+        items = list(y)
+    except TypeError:
+        return False
+    if not items or not all(isinstance(v, (list, tuple, set, frozenset, np.ndarray))
+                            for v in items):
+        return False
+    lengths = {len(v) for v in items}
+    return lengths != {1}
+
+
+def _is_indicator(y):
+    """A multi-label ``y`` given as a numeric matrix (not as label collections)."""
+    if isinstance(y, np.ndarray):
+        return y.dtype.kind != "O"
+    items = list(y)
+    if any(isinstance(v, (set, frozenset)) for v in items):
+        return False
+    try:
+        arr = np.asarray(items)
+    except ValueError:  # ragged: label lists of different lengths
+        return False
+    return arr.ndim == 2 and arr.dtype.kind in "biuf"
+
+
+def encode_multilabel(y, n_samples, classes=None, *, estimator="estimator"):
+    """(classes, Y): the labels and an int8 indicator matrix of shape (n, n_classes).
+
+    ``y`` is an indicator matrix (classes are then its column numbers, as in
+    scikit-learn) or a sequence of label collections (classes are then the sorted
+    labels). With ``classes`` given, labels outside it raise ValueError naming them.
+    """
+    if _is_indicator(y):
+        Y = np.asarray(y)
+        if Y.ndim != 2 or Y.shape[0] != n_samples:
+            raise ValueError(f"X and y have inconsistent numbers of samples: {n_samples} "
+                             f"rows in X but y has shape {Y.shape}")
+        if Y.dtype.kind not in "biuf" or not np.isin(Y, (0, 1)).all():
+            raise ValueError("y must be 1-D (one label per sample) or a multi-label "
+                             "indicator matrix of 0 and 1; this 2-D y holds other values: "
+                             "multi-output classification is not supported")
+        got = np.arange(Y.shape[1])
+        if classes is not None and not np.array_equal(np.asarray(classes), got):
+            raise ValueError(f"y has {Y.shape[1]} label columns, but the classes are "
+                             f"{list(classes)}")
+        return got, np.ascontiguousarray(Y, dtype=np.int8)
+    sets = [list(labels) for labels in y]
+    if len(sets) != n_samples:
+        raise ValueError(f"X and y have inconsistent numbers of samples: {n_samples} "
+                         f"rows in X but {len(sets)} label lists in y")
+    for labels in sets:
+        for v in labels:
+            if v is None or (isinstance(v, float) and not math.isfinite(v)):
+                raise ValueError("y contains missing labels (None or NaN)")
+    if classes is None:
+        flat = [v for labels in sets for v in labels]
+        if not flat:
+            raise ValueError("y holds no label at all")
+        try:
+            classes = np.unique(np.asarray(flat))
+        except TypeError:
+            raise ValueError("the labels of a multi-label y must be of one type "
+                             "(all numbers or all strings)") from None
+    lookup = {c: i for i, c in enumerate(np.asarray(classes).tolist())}
+    Y = np.zeros((n_samples, len(lookup)), dtype=np.int8)
+    unseen = set()
+    for i, labels in enumerate(sets):
+        for v in labels:
+            j = lookup.get(v.item() if isinstance(v, np.generic) else v)
+            if j is None:
+                unseen.add(repr(v))
+            else:
+                Y[i, j] = 1
+    if unseen:
+        raise ValueError(f"y holds labels not among the classes {list(lookup)[:10]}: "
+                         f"{', '.join(sorted(unseen)[:5])}")
+    return np.asarray(classes), Y
+
+
+def check_sample_weight(sample_weight, n_samples, dtype, *, name="sample_weight"):
+    """One finite weight >= 0 per example, as an array of ``dtype`` (a scalar is
+    repeated); None stays None. At least one weight must be positive."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.ndim == 0:
+        w = np.full(n_samples, w)
+    if w.ndim != 1 or w.shape[0] != n_samples:
+        raise ValueError(f"{name} must have one weight per sample ({n_samples}), got "
+                         f"shape {w.shape}")
+    if w.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold numbers, got dtype {w.dtype}")
+    w = w.astype(np.float64)
+    if not np.isfinite(w).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    if np.any(w < 0):
+        raise ValueError(f"{name} must be >= 0, got {w.min()}")
+    if not w.any():
+        raise ValueError(f"{name} is zero for every sample: nothing to learn from")
+    out = w.astype(dtype)
+    if np.isinf(out).any():
+        raise ValueError(f"{name} holds values too large for {np.dtype(dtype).name}")
+    return out
 
 
 def encode_labels(y, classes=None):

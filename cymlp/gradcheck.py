@@ -1,13 +1,13 @@
 """Finite-difference check of the compiled gradients."""
 import numpy as np
 
-from cymlp._validation import check_targets, encode_labels
+from cymlp._validation import check_sample_weight, check_targets, is_multilabel
 
 __all__ = ["analytic_gradient", "gradcheck"]
 
 
-def _prepared(model, X, y):
-    """(fitted model, inputs, label indices) of ``(X, y)`` as one batch.
+def _prepared(model, X, y, sample_weight=None):
+    """(fitted model, inputs, targets, weights) of ``(X, y)`` as one batch.
 
     An unfitted ``model`` is initialised (not trained) on ``(X, y)`` by the same step
     that prepares a fit; a fitted one is used as it is, with arrays assigned to its
@@ -21,13 +21,16 @@ def _prepared(model, X, y):
     fitted = model._fitted
     fitted.sync()
     inputs = fitted.encoder.transform(X, fitted.network.dtype)
-    y_idx = encode_labels(check_targets(y, len(inputs), estimator=type(model).__name__),
-                          fitted.classes)
+    multilabel = is_multilabel(y)
+    if not multilabel:
+        y = check_targets(y, len(inputs), estimator=type(model).__name__)
+    _, targets = model._targets(y, len(inputs), fitted.classes, multilabel)
+    weights = check_sample_weight(sample_weight, len(inputs), fitted.network.dtype)
     model._configure_engine(fitted.engine, model._validate_params())
-    return fitted, inputs, y_idx
+    return fitted, inputs, targets, weights
 
 
-def analytic_gradient(model, X, y):
+def analytic_gradient(model, X, y, sample_weight=None):
     """The compiled engine's loss and gradient on all of ``(X, y)`` taken as one batch.
 
     Parameters
@@ -44,8 +47,8 @@ def analytic_gradient(model, X, y):
         layer without bias), and for text models ``E_rows`` (the ids of the rows of
         ``E`` the batch touched) and ``dE`` (their gradients).
     """
-    fitted, inputs, y_idx = _prepared(model, X, y)
-    loss, rows, e_grad = fitted.engine.gradient(inputs, y_idx)
+    fitted, inputs, targets, weights = _prepared(model, X, y, sample_weight)
+    loss, rows, e_grad = fitted.engine.gradient(inputs, targets, weights)
     grads = fitted.engine.grads
     out = {"loss": loss,
            "dW": [grads[L.w_slice].reshape(L.w_shape).copy() for L in fitted.network.layers],
@@ -56,8 +59,8 @@ def analytic_gradient(model, X, y):
     return out
 
 
-def _loss(engine, inputs, y_idx):
-    return engine.gradient(inputs, y_idx)[0]
+def _loss(engine, inputs, targets, weights=None):
+    return engine.gradient(inputs, targets, weights)[0]
 
 
 def _rel_err(analytic, numeric):
@@ -66,7 +69,7 @@ def _rel_err(analytic, numeric):
     return float(np.max(np.abs(analytic - numeric), initial=0.0) / scale)
 
 
-def gradcheck(model, X, y, *, eps=1e-6):
+def gradcheck(model, X, y, *, eps=1e-6, sample_weight=None):
     """Compare the analytic gradient of every parameter with central differences.
 
     The loss is the batch-mean loss of ``docs/model.md`` over all of ``(X, y)`` taken as
@@ -79,6 +82,8 @@ def gradcheck(model, X, y, *, eps=1e-6):
         If it is not fitted yet, it is initialised (not trained) on ``(X, y)``.
     X, y : training input and labels, as for ``fit``.
     eps : float, default=1e-6
+    sample_weight : array-like of shape (n_samples,), optional
+        Check the weighted loss (multi-label ``y`` is checked as it is given).
 
     Returns
     -------
@@ -88,9 +93,9 @@ def gradcheck(model, X, y, *, eps=1e-6):
         largest gradient magnitude of that parameter (0 is perfect; float64 with
         ``eps=1e-6`` gives about 1e-9 on smooth activations).
     """
-    fitted, inputs, y_idx = _prepared(model, X, y)
+    fitted, inputs, targets, weights = _prepared(model, X, y, sample_weight)
     engine = fitted.engine
-    _, rows, e_grad = engine.gradient(inputs, y_idx)
+    _, rows, e_grad = engine.gradient(inputs, targets, weights)
     analytic = engine.grads.copy()
     params = engine.params
     out = {}
@@ -102,9 +107,9 @@ def gradcheck(model, X, y, *, eps=1e-6):
             for i, j in enumerate(range(sl.start, sl.stop)):
                 old = params[j]
                 params[j] = old + eps
-                up = _loss(engine, inputs, y_idx)
+                up = _loss(engine, inputs, targets, weights)
                 params[j] = old - eps
-                down = _loss(engine, inputs, y_idx)
+                down = _loss(engine, inputs, targets, weights)
                 params[j] = old
                 numeric[i] = (up - down) / (2 * eps)
             out[name] = _rel_err(analytic[sl], numeric)
@@ -115,9 +120,9 @@ def gradcheck(model, X, y, *, eps=1e-6):
             for c in range(E.shape[1]):
                 old = E[row, c]
                 E[row, c] = old + eps
-                up = _loss(engine, inputs, y_idx)
+                up = _loss(engine, inputs, targets, weights)
                 E[row, c] = old - eps
-                down = _loss(engine, inputs, y_idx)
+                down = _loss(engine, inputs, targets, weights)
                 E[row, c] = old
                 numeric[r, c] = (up - down) / (2 * eps)
         out["E"] = _rel_err(e_grad, numeric)

@@ -13,15 +13,16 @@ import numpy as np
 
 from cymlp import io as _io
 from cymlp._estimator import _BaseNetwork, _store_arguments
-from cymlp._inputs import DenseInputs
-from cymlp._validation import check_array, feature_names_of
+from cymlp._inputs import DenseInputs, SparseInputs
+from cymlp._validation import check_array, check_sparse_array, feature_names_of, is_sparse
 from cymlp.io import ModelFileError
 
 __all__ = ["DenseEncoder", "MLPClassifier"]
 
 
 class DenseEncoder:
-    """Numeric features in, :class:`~cymlp._inputs.DenseInputs` out.
+    """Numeric features in, :class:`~cymlp._inputs.DenseInputs` out (or
+    :class:`~cymlp._inputs.SparseInputs` for a SciPy sparse ``X``, never densified).
 
     Fitted on the training ``X``: it remembers the number of columns and, for a
     DataFrame with string column names, the names, and checks both on later input.
@@ -35,11 +36,18 @@ class DenseEncoder:
 
     def fit(self, X, dtype):
         """(fitted encoder, inputs of X)."""
+        if is_sparse(X):
+            X = check_sparse_array(X, dtype, estimator=self.estimator)
+            return DenseEncoder(X.shape[1]), SparseInputs(X, dtype)
         names = feature_names_of(X)
         X = check_array(X, dtype, estimator=self.estimator)
         return DenseEncoder(X.shape[1], names), DenseInputs(X)
 
     def transform(self, X, dtype):
+        if is_sparse(X):
+            X = check_sparse_array(X, dtype, estimator=self.estimator,
+                                   n_features=self.n_features_in)
+            return SparseInputs(X, dtype)
         X = check_array(X, dtype, estimator=self.estimator, n_features=self.n_features_in,
                         feature_names=self.feature_names_in)
         return DenseInputs(X)
@@ -143,6 +151,22 @@ class MLPClassifier(_BaseNetwork):
         Record, per epoch, the fraction of saturated (sigmoid, tanh, arctan) or dead
         (ReLU family) units of each hidden layer and each layer's gradient norm on up to
         512 training rows, in ``history_``.
+    class_weight : None, 'balanced' or dict, default=None
+        Weight of each class in the loss, multiplied into ``sample_weight``: a dict of
+        label to weight (labels left out weigh 1), or 'balanced', ``n_samples /
+        (n_classes * count of the class)`` on the training labels (``fit`` only).
+    threshold : float in (0, 1), default=0.5
+        Multi-label models: ``predict`` gives the labels whose probability reaches it
+        (read at prediction time; a decision rule, not part of the fitted network).
+
+    Multi-label classification: ``y`` given as an indicator matrix of shape
+    ``(n_samples, n_labels)`` (or a list of label lists) trains one sigmoid output per
+    label with a binary cross-entropy each (``docs/model.md``); ``classes_`` are then
+    the labels, ``predict`` returns an indicator matrix and ``predict_proba`` one
+    probability per label. Sparse ``X`` (SciPy CSR; other formats are converted) is
+    never densified: the first layer is multiplied from its nonzeros, and with plain
+    SGD only the weights of the features a batch holds are updated (L2 decay and the
+    other optimisers update every weight: the exact gradient step, as for dense X).
 
     Attributes
     ----------
@@ -180,13 +204,20 @@ class MLPClassifier(_BaseNetwork):
                  momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, bias="both", label_smoothing=0.0, dtype="float32",
-                 leaky_slope=0.01, swish_beta=1.0, init="auto", diagnostics=False):
+                 leaky_slope=0.01, swish_beta=1.0, init="auto", diagnostics=False,
+                 class_weight=None, threshold=0.5):
         _store_arguments(self, locals())
 
     _encoder_class = DenseEncoder
 
     def _make_encoder(self, settings):
         return DenseEncoder()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.classifier_tags.multi_label = True
+        return tags
 
     @property
     def n_features_in_(self):

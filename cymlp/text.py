@@ -14,6 +14,10 @@ the subword shares that turn texts into token ids and weights for the engine, an
 same pooling in NumPy for :meth:`TextClassifier.sentence_vectors`. Backpropagation
 continues into ``E``; only the rows a batch touched are updated.
 """
+import os
+import sys
+import unicodedata
+
 import numpy as np
 from scipy import sparse
 
@@ -21,11 +25,12 @@ from cymlp import io as _io
 from cymlp._estimator import _BaseNetwork, _store_arguments
 from cymlp._inputs import TokenInputs
 from cymlp._network import Embedding
-from cymlp._validation import Interval, check_targets
+from cymlp._datafiles import DataFormatError
+from cymlp._validation import Interval
 from cymlp.io import ModelFileError
 from cymlp.vocab import PAD, UNK, Vocabulary, _check_span
 
-__all__ = ["ENCODERS", "TextClassifier", "TextEncoder"]
+__all__ = ["ENCODERS", "TextClassifier", "TextEncoder", "read_word_vectors"]
 
 #: the encoders of a sentence: a fixed window of tokens, or a bag of tokens and n-grams
 ENCODERS = ("bag", "window")
@@ -74,6 +79,98 @@ def _check_max_vocab(name, value):
         return Interval(int, 3, None).check(name, value)
 
 
+def _check_pretrained(name, value):
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"{name} must be None or the path of a word-vector file, got "
+                         f"{value!r}")
+    return os.fspath(value)
+
+
+def read_word_vectors(path, vocabulary, embed_dim):
+    """The rows of ``E`` that a text file of word vectors gives the words of ``vocabulary``.
+
+    Formats: fastText ``.vec`` and word2vec text (a first line ``N DIM``, then one
+    ``word v_1 ... v_DIM`` a line) and GloVe text (no first line). The file is read one
+    line at a time; the numbers of a line are parsed only when its word is a word of the
+    vocabulary (unigrams: n-grams and subwords keep their own rows). Words are
+    compared in NFC and, when the vocabulary lower-cases, lower-cased; the first
+    vector of a word wins (files usually list the frequent spelling first).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    vocabulary : Vocabulary
+        Fitted.
+    embed_dim : int
+        The width of ``E``: the file's vectors must have it.
+
+    Returns
+    -------
+    ids : ndarray of int
+        Rows of ``E`` found in the file.
+    vectors : ndarray of shape (len(ids), embed_dim), float64
+
+    Raises
+    ------
+    FileNotFoundError
+    DataFormatError
+        A line that is not ``word`` followed by ``embed_dim`` numbers (the file and line
+        named), vectors of another dimension, or no word of the vocabulary in the file.
+    """
+    lookup = {t: i for t, i in vocabulary.token_to_id.items()
+              if 2 <= i < vocabulary.n_unigrams}
+    lower = vocabulary.lowercase
+    found = {}
+    dim = None
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError:
+                raise DataFormatError(f"{path}, line {lineno}: not valid UTF-8") from None
+            if not line.strip():
+                continue
+            parts = line.rstrip().split(" ")
+            if lineno == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                dim = int(parts[1])  # the header of fastText / word2vec text files
+                if dim != embed_dim:
+                    raise DataFormatError(f"{path}: the vectors have {dim} dimensions (line "
+                                          f"1), but embed_dim is {embed_dim}")
+                continue
+            if dim is None:
+                dim = len(parts) - 1
+                if dim != embed_dim:
+                    raise DataFormatError(f"{path}: the vectors have {dim} dimensions (line "
+                                          f"{lineno}), but embed_dim is {embed_dim}")
+            if len(parts) < dim + 1 or not parts[0]:
+                raise DataFormatError(f"{path}, line {lineno}: expected a word and {dim} "
+                                      f"numbers, got {len(parts)} fields")
+            word = " ".join(parts[:len(parts) - dim])
+            if not word.isascii():
+                word = unicodedata.normalize("NFC", word)
+            if lower:
+                word = word.lower()
+            i = lookup.get(word)
+            if i is None or i in found:
+                continue
+            try:
+                vector = np.array(parts[len(parts) - dim:], dtype=np.float64)
+            except ValueError:
+                raise DataFormatError(f"{path}, line {lineno}: a value of {word!r} is not "
+                                      "a number") from None
+            if not np.isfinite(vector).all():
+                raise DataFormatError(f"{path}, line {lineno}: the vector of {word!r} holds "
+                                      "NaN or infinity")
+            found[i] = vector
+    if not found:
+        raise DataFormatError(f"{path}: none of the {len(lookup)} words of the vocabulary "
+                              "has a vector in this file")
+    ids = np.fromiter(found, dtype=np.intp, count=len(found))
+    return ids, np.stack([found[i] for i in ids.tolist()])
+
+
 def _pool(E, indptr, ids, weights):
     """``sum_q weights_q E[ids_q]`` for every CSR row, in the dtype of ``E`` (SciPy)."""
     rows = sparse.csr_matrix((np.asarray(weights, dtype=E.dtype), ids, indptr),
@@ -94,10 +191,11 @@ class TextEncoder:
         ``log((1 + N) / (1 + df)) + 1`` per id, with ``token_weights='idf'``.
     """
 
-    def __init__(self, settings, vocabulary=None, idf=None):
+    def __init__(self, settings, vocabulary=None, idf=None, pretrained_coverage=None):
         self.settings = {k: settings[k] for k in _ENCODER_SETTINGS}
         self.vocabulary = vocabulary
         self.idf = idf
+        self.pretrained_coverage = pretrained_coverage
 
     @property
     def kind(self):
@@ -230,7 +328,8 @@ class TextEncoder:
     def to_state(self):
         meta = {"settings": {k: list(v) if isinstance(v, tuple) else v
                              for k, v in self.settings.items()},
-                "vocabulary": self.vocabulary.to_dict()}
+                "vocabulary": self.vocabulary.to_dict(),
+                "pretrained_coverage": self.pretrained_coverage}
         return meta, ({} if self.idf is None else {"idf": self.idf})
 
     @classmethod
@@ -246,7 +345,12 @@ class TextEncoder:
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"bad vocabulary: {exc}") from None
         idf = arrays.get("idf")
-        encoder = cls(settings, vocab, idf)
+        coverage = meta.get("pretrained_coverage")
+        if coverage is not None and (isinstance(coverage, bool) or not isinstance(
+                coverage, (int, float)) or not 0 <= coverage <= 1):
+            raise ModelFileError(f"pretrained_coverage must be null or in [0, 1], got "
+                                 f"{coverage!r}")
+        encoder = cls(settings, vocab, idf, coverage)
         if settings["encoder"] not in ENCODERS:
             raise ModelFileError(f"bad encoder {settings['encoder']!r}")
         want = (None if settings["char_ngram_range"] is None
@@ -293,7 +397,7 @@ class TextClassifier(_BaseNetwork):
     learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose,
     warm_start, momentum, nesterovs_momentum, early_stopping, validation_fraction,
     beta_1, beta_2, epsilon, n_iter_no_change, bias, label_smoothing, dtype,
-    leaky_slope, swish_beta, init, diagnostics :
+    leaky_slope, swish_beta, init, diagnostics, class_weight, threshold :
         As in :class:`cymlp.MLPClassifier`; the optimiser also updates ``E``, lazily
         (only touched rows, with per-row state). ``alpha`` does not penalise ``E``.
     encoder : {'bag', 'window'}, default='bag'
@@ -329,10 +433,20 @@ class TextClassifier(_BaseNetwork):
         Word dropout: in every training epoch each token (and n-gram) occurrence is
         left out of its bag with this probability (window: replaced by PAD), a
         regulariser for bag models; prediction always uses every token.
+    pretrained_vectors : str or path, optional
+        A text file of word vectors (fastText ``.vec``, word2vec text or GloVe; see
+        :func:`read_word_vectors`) of dimension ``embed_dim``: the words of the fitted
+        vocabulary found there start from their vectors, the others (and n-grams,
+        subwords) from the random start. The share found is ``pretrained_coverage_``
+        (and printed with ``verbose``).
+    embed_trainable : bool, default=True
+        With False, ``E`` is frozen: only the MLP above it learns.
 
     Attributes
     ----------
     vocabulary_ : Vocabulary
+    pretrained_coverage_ : float or None
+        Share of the vocabulary's words that had a vector in ``pretrained_vectors``.
     idf_ : ndarray of shape (n_vocab,) or None
         The inverse document frequency of every id (``token_weights='idf'``), as the
         encoder uses it.
@@ -358,6 +472,8 @@ class TextClassifier(_BaseNetwork):
         "token_weights": _check_token_weights,
         "embed_init": Interval(float, 0, None),
         "token_dropout": Interval(float, 0, 1, closed="left"),
+        "pretrained_vectors": _check_pretrained,
+        "embed_trainable": bool,
     }
 
     def __init__(self, hidden_layer_sizes=(256,), activation="relu", *, encoder="bag",
@@ -371,7 +487,9 @@ class TextClassifier(_BaseNetwork):
                  momentum=0.9, nesterovs_momentum=True, early_stopping=True,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=3, bias="both", label_smoothing=0.0, dtype="float32",
-                 leaky_slope=0.01, swish_beta=1.0, init="auto", diagnostics=False):
+                 leaky_slope=0.01, swish_beta=1.0, init="auto", diagnostics=False,
+                 class_weight=None, threshold=0.5, pretrained_vectors=None,
+                 embed_trainable=True):
         _store_arguments(self, locals())
 
     _encoder_class = TextEncoder
@@ -380,10 +498,21 @@ class TextClassifier(_BaseNetwork):
     def _make_encoder(self, settings):
         return TextEncoder(settings)
 
-    def _init_embedding(self, E, settings, rng):
+    def _init_embedding(self, model, settings, rng):
+        E = model.engine.E
         rng.standard_normal(out=E, dtype=E.dtype)  # drawn in place: no float64 temporary
         E *= settings["embed_init"]
         E[PAD] = 0
+        path = settings["pretrained_vectors"]
+        if path is not None:
+            vocab = model.encoder.vocabulary
+            ids, vectors = read_word_vectors(path, vocab, settings["embed_dim"])
+            E[ids] = vectors
+            n_words = max(vocab.n_unigrams - 2, 1)
+            model.encoder.pretrained_coverage = len(ids) / n_words
+            if settings["verbose"]:
+                print(f"pretrained vectors: {len(ids):,} of {n_words:,} words "
+                      f"({100 * len(ids) / n_words:.1f}%) from {path}", file=sys.stderr)
 
     def _epoch_inputs(self, inputs, settings, rng):
         p = settings["token_dropout"]
@@ -397,6 +526,10 @@ class TextClassifier(_BaseNetwork):
     @property
     def idf_(self):
         return self._fitted_attr("idf_").encoder.idf
+
+    @property
+    def pretrained_coverage_(self):
+        return self._fitted_attr("pretrained_coverage_").encoder.pretrained_coverage
 
     @property
     def embeddings_(self):
@@ -413,22 +546,25 @@ class TextClassifier(_BaseNetwork):
         return upgrade(cls, meta, arrays)
 
     # ------------------------------------------------------------- API
-    def fit(self, X, y, validation_data=None):
+    def fit(self, X, y, validation_data=None, sample_weight=None):
         """Build the vocabulary from ``X`` and train.
 
         Parameters
         ----------
         X : sequence of str (tokens separated by whitespace) or of token lists
-        y : array-like of labels
-        validation_data : (texts, labels), optional
+        y : array-like of labels, or a list of label lists (several labels per text)
+        validation_data : (texts, labels) or (texts, labels, sample_weight), optional
             A development set: scored every epoch; the best epoch's parameters are
             kept (instead of holding out ``validation_fraction`` of X).
+        sample_weight : array-like of shape (n_texts,), optional
+            Weight of every text in the loss (see :meth:`MLPClassifier.fit`).
         """
-        return self._fit(X, y, incremental=False, validation_data=validation_data)
+        return self._fit(X, y, incremental=False, validation_data=validation_data,
+                         sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y); the first call builds the vocabulary from X."""
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def sentence_vectors(self, X):
         """The encoder's output ``f`` for each text: the input of the MLP.
@@ -486,18 +622,3 @@ class TextClassifier(_BaseNetwork):
         top = np.argpartition(-sims, k - 1)[:k] if k > 0 else np.zeros(0, dtype=int)
         top = top[np.argsort(-sims[top], kind="stable")]
         return [(self.vocabulary_.id_to_token[j], float(sims[j])) for j in top]
-
-    def score(self, X, y, sample_weight=None):
-        """Accuracy on (X, y); labels never seen in training count as errors."""
-        self._check_fitted()
-        pred = self.predict(X)
-        check_targets(y, len(pred), estimator="TextClassifier")
-        # compare label objects one by one: a list mixing types (an unseen str label
-        # among int labels) must not turn every label into a string
-        truth = y.tolist() if isinstance(y, np.ndarray) else list(y)
-        hit = np.fromiter((p == t for p, t in zip(pred.tolist(), truth)), dtype=bool,
-                          count=len(pred))
-        if sample_weight is None:
-            return float(np.mean(hit))
-        w = np.asarray(sample_weight, dtype=float)
-        return float(np.sum(w * hit) / np.sum(w))

@@ -109,10 +109,13 @@ def test_empty_X_at_predict(fitted):
 
 
 def test_sparse_X(blobs):
+    """Sparse X is accepted (never densified) and trains the model dense X trains."""
     sparse = pytest.importorskip("scipy.sparse")
     X, y = blobs
-    with pytest.raises(TypeError, match="sparse"):
-        _quick().fit(sparse.csr_matrix(X), y)
+    dense = _fit_quietly(_quick(dtype="float64", random_state=0), X, y)
+    model = _fit_quietly(_quick(dtype="float64", random_state=0), sparse.csr_matrix(X), y)
+    for a, b in zip(model.coefs_, dense.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 def test_complex_X(blobs):

@@ -141,13 +141,13 @@ def test_gradcheck_detects_a_wrong_gradient(monkeypatch):
     numeric_loss = gc._loss
     calls = []
 
-    def switching(engine, inputs, y_idx):
+    def switching(engine, *batch):
         """The numeric passes' loss, with label smoothing switched after the analytic
         pass (which runs before the first of them)."""
         if not calls:
             engine.label_smoothing = 0.3
         calls.append(1)
-        return numeric_loss(engine, inputs, y_idx)
+        return numeric_loss(engine, *batch)
 
     monkeypatch.setattr(gc, "_loss", switching)
     errors = gradcheck(model, X, y)
