@@ -15,6 +15,8 @@ validated parameters), ``_init_embedding`` (the initial table ``E``, text models
 and ``_epoch_inputs`` (the inputs of one training epoch, e.g. with token dropout).
 """
 import math
+import numbers
+import os
 import sys
 import time
 import warnings
@@ -98,9 +100,27 @@ def _check_class_weight(name, value):
     return value
 
 
+def _check_n_jobs(name, value):
+    """None (one thread), -1 (one per core) or a positive int."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or (
+            value < 1 and value != -1):
+        raise ValueError(f"{name} must be None, -1 (every core) or an int >= 1, got "
+                         f"{value!r}")
+    return int(value)
+
+
+def n_threads(n_jobs):
+    """Threads for ``n_jobs`` (None: 1; -1: the number of cores)."""
+    n_jobs = _check_n_jobs("n_jobs", n_jobs)
+    if n_jobs is None:
+        return 1
+    return os.cpu_count() or 1 if n_jobs == -1 else n_jobs
+
+
 def _available_memory():
     try:
-        import os
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # pragma: no cover
         return None
@@ -167,6 +187,7 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         "diagnostics": bool,
         "class_weight": _check_class_weight,
         "threshold": Interval(float, 0, 1, closed="neither"),
+        "n_jobs": _check_n_jobs,
     }
 
     # ------------------------------------------------------------- subclass hooks
@@ -727,9 +748,8 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
               file=sys.stderr, flush=True)
 
     # ------------------------------------------------------------- prediction
-    @staticmethod
-    def _logits(model, inputs):
-        z = model.engine.forward(inputs)
+    def _logits(self, model, inputs):
+        z = model.engine.forward(inputs, n_jobs=n_threads(self.n_jobs))
         if not np.isfinite(z).all():
             raise FloatingPointError(
                 "the logits overflowed to infinity or NaN for some rows: the input is too "

@@ -382,12 +382,15 @@ cdef class Engine:
         return loss, rows, eg.reshape(self.n_touched, self.embed_dim).copy()
 
     # ------------------------------------------------------------------ inference
-    def forward(self, inputs, Py_ssize_t chunk=1024, keep_hidden=False):
+    def forward(self, inputs, Py_ssize_t chunk=1024, keep_hidden=False, int n_jobs=1):
         """Logits of every row (a new array), in chunks of ``chunk`` rows.
 
         Uses its own workspaces, so several threads may call it on one engine at once
-        (as long as none trains it). With ``keep_hidden`` also returns the hidden
-        pre-activations ``K[l]`` and activations ``A[l+1]`` as lists.
+        (as long as none trains it). With ``n_jobs > 1`` the chunks are shared among
+        that many threads (the GIL is released while a chunk is computed); every chunk
+        is computed as it would be by one thread, so the result is bitwise the same.
+        With ``keep_hidden`` also returns the hidden pre-activations ``K[l]`` and
+        activations ``A[l+1]`` as lists.
         """
         n = self._check(inputs)
         out = np.empty((n, self.n_classes), dtype=self.dtype)
@@ -397,27 +400,43 @@ cdef class Engine:
                     for l in range(self.n_layers - 1)] if keep_hidden else None
         if n == 0:
             return (out, hidden_k, hidden_a) if keep_hidden else out
+        if n_jobs < 1:
+            raise ValueError(f"Engine.forward: n_jobs must be >= 1, got {n_jobs}")
         chunk = max(1, min(chunk, n))
         sizes = [0 if isinstance(inputs, SparseInputs) else chunk * self.n_features]
         for l in range(self.n_layers):
             sizes.append(chunk * self.fan_out[l])
             sizes.append(chunk * self.width[l])
-        work = np.empty(sum(sizes), dtype=self.dtype)
-        for s in range(0, n, chunk):
-            e = min(n, s + chunk)
-            if self.dtype == np.float32:
-                _forward_chunk[float](self, inputs, s, e, chunk, work, out)
-            else:
-                _forward_chunk[double](self, inputs, s, e, chunk, work, out)
-            if keep_hidden:
-                off = sizes[0]
-                for l in range(self.n_layers - 1):
-                    kk = work[off:off + (e - s) * self.fan_out[l]]
-                    hidden_k[l][s:e] = kk.reshape(e - s, self.fan_out[l])
-                    off += chunk * self.fan_out[l]
-                    aa = work[off:off + (e - s) * self.width[l]]
-                    hidden_a[l][s:e] = aa.reshape(e - s, self.width[l])
-                    off += chunk * self.width[l]
+        starts = list(range(0, n, chunk))
+
+        def run(block):
+            work = np.empty(sum(sizes), dtype=self.dtype)
+            for s in block:
+                e = min(n, s + chunk)
+                if self.dtype == np.float32:
+                    _forward_chunk[float](self, inputs, s, e, chunk, work, out)
+                else:
+                    _forward_chunk[double](self, inputs, s, e, chunk, work, out)
+                if keep_hidden:
+                    off = sizes[0]
+                    for l in range(self.n_layers - 1):
+                        kk = work[off:off + (e - s) * self.fan_out[l]]
+                        hidden_k[l][s:e] = kk.reshape(e - s, self.fan_out[l])
+                        off += chunk * self.fan_out[l]
+                        aa = work[off:off + (e - s) * self.width[l]]
+                        hidden_a[l][s:e] = aa.reshape(e - s, self.width[l])
+                        off += chunk * self.width[l]
+
+        n_jobs = min(n_jobs, len(starts))
+        if n_jobs == 1:
+            run(starts)
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(n_jobs) as pool:
+                # each thread takes every n_jobs-th chunk; .result() re-raises errors
+                for done in [pool.submit(run, starts[i::n_jobs]) for i in range(n_jobs)]:
+                    done.result()
         if keep_hidden:
             return out, hidden_k, hidden_a
         return out

@@ -158,6 +158,11 @@ class MLPClassifier(_BaseNetwork):
     threshold : float in (0, 1), default=0.5
         Multi-label models: ``predict`` gives the labels whose probability reaches it
         (read at prediction time; a decision rule, not part of the fitted network).
+    n_jobs : int or None, default=None
+        Threads for prediction (``predict``, ``predict_proba``, ...; -1: one per core).
+        The rows are shared out in the same chunks one thread would compute, so the
+        results are bitwise those of one thread. Read at prediction time. Training
+        runs in one thread of its own (plus the BLAS library's threads).
 
     Multi-label classification: ``y`` given as an indicator matrix of shape
     ``(n_samples, n_labels)`` (or a list of label lists) trains one sigmoid output per
@@ -205,7 +210,7 @@ class MLPClassifier(_BaseNetwork):
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, bias="both", label_smoothing=0.0, dtype="float32",
                  leaky_slope=0.01, swish_beta=1.0, init="auto", diagnostics=False,
-                 class_weight=None, threshold=0.5):
+                 class_weight=None, threshold=0.5, n_jobs=None):
         _store_arguments(self, locals())
 
     _encoder_class = DenseEncoder

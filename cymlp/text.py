@@ -397,7 +397,7 @@ class TextClassifier(_BaseNetwork):
     learning_rate_init, power_t, max_iter, shuffle, random_state, tol, verbose,
     warm_start, momentum, nesterovs_momentum, early_stopping, validation_fraction,
     beta_1, beta_2, epsilon, n_iter_no_change, bias, label_smoothing, dtype,
-    leaky_slope, swish_beta, init, diagnostics, class_weight, threshold :
+    leaky_slope, swish_beta, init, diagnostics, class_weight, threshold, n_jobs :
         As in :class:`cymlp.MLPClassifier`; the optimiser also updates ``E``, lazily
         (only touched rows, with per-row state). ``alpha`` does not penalise ``E``.
     encoder : {'bag', 'window'}, default='bag'
@@ -488,7 +488,7 @@ class TextClassifier(_BaseNetwork):
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=3, bias="both", label_smoothing=0.0, dtype="float32",
                  leaky_slope=0.01, swish_beta=1.0, init="auto", diagnostics=False,
-                 class_weight=None, threshold=0.5, pretrained_vectors=None,
+                 class_weight=None, threshold=0.5, n_jobs=None, pretrained_vectors=None,
                  embed_trainable=True):
         _store_arguments(self, locals())
 

@@ -181,3 +181,49 @@ def test_gil_is_released_inside_the_training_loop():
     # between its two reads of the counter the worker ran no Python code and was
     # never asked to give up the GIL: only a released GIL lets the counter move
     assert advanced[0] > 0
+
+
+# ------------------------------------------------------------------ n_jobs
+@pytest.mark.parametrize("kind", ["dense", "sparse", "window", "bag"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_prediction_with_several_threads_equals_one_thread_bitwise(kind, dtype):
+    """n_jobs shares the chunks of rows among threads; every chunk is computed as one
+    thread computes it, so the probabilities are bitwise the same (and the rows are
+    many chunks, so the threads really split them)."""
+    rng = np.random.default_rng(0)
+    if kind in ("dense", "sparse"):
+        X = rng.standard_normal((5000, 40)) * (rng.random((5000, 40)) < 0.3)
+        y = np.arange(5000) % 4
+        model = MLPClassifier((32, 16), max_iter=2, random_state=0, dtype=dtype)
+        if kind == "sparse":
+            from scipy import sparse
+            X = sparse.csr_matrix(X)
+    else:
+        X, y = make_negation_text(5000, random_state=0)
+        model = TextClassifier((16,), encoder=kind, embed_dim=8, window=8, max_iter=1,
+                               early_stopping=False, random_state=0, dtype=dtype)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X, y)
+    one = model.predict_proba(X)
+    for n_jobs in (2, 3, -1):
+        model.set_params(n_jobs=n_jobs)
+        np.testing.assert_array_equal(model.predict_proba(X), one)
+        np.testing.assert_array_equal(model.predict(X), model.classes_[np.argmax(one, 1)])
+    model.set_params(n_jobs=None)
+
+
+def test_engine_forward_threads_keep_hidden_and_reject_bad_counts():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((3000, 10)).astype(np.float32)
+    model = MLPClassifier((12,), max_iter=1, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        model.fit(X, np.arange(3000) % 3)
+    inputs = dense_inputs(X)
+    one = model._engine.forward(inputs, keep_hidden=True)
+    four = model._engine.forward(inputs, keep_hidden=True, n_jobs=4)
+    for a, b in zip([one[0]] + one[1] + one[2], [four[0]] + four[1] + four[2]):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="n_jobs must be >= 1"):
+        model._engine.forward(inputs, n_jobs=0)
+    with pytest.raises(ValueError, match=r"n_jobs must be None, -1 \(every core\) or an int"):
+        model.set_params(n_jobs=0).predict(X)
