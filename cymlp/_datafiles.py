@@ -55,63 +55,31 @@ class DataWarning(UserWarning):
 #: ``extensions`` are the file-name endings that select the format on their
 #: own (``.csv``, ``.tsv`` and ``.tab`` name two formats each, and the header
 #: decides between them; any other ending is decided by the content).
-FORMATS = {
-    "label_text": {
-        "kind": "text",
-        "extensions": (),
-        "description": "one example a line: LABEL TEXT",
-    },
-    "fasttext": {
-        "kind": "text",
-        "extensions": (".ft", ".fasttext"),
-        "description": "one example a line: __label__LABEL TEXT (several tags: multi-label)",
-    },
-    "csv": {
-        "kind": "text",
-        "extensions": (".csv",),
-        "description": "comma-separated, RFC 4180 quoting, a header naming text and label",
-    },
-    "tsv": {
-        "kind": "text",
-        "extensions": (".tsv", ".tab"),
-        "description": "tab-separated, no quoting, a header naming text and label",
-    },
-    "jsonl": {
-        "kind": "text",
-        "extensions": (".jsonl", ".ndjson", ".json"),
-        "description": 'one JSON object a line: {"text": ..., "label": ...}',
-    },
-    "numeric_csv": {
-        "kind": "numeric",
-        "extensions": (".csv",),
-        "description": "comma-separated numbers, a header, a label column",
-    },
-    "numeric_tsv": {
-        "kind": "numeric",
-        "extensions": (".tsv", ".tab"),
-        "description": "tab-separated numbers, a header, a label column",
-    },
-    "npz": {
-        "kind": "numeric",
-        "extensions": (".npz",),
-        "description": "NumPy archive holding a 2-D array X and a 1-D array y",
-    },
-    "npy": {
-        "kind": "numeric",
-        "extensions": (".npy",),
-        "description": "one 2-D NumPy array, one column of which holds the labels",
-    },
-    "parquet": {
-        "kind": "numeric or text",
-        "extensions": (".parquet", ".pq"),
-        "description": "Parquet table with a label column (needs pyarrow)",
-    },
-    "svmlight": {
-        "kind": "numeric",
-        "extensions": (".svm", ".svmlight", ".libsvm"),
-        "description": "LABEL INDEX:VALUE ... lines, read into a sparse CSR matrix",
-    },
-}
+FORMATS = {name: {"kind": kind, "extensions": ext, "description": text}
+           for name, kind, ext, text in (
+    ("label_text", "text", (),
+     "one example a line: LABEL TEXT"),
+    ("fasttext", "text", (".ft", ".fasttext"),
+     "one example a line: __label__LABEL TEXT (several tags: multi-label)"),
+    ("csv", "text", (".csv",),
+     "comma-separated, RFC 4180 quoting, a header naming text and label"),
+    ("tsv", "text", (".tsv", ".tab"),
+     "tab-separated, no quoting, a header naming text and label"),
+    ("jsonl", "text", (".jsonl", ".ndjson", ".json"),
+     'one JSON object a line: {"text": ..., "label": ...}'),
+    ("numeric_csv", "numeric", (".csv",),
+     "comma-separated numbers, a header, a label column"),
+    ("numeric_tsv", "numeric", (".tsv", ".tab"),
+     "tab-separated numbers, a header, a label column"),
+    ("npz", "numeric", (".npz",),
+     "NumPy archive holding a 2-D array X and a 1-D array y"),
+    ("npy", "numeric", (".npy",),
+     "one 2-D NumPy array, one column of which holds the labels"),
+    ("parquet", "numeric or text", (".parquet", ".pq"),
+     "Parquet table with a label column (needs pyarrow)"),
+    ("svmlight", "numeric", (".svm", ".svmlight", ".libsvm"),
+     "LABEL INDEX:VALUE ... lines, read into a sparse CSR matrix"),
+)}
 
 _BOM = b"\xef\xbb\xbf"
 

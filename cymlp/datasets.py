@@ -387,6 +387,14 @@ def _check_seed(seed):
     return int(seed)
 
 
+def _check_folds(k, n):
+    """k must be an int with 3 <= k <= n (a test, a dev and a training fold)."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 3:
+        raise ValueError(f"k must be an int >= 3 (test, dev and train folds), got {k!r}")
+    if k > n:
+        raise ValueError(f"k={k} folds need at least k examples, got n={n}")
+
+
 def kfold_indices(n, k=10, *, seed=0):
     """Train / dev / test indices of k-fold cross-validation.
 
@@ -413,10 +421,7 @@ def kfold_indices(n, k=10, *, seed=0):
         is in exactly one test set and exactly one dev set.
     """
     n = _check_n_samples(n)
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 3:
-        raise ValueError(f"k must be an int >= 3 (test, dev and train folds), got {k!r}")
-    if k > n:
-        raise ValueError(f"k={k} folds need at least k examples, got n={n}")
+    _check_folds(k, n)
     perm = np.random.default_rng(_check_seed(seed)).permutation(n)
     folds = np.array_split(perm, k)
     splits = []
@@ -499,23 +504,17 @@ def stratified_kfold_indices(y, k=10, *, seed=0):
     y : array-like of shape (n,), or list of label lists
         The labels. With multi-label lists, the stratum of an example is its
         set of labels.
-    k : int, default=10
-        Number of folds, ``3 <= k <= n``.
-    seed : int, default=0
-        Seed of the permutation.
+    k, seed : int
+        As in :func:`kfold_indices`.
 
     Returns
     -------
     list of (train_idx, dev_idx, test_idx)
-        ``k`` triples of int64 index arrays; over the ``k`` folds every index
-        is in exactly one test set and exactly one dev set.
+        As :func:`kfold_indices` returns them.
     """
     codes = _strata(y)
     n = len(codes)
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 3:
-        raise ValueError(f"k must be an int >= 3 (test, dev and train folds), got {k!r}")
-    if k > n:
-        raise ValueError(f"k={k} folds need at least k examples, got n={n}")
+    _check_folds(k, n)
     perm = np.random.default_rng(_check_seed(seed)).permutation(n)
     fold_of = np.empty(n, dtype=np.int64)
     fold_of[_class_order(codes, perm)] = np.arange(n) % k
