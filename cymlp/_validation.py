@@ -415,15 +415,23 @@ def check_hidden_sizes(name, value):
     return tuple(int(s) for s in sizes)
 
 
+class InvalidParameterError(ValueError, TypeError):
+    """A parameter of the wrong type (a ValueError, as scikit-learn's parameter checks
+    raise, and a TypeError, as a type mismatch is)."""
+
+
 def check_random_state(name, value):
-    """None, an int >= 0, a NumPy ``Generator`` or a legacy ``RandomState``."""
-    if value is None or isinstance(value, (np.random.Generator, np.random.RandomState)):
+    """None, an int >= 0, a NumPy ``Generator`` or ``SeedSequence``, or a legacy
+    ``RandomState``: the one check of a random state in cymlp."""
+    if value is None or isinstance(value, (np.random.Generator, np.random.RandomState,
+                                           np.random.SeedSequence)):
         return value
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
         if value < 0:
             raise ValueError(f"{name} must be a non-negative int, got {value}")
         return int(value)
-    raise ValueError(f"{name} must be None, an int or a numpy Generator, got {value!r}")
+    raise InvalidParameterError(f"{name} must be None, an int or a numpy Generator, got "
+                                f"{value!r}")
 
 
 def make_rng(random_state):

@@ -55,6 +55,7 @@ from cymlp._datafiles import (
     guess_format,
     read_file,
 )
+from cymlp._validation import make_rng
 
 __all__ = [
     "DATASETS",
@@ -208,17 +209,6 @@ def read_labeled_text(
 # ---------------------------------------------------------------------------
 
 
-def _check_random_state(random_state):
-    if random_state is None or isinstance(random_state, (numbers.Integral, np.random.SeedSequence)):
-        return np.random.default_rng(random_state)
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    raise TypeError(
-        "random_state must be None, an int or a numpy.random.Generator, "
-        f"got {type(random_state).__name__}"
-    )
-
-
 def _check_n_samples(n_samples, minimum=1):
     if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral):
         raise TypeError(f"n_samples must be an int, got {type(n_samples).__name__}")
@@ -262,7 +252,7 @@ def make_xor(n_samples=4, *, noise=0.0, random_state=None):
     X = _XOR_CORNERS[corner].copy()
     y = _XOR_LABELS[corner].astype(np.int64)
     if noise > 0:
-        rng = _check_random_state(random_state)
+        rng = make_rng(random_state)
         X += rng.normal(0.0, noise, size=X.shape)
     return X, y
 
@@ -342,7 +332,7 @@ def make_negation_text(n_samples=2000, *, random_state=None):
         The labels, 0 or 1.
     """
     n_samples = _check_n_samples(n_samples)
-    rng = _check_random_state(random_state)
+    rng = make_rng(random_state)
     positive = rng.random(n_samples) < 0.5
     negated = rng.random(n_samples) < 0.5
     y = (positive ^ negated).astype(np.int64)
