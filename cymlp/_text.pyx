@@ -22,8 +22,8 @@ Hash tables: open addressing with linear probing over a power-of-two array of sl
 at most half full. A slot holds the whole entry (hash, value, key length) and the key
 itself up to 16 bytes (most words and many bigrams), longer keys live one after
 another in an arena: a look-up usually touches one cache line. The value is a count
-while fitting and an id in the look-up index. Ranking sorts compact records (count,
-first 8 key bytes, slot) and reads a key only to break a tie of both.
+while fitting and an id in the look-up index. Ranking radix-sorts compact records
+(count, first 16 key bytes, slot) and reads a key only to break a tie of all three.
 
 Hashed n-grams (``n_buckets``): the bucket of an n-gram is the 32-bit FNV-1a hash of
 its UTF-8 bytes modulo ``n_buckets`` (``_fnv1a_32`` below; ``cymlp.vocab`` has the
@@ -31,7 +31,7 @@ same function in Python). The tables use a faster word-at-a-time hash instead
 (``hash64``), which never leaves a process.
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_RawCalloc, PyMem_RawFree, PyMem_RawMalloc, PyMem_RawRealloc
 from cpython.unicode cimport (PyUnicode_AsUTF8String, PyUnicode_CheckExact,
                               PyUnicode_DATA, PyUnicode_DecodeUTF8, PyUnicode_GET_LENGTH)
@@ -68,6 +68,9 @@ cdef enum:
     GROUP_GRAMS = 1
     GROUP_CHARS = 2
     INLINE_KEY = 16             # keys up to this many bytes are kept in their slot
+    RADIX_BITS = 16             # bits of a digit of the radix sort
+    RADIX_BUCKETS = 1 << 16
+    RADIX_PASSES = 4            # digits in 64 bits
 
 
 # ---------------------------------------------------------------- growable arrays
@@ -181,30 +184,60 @@ cdef inline uint32_t fnv1a_32(const char* s, int64_t n) noexcept nogil:
     return h
 
 
-cdef inline uint64_t hash64(const char* s, int64_t n) noexcept nogil:
-    """h = ((h ^ x) * K) ^ (.. >> 32) over the 8-byte words x of the key, then a
-    xor-shift-multiply mix (the slot is the low bits). For the hash tables only:
-    it reads words in the machine's byte order, so it is never stored or compared
-    across processes (the bucket hash is fnv1a_32)."""
-    cdef uint64_t h = 0x9e3779b97f4a7c15ULL ^ (<uint64_t>n * 0xff51afd7ed558ccdULL)
-    cdef uint64_t x
-    cdef int64_t j
-    while n >= 8:
-        memcpy(&x, s, 8)
-        h = (h ^ x) * 0xbf58476d1ce4e5b9ULL
-        h ^= h >> 32
-        s += 8
-        n -= 8
-    x = 0
-    for j in range(n):
-        x |= (<uint64_t><uint8_t>s[j]) << (8 * j)
-    h = (h ^ x) * 0x94d049bb133111ebULL
+# The tables hash a key as mix(poly(key)), poly(s) = sum of s[i] P^(len-1-i) mod 2^64.
+# poly composes: poly(a + " " + b) = (poly(a) P + 32) P^len(b) + poly(b), so the hash
+# of a word n-gram follows from its tokens' in O(n), without joining them. For the
+# tables only: never stored, never compared across processes (the bucket hash is
+# fnv1a_32).
+cdef uint64_t POLY = 0x100000001b3ULL           # odd
+cdef uint64_t POLY_POW[64]                      # POLY^k for k < 64 (filled at import)
+POLY_POW[0] = 1
+for _k in range(1, 64):
+    POLY_POW[_k] = POLY_POW[_k - 1] * POLY
+
+
+cdef inline uint64_t poly_pow(int64_t n) noexcept nogil:
+    """POLY^n mod 2^64."""
+    cdef uint64_t r = 1, b = POLY
+    if n < 64:
+        return POLY_POW[n]
+    while n > 0:
+        if n & 1:
+            r *= b
+        b *= b
+        n >>= 1
+    return r
+
+
+cdef inline uint64_t poly(const char* s, int64_t n) noexcept nogil:
+    """sum of s[i] POLY^(n-1-i) mod 2^64, four bytes a step."""
+    cdef const uint8_t* u = <const uint8_t*>s
+    cdef uint64_t h = 0
+    cdef uint64_t p2 = POLY_POW[2], p3 = POLY_POW[3], p4 = POLY_POW[4]
+    cdef int64_t i = 0
+    while i + 4 <= n:
+        h = h * p4 + (u[i] * p3 + u[i + 1] * p2 + u[i + 2] * POLY + u[i + 3])
+        i += 4
+    while i < n:
+        h = h * POLY + u[i]
+        i += 1
+    return h
+
+
+cdef inline uint64_t mix(uint64_t h) noexcept nogil:
+    """A xor-shift-multiply finaliser: every bit of h reaches the low bits (the slot);
+    never 0, which marks an empty slot."""
     h ^= h >> 30
     h *= 0xbf58476d1ce4e5b9ULL
     h ^= h >> 27
     h *= 0x94d049bb133111ebULL
     h ^= h >> 31
-    return h if h != 0 else 1       # 0 marks an empty slot
+    return h if h != 0 else 1
+
+
+cdef inline uint64_t hash64(const char* s, int64_t n) noexcept nogil:
+    """The table hash of a key."""
+    return mix(poly(s, n))
 
 
 def _fnv1a_32(bytes data):
@@ -251,15 +284,7 @@ cdef inline const char* slot_key(const Table* t, const Slot* s) noexcept nogil:
 cdef inline bint slot_is(const Table* t, const Slot* s, const char* key, int64_t n,
                          uint64_t h) noexcept nogil:
     """Slot ``s`` holds ``key``."""
-    cdef int64_t j
-    if s.hash != h or s.len != n:
-        return False
-    if n > INLINE_KEY:
-        return memcmp(t.arena.data + (<const int64_t*>s.key)[0], key, <size_t>n) == 0
-    for j in range(n):      # short: a loop beats a call
-        if s.key[j] != key[j]:
-            return False
-    return True
+    return s.hash == h and s.len == n and bytes_equal(slot_key(t, s), key, n)
 
 
 cdef int64_t table_find(const Table* t, const char* key, int64_t n, uint64_t h) noexcept nogil:
@@ -276,6 +301,48 @@ cdef inline int64_t table_get(const Table* t, const char* key, int64_t n, uint64
     """Value of ``key``, -1 if absent (or marked absent: a negative value)."""
     cdef int64_t e = table_find(t, key, n, h)
     return -1 if e < 0 or t.slots[e].value < 0 else t.slots[e].value
+
+
+cdef inline bint bytes_equal(const char* a, const char* b, int64_t n) noexcept nogil:
+    cdef int64_t j
+    if n > INLINE_KEY:
+        return memcmp(a, b, <size_t>n) == 0
+    for j in range(n):      # short: a loop beats a call
+        if a[j] != b[j]:
+            return False
+    return True
+
+
+cdef int64_t table_find_gram(const Table* t, const char* s, const int64_t* sp, int64_t i,
+                             int64_t n, int64_t L, uint64_t h) noexcept nogil:
+    """Slot of the word n-gram of tokens ``i .. i+n-1`` (their spans ``sp`` in ``s``)
+    joined by single spaces, ``L`` bytes, hash ``h``; -1 if absent. Compares token
+    by token: the n-gram is never joined."""
+    cdef int64_t e = <int64_t>(h & <uint64_t>t.mask), q, pos, len_q
+    cdef const Slot* sl
+    cdef const char* k
+    cdef bint same
+    while t.slots[e].hash != 0:
+        sl = &t.slots[e]
+        if sl.hash == h and sl.len == L:
+            k = slot_key(t, sl)
+            pos = 0
+            same = True
+            for q in range(i, i + n):
+                if q > i:
+                    if k[pos] != 32:
+                        same = False
+                        break
+                    pos += 1
+                len_q = sp[2 * q + 1] - sp[2 * q]
+                if not bytes_equal(k + pos, s + sp[2 * q], len_q):
+                    same = False
+                    break
+                pos += len_q
+            if same:
+                return e
+        e = (e + 1) & t.mask
+    return -1
 
 
 cdef int table_grow(Table* t) noexcept nogil:
@@ -449,6 +516,69 @@ cdef void sort_ranks(const Table* t, Rank* r, int64_t n, int depth) noexcept nog
         r[j] = pivot
 
 
+cdef inline uint64_t radix_key(const Rank* r, int which) noexcept nogil:
+    """The sort keys of :func:`radix_sort`: 0 the count, descending; 1 the prefix."""
+    return (0xFFFFFFFFFFFFFFFFULL - <uint64_t>r.count) if which == 0 else r.prefix0
+
+
+cdef int radix_sort(const Table* t, Rank* r, int64_t n) noexcept nogil:
+    """Sort ``r[:n]`` by :func:`ranks_before`: a stable LSD radix sort on (count
+    descending, first 8 key bytes), RADIX_BITS bits a pass (a pass whose digit is the same
+    everywhere is skipped), then :func:`sort_ranks` within each run that ties on both.
+    Linear in ``n`` where a comparison sort is not: almost all n-grams tie on the count.
+    -1 if out of memory."""
+    cdef Rank* tmp = <Rank*>PyMem_RawMalloc(<size_t>n * sizeof(Rank))
+    cdef int64_t* hist = <int64_t*>PyMem_RawMalloc(RADIX_BUCKETS * sizeof(int64_t))
+    cdef Rank* src = r
+    cdef Rank* dst = tmp
+    cdef Rank* swap
+    cdef int64_t i, j, total, run
+    cdef int which, step, low, depth
+    cdef uint64_t d
+    if tmp == NULL or hist == NULL:
+        PyMem_RawFree(tmp)
+        PyMem_RawFree(hist)
+        return -1
+    for which in range(1, -1, -1):        # least significant key first
+        for step in range(RADIX_PASSES):
+            low = step * RADIX_BITS
+            for i in range(RADIX_BUCKETS):
+                hist[i] = 0
+            for i in range(n):
+                hist[(radix_key(&src[i], which) >> low) & (RADIX_BUCKETS - 1)] += 1
+            d = (radix_key(&src[0], which) >> low) & (RADIX_BUCKETS - 1)
+            if hist[d] == n:
+                continue                  # one digit everywhere: nothing moves
+            total = 0
+            for i in range(RADIX_BUCKETS):
+                j = hist[i]
+                hist[i] = total
+                total += j
+            for i in range(n):
+                d = (radix_key(&src[i], which) >> low) & (RADIX_BUCKETS - 1)
+                dst[hist[d]] = src[i]
+                hist[d] += 1
+            swap = src
+            src = dst
+            dst = swap
+    if src != r:
+        memcpy(r, src, <size_t>n * sizeof(Rank))
+    PyMem_RawFree(tmp)
+    PyMem_RawFree(hist)
+    i = 0
+    while i < n:                          # runs that tie on count and prefix
+        run = 1
+        while i + run < n and r[i + run].count == r[i].count and r[i + run].prefix0 == r[i].prefix0:
+            run += 1
+        if run > 1:
+            depth = 2
+            while (<int64_t>1 << (depth // 2)) < run and depth < 126:
+                depth += 2      # 2 log2(run) levels before heapsort
+            sort_ranks(t, r + i, run, depth)
+        i += run
+    return 0
+
+
 cdef inline uint64_t key_prefix(const uint8_t* k, int64_t n) noexcept nogil:
     """Bytes ``k[0:8]`` as a big-endian integer, zeros past ``n``: integers compare as
     the bytes do."""
@@ -466,7 +596,6 @@ cdef int64_t rank_table(const Table* t, int64_t min_count, bint skip_reserved,
     ``counts``; how many, -1 if out of memory. Both have room for ``t.n``."""
     cdef Rank* r = <Rank*>PyMem_RawMalloc(<size_t>(t.n if t.n > 0 else 1) * sizeof(Rank))
     cdef int64_t e, n = 0, j
-    cdef int depth
     cdef const Slot* s
     cdef const uint8_t* k
     if r == NULL:
@@ -481,10 +610,9 @@ cdef int64_t rank_table(const Table* t, int64_t min_count, bint skip_reserved,
         r[n].prefix1 = key_prefix(k + 8, s.len - 8) if s.len > 8 else 0
         r[n].slot = e
         n += 1
-    depth = 2
-    while (<int64_t>1 << (depth // 2)) < n and depth < 126:
-        depth += 2      # 2 log2(n) levels before heapsort
-    sort_ranks(t, r, n, depth)
+    if n > 0 and radix_sort(t, r, n) < 0:
+        PyMem_RawFree(r)
+        return -1
     for j in range(n):
         order[j] = r[j].slot
         counts[j] = r[j].count
@@ -519,39 +647,48 @@ cdef inline int64_t utf8_next(const uint8_t* s, int64_t n, int64_t i, uint32_t* 
     return w
 
 
+# whitespace among the ASCII characters, as str.split() sees it (filled at import)
+cdef bint ASCII_SPACE[128]
+for _c in range(128):
+    ASCII_SPACE[_c] = py_isspace(<Py_UCS4>_c)
+
+
+cdef inline bint space_at(const uint8_t* s, int64_t n, int64_t i, int64_t* width) noexcept nogil:
+    """Whether the character at ``s[i]`` is whitespace; its width in ``width``."""
+    cdef uint32_t cp
+    if s[i] < 0x80:
+        width[0] = 1
+        return ASCII_SPACE[s[i]]
+    width[0] = utf8_next(s, n, i, &cp)
+    return py_isspace(<Py_UCS4>cp)
+
+
 cdef int64_t split_ws(const char* text, int64_t n, Vec* spans, int64_t limit) noexcept nogil:
     """Byte spans ``(start, stop)`` of the tokens of the UTF-8 text ``text[:n]``, split
     at runs of whitespace as ``str.split()`` splits; at most ``limit`` tokens (all if
     ``limit < 0``). Returns the number of tokens, -1 if out of memory."""
     cdef const uint8_t* s = <const uint8_t*>text
-    cdef int64_t i = 0, start, w, count = 0
-    cdef uint32_t cp
-    spans.n = 0
+    cdef int64_t i = 0, start, w = 1, count = 0
+    cdef int64_t* out = <int64_t*>spans.data
+    cdef int64_t room = spans.cap // 2
     while i < n and count != limit:
-        while i < n:                     # whitespace before the token
-            if s[i] < 0x80:              # ASCII: no decoding
-                cp = s[i]
-                w = 1
-            else:
-                w = utf8_next(s, n, i, &cp)
-            if not py_isspace(<Py_UCS4>cp):
-                break
+        while i < n and space_at(s, n, i, &w):    # whitespace before the token
             i += w
         if i >= n:
             break
         start = i
-        while i < n:                     # the token
-            if s[i] < 0x80:
-                cp = s[i]
-                w = 1
-            else:
-                w = utf8_next(s, n, i, &cp)
-            if py_isspace(<Py_UCS4>cp):
-                break
+        while i < n and not space_at(s, n, i, &w):    # the token
             i += w
-        if push_i64(spans, start) < 0 or push_i64(spans, i) < 0:
-            return -1
+        if count == room:
+            spans.n = 2 * count
+            if vec_reserve(spans, 2 * count + 2) < 0:
+                return -1
+            out = <int64_t*>spans.data
+            room = spans.cap // 2
+        out[2 * count] = start
+        out[2 * count + 1] = i
         count += 1
+    spans.n = 2 * count
     return count
 
 
@@ -708,25 +845,76 @@ cdef int64_t gram_keys(const char* s, const int64_t* sp, int64_t ntok, int64_t l
     return m
 
 
+cdef int64_t join_gram(const char* s, const int64_t* sp, int64_t i, int64_t n,
+                       Vec* key) noexcept nogil:
+    """Tokens ``i .. i+n-1`` joined by single spaces into ``key``; the byte length,
+    -1 if out of memory."""
+    cdef int64_t t
+    key.n = 0
+    for t in range(i, i + n):
+        if t > i and push_bytes(key, " ", 1) < 0:
+            return -1
+        if push_bytes(key, s + sp[2 * t], sp[2 * t + 1] - sp[2 * t]) < 0:
+            return -1
+    return key.n
+
+
 cdef int token_hashes(const char* s, const int64_t* sp, int64_t ntok, const Table* t,
-                      Vec* hashes) noexcept nogil:
-    """The hash of each token into ``hashes``, prefetching its slot in ``t``."""
-    cdef int64_t j
+                      Work* w) noexcept nogil:
+    """poly() and POLY^length of each token into ``w.th``, ``w.tp``, its table hash
+    into ``w.hashes``, prefetching its slot in ``t``."""
+    cdef int64_t j, L
     cdef uint64_t h
-    if vec_reserve(hashes, ntok) < 0:
+    if (vec_reserve(&w.th, ntok) < 0 or vec_reserve(&w.tp, ntok) < 0
+            or vec_reserve(&w.hashes, ntok) < 0):
         return -1
     for j in range(ntok):
-        h = hash64(s + sp[2 * j], sp[2 * j + 1] - sp[2 * j])
-        (<uint64_t*>hashes.data)[j] = h
+        L = sp[2 * j + 1] - sp[2 * j]
+        h = poly(s + sp[2 * j], L)
+        (<uint64_t*>w.th.data)[j] = h
+        (<uint64_t*>w.tp.data)[j] = poly_pow(L)
+        h = mix(h)
+        (<uint64_t*>w.hashes.data)[j] = h
         prefetch(&t.slots[h & <uint64_t>t.mask])
-    hashes.n = ntok
+    w.th.n = w.tp.n = w.hashes.n = ntok
     return 0
 
 
-cdef int key_hashes(const Vec* key, const Vec* koff, const Table* t, int64_t n_buckets,
-                    int64_t* buckets, Vec* hashes) noexcept nogil:
-    """The hash of each n-gram of :func:`gram_keys` into ``hashes``, prefetching its
-    slot in ``t``; with ``n_buckets``, its bucket instead, prefetching
+cdef int64_t gram_hashes(const int64_t* sp, int64_t ntok, int64_t lo, int64_t hi,
+                         const Table* t, Work* w) noexcept nogil:
+    """The table hash and byte length of each word n-gram (``n = lo..hi``, by ``n``
+    then position) into ``w.hashes`` and ``w.glen``, composed from the tokens'
+    (``w.th``, ``w.tp``: :func:`token_hashes` first), prefetching its slot in ``t``.
+    How many, -1 if out of memory."""
+    cdef int64_t n, i, k, L, m = 0
+    cdef const uint64_t* th = <const uint64_t*>w.th.data
+    cdef const uint64_t* tp = <const uint64_t*>w.tp.data
+    cdef uint64_t h
+    for n in range(lo, hi + 1):
+        if ntok >= n:
+            m += ntok - n + 1
+    if vec_reserve(&w.hashes, m) < 0 or vec_reserve(&w.glen, m) < 0:
+        return -1
+    m = 0
+    for n in range(lo, hi + 1):
+        for i in range(ntok - n + 1):
+            h = th[i]
+            L = sp[2 * i + 1] - sp[2 * i]
+            for k in range(i + 1, i + n):
+                h = (h * POLY + 32) * tp[k] + th[k]     # + " " + token k
+                L += 1 + sp[2 * k + 1] - sp[2 * k]
+            h = mix(h)
+            (<uint64_t*>w.hashes.data)[m] = h
+            (<int64_t*>w.glen.data)[m] = L
+            prefetch(&t.slots[h & <uint64_t>t.mask])
+            m += 1
+    w.hashes.n = w.glen.n = m
+    return m
+
+
+cdef int bucket_hashes(const Vec* key, const Vec* koff, int64_t n_buckets, int64_t* buckets,
+                       Vec* hashes) noexcept nogil:
+    """The bucket of each n-gram of :func:`gram_keys` into ``hashes``, prefetching
     ``buckets[bucket]`` if given."""
     cdef int64_t j, m = koff.n - 1
     cdef const int64_t* off = <const int64_t*>koff.data
@@ -734,13 +922,9 @@ cdef int key_hashes(const Vec* key, const Vec* koff, const Table* t, int64_t n_b
     if vec_reserve(hashes, m) < 0:
         return -1
     for j in range(m):
-        if n_buckets > 0:
-            h = fnv1a_32(key.data + off[j], off[j + 1] - off[j]) % <uint32_t>n_buckets
-            if buckets != NULL:
-                prefetch(&buckets[h])
-        else:
-            h = hash64(key.data + off[j], off[j + 1] - off[j])
-            prefetch(&t.slots[h & <uint64_t>t.mask])
+        h = fnv1a_32(key.data + off[j], off[j + 1] - off[j]) % <uint32_t>n_buckets
+        if buckets != NULL:
+            prefetch(&buckets[h])
         (<uint64_t*>hashes.data)[j] = h
     hashes.n = m
     return 0
@@ -771,7 +955,10 @@ cdef struct Work:
     Vec spans           # int64 (start, stop) of the tokens of one text
     Vec key             # char: the joined word n-grams of one text, one after another
     Vec koff            # int64: where each starts in key (and the end)
-    Vec hashes          # uint64: the hash of each token or n-gram of one text
+    Vec hashes          # uint64: the table hash (or bucket) of each token or n-gram of a text
+    Vec th              # uint64: poly() of each token of one text
+    Vec tp              # uint64: POLY^length of each token
+    Vec glen            # int64: byte length of each word n-gram of one text
     Vec marked          # char: "<word>"
     Vec cps             # int64: code point offsets in marked
     Vec tmp             # int32: character n-gram ids of one word
@@ -785,6 +972,9 @@ cdef void work_init(Work* w) noexcept nogil:
     vec_init(&w.key, 1)
     vec_init(&w.koff, sizeof(int64_t))
     vec_init(&w.hashes, sizeof(uint64_t))
+    vec_init(&w.th, sizeof(uint64_t))
+    vec_init(&w.tp, sizeof(uint64_t))
+    vec_init(&w.glen, sizeof(int64_t))
     vec_init(&w.marked, 1)
     vec_init(&w.cps, sizeof(int64_t))
     vec_init(&w.tmp, sizeof(int32_t))
@@ -798,6 +988,9 @@ cdef void work_free(Work* w) noexcept nogil:
     vec_free(&w.key)
     vec_free(&w.koff)
     vec_free(&w.hashes)
+    vec_free(&w.th)
+    vec_free(&w.tp)
+    vec_free(&w.glen)
     vec_free(&w.marked)
     vec_free(&w.cps)
     vec_free(&w.tmp)
@@ -858,11 +1051,11 @@ cdef class Counter:
         cdef const int64_t* sp
         cdef const int64_t* off
         cdef const uint64_t* hs
-        cdef int64_t t, j, m
+        cdef int64_t t, j, m, n, i, e
         if ntok < 0:
             return -1
         sp = <const int64_t*>w.spans.data
-        if token_hashes(s, sp, ntok, &self.words, &w.hashes) < 0:
+        if token_hashes(s, sp, ntok, &self.words, w) < 0:
             return -1
         hs = <const uint64_t*>w.hashes.data
         for t in range(ntok):
@@ -871,18 +1064,29 @@ cdef class Counter:
         self.n_tokens_ += ntok
         if self.hi < self.glo:
             return 0
-        m = gram_keys(s, sp, ntok, self.glo, self.hi, &w.key, &w.koff)
-        if m < 0 or key_hashes(&w.key, &w.koff, &self.grams, self.n_buckets, self.buckets,
-                               &w.hashes) < 0:
-            return -1
-        off = <const int64_t*>w.koff.data
-        hs = <const uint64_t*>w.hashes.data
-        for j in range(m):
-            if self.n_buckets > 0:
-                self.buckets[hs[j]] += 1
-            elif table_add(&self.grams, w.key.data + off[j], off[j + 1] - off[j], hs[j],
-                           1, True) < 0:
+        if self.n_buckets > 0:
+            m = gram_keys(s, sp, ntok, self.glo, self.hi, &w.key, &w.koff)
+            if m < 0 or bucket_hashes(&w.key, &w.koff, self.n_buckets, self.buckets,
+                                      &w.hashes) < 0:
                 return -1
+            hs = <const uint64_t*>w.hashes.data
+            for j in range(m):
+                self.buckets[hs[j]] += 1
+            return 0
+        if gram_hashes(sp, ntok, self.glo, self.hi, &self.grams, w) < 0:
+            return -1
+        hs = <const uint64_t*>w.hashes.data
+        off = <const int64_t*>w.glen.data
+        j = 0
+        for n in range(self.glo, self.hi + 1):
+            for i in range(ntok - n + 1):
+                e = table_find_gram(&self.grams, s, sp, i, n, off[j], hs[j])
+                if e >= 0:
+                    self.grams.slots[e].value += 1
+                elif (join_gram(s, sp, i, n, &w.key) < 0       # new: join it once, to store it
+                      or table_add(&self.grams, w.key.data, off[j], hs[j], 1, True) < 0):
+                    return -1
+                j += 1
         return 0
 
     def add(self, list texts, Py_ssize_t start, Py_ssize_t stop, bint lowercase, prepare):
@@ -995,20 +1199,6 @@ cdef class Counter:
             raise MemoryError()
         return order[:n], counts[:n]
 
-    def tokens(self, int g, const int64_t[::1] order):
-        """The tokens (str) of the entries ``order`` (from :meth:`ranked`) of group ``g``."""
-        cdef Table* t = self.group(g)
-        cdef Py_ssize_t j
-        cdef const Slot* s
-        cdef Py_ssize_t n = order.shape[0]
-        out = [None] * n
-        for j in range(n):
-            if j + 8 < n:   # the slots are scattered: ask for one a few steps ahead
-                prefetch(&t.slots[order[j + 8]])
-            s = &t.slots[order[j]]
-            out[j] = PyUnicode_DecodeUTF8(<char*>slot_key(t, s), s.len, NULL)
-        return out
-
     def bucket_counts(self):
         """Counts per bucket (int64), with ``n_buckets``."""
         out = np.zeros(self.n_buckets, dtype=np.int64)
@@ -1117,6 +1307,24 @@ cdef class Index:
             if table_add(dst, p, L, hash64(p, L), first_id + j, False) < 0:
                 raise MemoryError()
 
+    def tokens(self, int g, int64_t first_id, int64_t count):
+        """The tokens (str) of group ``g``, which holds the ids ``first_id ..
+        first_id + count - 1``, in id order."""
+        cdef Table* t = self.group(g)
+        cdef int64_t e, v
+        cdef const Slot* s
+        out = [None] * count
+        for e in range(t.mask + 1):
+            s = &t.slots[e]
+            v = s.value - first_id
+            if s.hash != 0 and s.value >= 0:
+                if not 0 <= v < count or out[v] is not None:
+                    raise ValueError(f"id {s.value} out of range or given twice")
+                out[v] = PyUnicode_DecodeUTF8(<char*>slot_key(t, s), s.len, NULL)
+        if count > 0 and any(x is None for x in out):
+            raise ValueError(f"group {g} lacks some of its {count} ids")
+        return out
+
     def finish(self):
         """Compute each word's pieces (its id, then its character n-gram ids) once,
         after the words and character n-grams are in."""
@@ -1202,12 +1410,12 @@ cdef class Index:
         cdef const int64_t* sp
         cdef const int64_t* off
         cdef const uint64_t* hs
-        cdef int64_t t, j, L, m, p0, start = w.ids.n, lo_gram, wid
+        cdef int64_t t, j, n, i, e, L, m, p0, start = w.ids.n, lo_gram, wid
         if ntok < 0:
             return -1
         sp = <const int64_t*>w.spans.data
         if self.chi > 0 or self.lo == 1:
-            if token_hashes(s, sp, ntok, &self.words, &w.hashes) < 0:
+            if token_hashes(s, sp, ntok, &self.words, w) < 0:
                 return -1
             hs = <const uint64_t*>w.hashes.data
         if self.chi > 0:
@@ -1243,24 +1451,35 @@ cdef class Index:
                 return -1
         lo_gram = self.lo if self.lo > 2 else 2
         if self.hi >= lo_gram and (self.n_buckets > 0 or self.grams.n > 0):
-            m = gram_keys(s, sp, ntok, lo_gram, self.hi, &w.key, &w.koff)
-            if m < 0 or key_hashes(&w.key, &w.koff, &self.grams, self.n_buckets, NULL,
-                                   &w.hashes) < 0:
-                return -1
-            off = <const int64_t*>w.koff.data
+            if self.n_buckets > 0:
+                m = gram_keys(s, sp, ntok, lo_gram, self.hi, &w.key, &w.koff)
+                if m < 0 or bucket_hashes(&w.key, &w.koff, self.n_buckets, NULL, &w.hashes) < 0:
+                    return -1
+            else:
+                if self.chi == 0 and self.lo != 1:      # the tokens are not hashed yet
+                    if token_hashes(s, sp, ntok, &self.words, w) < 0:
+                        return -1
+                m = gram_hashes(sp, ntok, lo_gram, self.hi, &self.grams, w)
+                if m < 0:
+                    return -1
             hs = <const uint64_t*>w.hashes.data
+            off = <const int64_t*>w.glen.data
             if vec_reserve(&w.ids, w.ids.n + m) < 0:
                 return -1
             L = w.ids.n
-            for j in range(m):
-                if self.n_buckets > 0:
-                    wid = self.n_unigrams + <int64_t>hs[j]
-                else:
-                    wid = table_get(&self.grams, w.key.data + off[j], off[j + 1] - off[j], hs[j])
+            j = 0
+            for n in range(lo_gram, self.hi + 1):
+                for i in range(ntok - n + 1):
+                    if self.n_buckets > 0:
+                        wid = self.n_unigrams + <int64_t>hs[j]
+                    else:
+                        e = table_find_gram(&self.grams, s, sp, i, n, off[j], hs[j])
+                        wid = -1 if e < 0 else self.grams.slots[e].value
+                    j += 1
                     if wid < 0:
                         continue
-                (<int32_t*>w.ids.data)[w.ids.n] = <int32_t>wid
-                w.ids.n += 1
+                    (<int32_t*>w.ids.data)[w.ids.n] = <int32_t>wid
+                    w.ids.n += 1
             if want_shares and push_f64_n(&w.shares, 1.0, w.ids.n - L) < 0:
                 return -1
         return push_i64(&w.lens, w.ids.n - start)
@@ -1392,3 +1611,49 @@ def split_texts(list texts, bint lowercase, prepare):
         chunk_free(&c)
         work_free(&w)
     return out
+
+
+def _rank_keys(list keys, const int64_t[::1] counts, int depth):
+    """The keys (bytes, distinct) ranked as the vocabulary ranks tokens: by descending
+    count, then bytewise; ``depth < 0`` through the radix sort, else through the
+    comparison sort alone with that many quicksort levels (0: heapsort). For the
+    tests."""
+    cdef Table t
+    cdef Rank* r
+    cdef int64_t n = len(keys), j, e
+    cdef bytes b
+    if counts.shape[0] != n:
+        raise ValueError("one count per key")
+    if table_init(&t) < 0:
+        raise MemoryError()
+    r = <Rank*>PyMem_RawMalloc(<size_t>(n if n > 0 else 1) * sizeof(Rank))
+    try:
+        if r == NULL:
+            raise MemoryError()
+        for j in range(n):
+            b = keys[j]
+            e = table_add(&t, PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b),
+                          hash64(PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b)), counts[j], False)
+            if e < 0:
+                raise MemoryError()
+        if t.n != n:
+            raise ValueError("keys must be distinct")
+        j = 0
+        for e in range(t.mask + 1):
+            if t.slots[e].hash != 0:
+                r[j].count = t.slots[e].value
+                r[j].prefix0 = key_prefix(<const uint8_t*>slot_key(&t, &t.slots[e]), t.slots[e].len)
+                r[j].prefix1 = (key_prefix(<const uint8_t*>slot_key(&t, &t.slots[e]) + 8,
+                                           t.slots[e].len - 8) if t.slots[e].len > 8 else 0)
+                r[j].slot = e
+                j += 1
+        if depth < 0:
+            if n > 0 and radix_sort(&t, r, n) < 0:
+                raise MemoryError()
+        else:
+            sort_ranks(&t, r, n, depth)
+        return [PyBytes_FromStringAndSize(<char*>slot_key(&t, &t.slots[r[j].slot]),
+                                          t.slots[r[j].slot].len) for j in range(n)]
+    finally:
+        PyMem_RawFree(r)
+        table_free(&t)

@@ -289,6 +289,12 @@ class _PyIndex:
         for j, token in enumerate(tokens):
             table.setdefault(token, first_id + j)
 
+    def tokens(self, g, first_id, count):
+        out = [None] * count
+        for token, i in self.maps[g].items():
+            out[i - first_id] = token
+        return out
+
     def finish(self):
         words, grams, chars = self.maps
         self.unigram_get = words.get
@@ -509,7 +515,7 @@ class Vocabulary:
         self.lowercase = lowercase
         self.char_ngram_range = char_ngram_range
         self.n_buckets = n_buckets
-        self.id_to_token = None
+        self._id_to_token = None
         self._token_to_id = None
         self.counts = None
         self.n_unigrams = None
@@ -567,7 +573,7 @@ class Vocabulary:
         return 0 if self.n_buckets is None else int(self.n_buckets)
 
     def _check_fitted(self):
-        if self.id_to_token is None:
+        if self._encoder is None:
             raise ValueError("this Vocabulary is not fitted yet: call fit(texts) first")
 
     # -- texts --------------------------------------------------------------
@@ -665,13 +671,10 @@ class Vocabulary:
         if n_unigrams + n_buckets - 1 > _MAX_ID:
             raise ValueError(f"{n_unigrams} unigrams and {n_buckets} buckets exceed the "
                              f"int32 ids (at most {_MAX_ID + 1})")
-        id_to_token = [_PAD_TOKEN, _UNK_TOKEN] + counter.tokens(_WORDS, words)
         counts = [np.array([0, n_unk], dtype=np.int64), word_counts]
         if n_buckets:
-            id_to_token += [f"<bucket {b}>" for b in range(n_buckets)]
             counts.append(counter.bucket_counts())
         else:
-            id_to_token += counter.tokens(_GRAMS, grams) + counter.tokens(_CHARS, chars)
             counts += [gram_counts, char_counts]
         index = self._index_type()(lo, hi, *(char_span or (0, 0)), n_unigrams, char_offset,
                                    n_buckets)
@@ -679,7 +682,8 @@ class Vocabulary:
                                 (_CHARS, chars, char_offset)):
             index.add_counted(g, counter, order, first)
         index.finish()
-        self._set_tables(id_to_token, np.concatenate(counts), n_unigrams, char_offset, index)
+        # id_to_token is made from the index when first read
+        self._set_tables(None, np.concatenate(counts), n_unigrams, char_offset, index)
         return self
 
     def _count(self, texts, lo, hi, n_buckets, n_jobs):
@@ -712,8 +716,9 @@ class Vocabulary:
         return index
 
     def _set_tables(self, id_to_token, counts, n_unigrams, char_offset, index):
-        """Swap in a fitted (or loaded) state, all at once."""
-        self.id_to_token = list(id_to_token)
+        """Swap in a fitted (or loaded) state, all at once (``id_to_token`` may be
+        None: then it is made from the index when first read)."""
+        self._id_to_token = None if id_to_token is None else list(id_to_token)
         self.char_offset = int(char_offset)
         self._token_to_id = None  # made when first read: the encoders do not need it
         self.counts = np.asarray(counts, dtype=np.int64)
@@ -722,10 +727,31 @@ class Vocabulary:
         self._char_span = self._check_char_ngram_range(self._span[0])
         self._encoder = index
 
+    # Both token tables are made when first read: fitting and encoding need neither,
+    # and a vocabulary with word n-grams has many entries.
+    @property
+    def id_to_token(self):
+        """list of str: the token of each id (see the class)."""
+        if self._id_to_token is None and self._encoder is not None:
+            n_unigrams, char_offset = self.n_unigrams, self.char_offset
+            encoder = self._encoder
+            names = [_PAD_TOKEN, _UNK_TOKEN] + encoder.tokens(_WORDS, 2, n_unigrams - 2)
+            if self._buckets():
+                names += [f"<bucket {b}>" for b in range(self._buckets())]
+            else:
+                names += encoder.tokens(_GRAMS, n_unigrams, char_offset - n_unigrams)
+                names += encoder.tokens(_CHARS, char_offset, len(self.counts) - char_offset)
+            self._id_to_token = names
+        return self._id_to_token
+
+    @id_to_token.setter
+    def id_to_token(self, names):
+        self._id_to_token = names
+
     @property
     def token_to_id(self):
         """dict of str to int: the id of each word and word n-gram (see the class)."""
-        if self._token_to_id is None and self.id_to_token is not None:
+        if self._token_to_id is None and self._encoder is not None:
             names_end = self.n_unigrams if self._buckets() else self.char_offset
             self._token_to_id = dict(zip(self.id_to_token[2:names_end], range(2, names_end)))
         return self._token_to_id
@@ -881,10 +907,10 @@ class Vocabulary:
 
     def __len__(self):
         self._check_fitted()
-        return len(self.id_to_token)
+        return len(self.counts)
 
     def __contains__(self, token):
-        return self.token_to_id is not None and token in self.token_to_id
+        return self._encoder is not None and token in self.token_to_id
 
     def __repr__(self):
         params = (
@@ -895,7 +921,7 @@ class Vocabulary:
             params += f", char_ngram_range={tuple(self.char_ngram_range)!r}"
         if self.n_buckets is not None:
             params += f", n_buckets={self.n_buckets!r}"
-        size = "" if self.id_to_token is None else f", n_vocab={len(self.id_to_token)}"
+        size = "" if self._encoder is None else f", n_vocab={len(self.counts)}"
         return f"{type(self).__name__}({params}{size})"
 
     # -- serialisation --------------------------------------------------------
