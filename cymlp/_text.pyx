@@ -1409,7 +1409,7 @@ cdef class Index:
         cdef const char* s = c.data[k]
         cdef const int64_t* sp
         cdef const int64_t* off
-        cdef const uint64_t* hs
+        cdef const uint64_t* hs = NULL
         cdef int64_t t, j, n, i, e, L, m, p0, start = w.ids.n, lo_gram, wid
         if ntok < 0:
             return -1
