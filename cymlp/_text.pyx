@@ -19,7 +19,7 @@ buffers (``Vec``) take any length: a long token is never cut. Memory comes from
 ``tracemalloc`` counts it like the memory of Python objects.
 
 Hash tables: open addressing with linear probing over a power-of-two array of slots,
-at most half full. A slot holds the whole entry (hash, value, key length) and the key
+at most 3/4 full. A slot holds the whole entry (hash, value, key length) and the key
 itself up to 16 bytes (most words and many bigrams), longer keys live one after
 another in an arena: a look-up usually touches one cache line. The value is a count
 while fitting and an id in the look-up index. Ranking radix-sorts compact records
@@ -254,7 +254,7 @@ cdef struct Slot:
 
 
 cdef struct Table:
-    Slot* slots         # mask + 1 of them, a power of two, at most half full
+    Slot* slots         # mask + 1 of them, a power of two, at most 3/4 full
     int64_t mask
     int64_t n           # keys held
     Vec arena           # the bytes of the keys longer than INLINE_KEY, one after another
@@ -380,7 +380,7 @@ cdef int64_t table_add(Table* t, const char* key, int64_t n, uint64_t h,
                 t.slots[i].value += value
             return i
         i = (i + 1) & t.mask
-    if 2 * (t.n + 1) > t.mask + 1:        # keep the table at most half full
+    if 4 * (t.n + 1) > 3 * (t.mask + 1):  # keep the table at most 3/4 full
         if table_grow(t) < 0:
             return -1
         i = <int64_t>(h & <uint64_t>t.mask)
