@@ -208,16 +208,16 @@ def test_lone_surrogates_are_refused_naming_the_text(texts, where, at, surrogate
     text = texts[where]
     at = min(at, len(text))
     texts[where] = text[:at] + chr(surrogate) + text[at:]
-    ok = Vocabulary().fit(["fine"])
     messages = set()
     for cls in (Vocabulary, Reference):
-        for call in (lambda: cls().fit(texts), lambda: ok.encode_bag(texts),
-                     lambda: ok.encode_window(texts, 2)):
+        ok = cls().fit(["fine"])
+        for call, args in ((cls().fit, ()), (ok.encode_bag, ()), (ok.encode_window, (2,))):
             with pytest.raises(ValueError, match=rf"texts\[{where}\] holds a lone surrogate "
                                                  rf"U\+{surrogate:04X} at character \d+") as err:
-                call()
+                call(texts, *args)
             messages.add(str(err.value))
     assert len(messages) == 1  # both paths, all three calls: one message
+    ok = Vocabulary().fit(["fine"])
     with pytest.raises(ValueError, match=r"texts\[0\]\[1\] holds a lone surrogate"):
         Vocabulary().fit([["a", "b\udcff"]])
     with pytest.raises(ValueError, match=r"^text holds a lone surrogate"):
@@ -296,7 +296,8 @@ def test_bucket_hash_is_32_bit_fnv1a_of_the_utf8_bytes():
     texts = ["the caf\u00e9 noir", "the cat"]
     for cls in (Vocabulary, Reference):
         v = cls(ngram_range=(1, 2), char_ngram_range=(3, 3), n_buckets=97).fit(texts)
-        def bucket(gram):
+
+        def bucket(gram, v=v):
             return v.n_unigrams + _fnv1a_32(gram.encode()) % 97
 
         ids = v.encode("caf\u00e9 noir").tolist()
@@ -359,11 +360,10 @@ def test_bad_input_is_refused_alike(cls):
         cls().fit("one text")
     fitted = cls().fit(["a b"])
     for bad in (0, -2, 1.5, True, "2", None):
-        for call in (lambda: fitted.encode_bag(["a"], n_jobs=bad),
-                     lambda: fitted.encode_window(["a"], 2, n_jobs=bad),
-                     lambda: cls().fit(["a"], n_jobs=bad)):
+        for call, args in ((fitted.encode_bag, (["a"],)), (fitted.encode_window, (["a"], 2)),
+                           (cls().fit, (["a"],))):
             with pytest.raises(ValueError, match=r"n_jobs must be an int >= 1, or -1"):
-                call()
+                call(*args, n_jobs=bad)
     for bad in (0, -1, 2.0, True, "7", 2**31):
         with pytest.raises(ValueError, match="n_buckets must be None or an int in"):
             cls(n_buckets=bad).fit(["a"])

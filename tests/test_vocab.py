@@ -329,7 +329,7 @@ def test_hashed_char_ngrams_and_round_trip(cls):
     sub = vocab.subword_ids("AB")
     assert len(sub) == 5 and all(4 <= i < 20 for i in sub)
     assert len(vocab.subword_ids("zz")) == 5  # unseen: each of its 5 n-grams has a bucket
-    indptr, ids, shares = vocab.encode_bag(["ab zz", "q"], return_shares=True)
+    _, ids, shares = vocab.encode_bag(["ab zz", "q"], return_shares=True)
     assert ids[:6].tolist() == [2, *sub]
     np.testing.assert_allclose(shares, [1 / 6] * 6 + [1 / 5] * 5 + [1 / 2] * 2)
     d = json.loads(json.dumps(vocab.to_dict()))
