@@ -390,3 +390,38 @@ def test_every_sort_path_ranks_like_python(depth):
     want = [k for k, _ in sorted(zip(keys, counts), key=lambda kc: (-kc[1], kc[0]))]
     assert _text._rank_keys(keys, counts, depth) == want
     assert _text._rank_keys([], np.zeros(0, np.int64), depth) == []
+
+
+def test_memory_is_given_back_after_use_and_after_errors(corpora):
+    """The C tables come from PyMem_RawMalloc, so tracemalloc sees them: after a
+    vocabulary is dropped, or a call fails halfway through the texts, nothing of
+    the compiled path's memory is left."""
+    import gc
+    import tracemalloc
+
+    fit, other = corpora["sst2"]
+    bad = other + [b"bytes at the end"]
+
+    def work():
+        v = Vocabulary(ngram_range=(1, 2), char_ngram_range=(3, 4)).fit(fit, n_jobs=2)
+        v.encode_bag(other, return_shares=True, n_jobs=2)
+        v.encode_window(other, 5)
+        Vocabulary.from_dict(v.to_dict()).encode(other[0])
+        for call in (lambda: v.encode_bag(bad), lambda: Vocabulary().fit(bad)):
+            with pytest.raises(TypeError):
+                call()
+
+    work()  # warm up: imports, caches
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(3):
+            work()
+        gc.collect()
+        left = tracemalloc.get_traced_memory()[0] - before
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+    assert peak > 2**20          # the work was traced
+    assert left < 64 * 2**10, f"{left} bytes still held"
