@@ -30,7 +30,7 @@ if SANITIZE:
     compile_args += [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer", "-g"]
     link_args += [f"-fsanitize={SANITIZE}"]
 
-MODULES = ["_blas", "_activations", "_mlp"]
+MODULES = ["_blas", "_activations", "_mlp", "_text"]
 
 extensions = [
     Extension(

@@ -12,14 +12,37 @@ With ``char_ngram_range``, the bag also holds subword units: the character
 n-grams of every word, marked at its boundaries (``"<where>"`` gives ``"<wh"``,
 ``"whe"``, ... for ``n = 3``), so that words that share a stem or an ending share
 rows, and a word never seen in training still has a vector if some of its
-character n-grams were seen.
+character n-grams were seen. With ``n_buckets``, n-grams share a fixed number of
+hashed rows instead of getting one each.
+
+Every text (and every token given in a list) is put in Unicode normal form NFC
+before it is split, so that the composed and the decomposed spelling of a word
+are the same token.
+
+Two implementations do the work behind one interface: the compiled text path
+(``cymlp._text``: C hash tables, no Python object per token, the GIL released)
+and the pure-Python reference in this module (:class:`_PyCounter`,
+:class:`_PyIndex`), which the tests hold the compiled path to.
+:class:`Vocabulary` uses the compiled one; ``_ReferenceVocabulary`` the other.
 """
 
 import numbers
+import os
+import re
+import unicodedata
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from itertools import chain, repeat
 
 import numpy as np
+
+try:
+    from cymlp import _text
+except ImportError:
+    # only when this file is loaded on its own because the package is not built
+    # (see tests/_shared.py): then the reference path is all there is
+    _text = None
 
 __all__ = ["PAD", "UNK", "Vocabulary", "tokenize"]
 
@@ -32,6 +55,34 @@ _PAD_TOKEN = "<pad>"
 _UNK_TOKEN = "<unk>"
 _RESERVED = (_PAD_TOKEN, _UNK_TOKEN)
 
+#: ids are int32
+_MAX_ID = np.iinfo(np.int32).max
+_MAX_BUCKETS = _MAX_ID - 2
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+# groups of entries, in id order (also the group numbers of cymlp._text)
+_WORDS, _GRAMS, _CHARS = 0, 1, 2
+
+
+# ---------------------------------------------------------------- normalising
+def _normalize(text, lowercase, where="text"):
+    """``text`` in NFC, lower-cased if asked (and put in NFC again: lower-casing can
+    undo it); a ValueError naming ``where`` if it holds a lone surrogate."""
+    if text.isascii():  # (repeated in cymlp._text.fill_chunk, without a call)
+        return text.lower() if lowercase else text
+    bad = _SURROGATE.search(text)
+    if bad is not None:
+        raise ValueError(
+            f"{where} holds a lone surrogate U+{ord(bad.group()):04X} at character "
+            f"{bad.start()}: texts must be valid Unicode (decode bytes with "
+            "errors='replace', not 'surrogateescape')"
+        )
+    text = unicodedata.normalize("NFC", text)
+    if lowercase:
+        text = unicodedata.normalize("NFC", text.lower())
+    return text
+
 
 def tokenize(text, *, lowercase=False):
     """Split a text at whitespace.
@@ -40,23 +91,42 @@ def tokenize(text, *, lowercase=False):
     ----------
     text : str
         The text; the data files are already tokenised, with tokens separated
-        by single spaces.
+        by single spaces. It is put in Unicode normal form NFC first, so that
+        composed and decomposed spellings (``"caf\\u00e9"``, ``"cafe\\u0301"``)
+        give the same token.
     lowercase : bool, default=False
-        Lower-case the text first.
+        Lower-case the text (after NFC; the result is put in NFC again).
 
     Returns
     -------
     list of str
-        The tokens; runs of whitespace and leading or trailing whitespace give
-        no empty tokens.
+        The tokens, as ``str.split()`` finds them: runs of whitespace (any
+        character for which ``str.isspace()`` is true, U+2028 and U+0085
+        included) and leading or trailing whitespace give no empty tokens.
+
+    Raises
+    ------
+    TypeError
+        If ``text`` is not a str.
+    ValueError
+        If ``text`` holds a lone surrogate (such as ``"\\udcff"``, which
+        ``errors='surrogateescape'`` decoding leaves for undecodable bytes).
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
-    if lowercase:
-        text = text.lower()
-    return text.split()
+    return _normalize(text, lowercase).split()
 
 
+def _fnv1a_32(data):
+    """32-bit FNV-1a of ``data`` (bytes): the hash that places an n-gram in its
+    bucket (``cymlp._text`` computes the same)."""
+    h = 0x811C9DC5
+    for byte in data:
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+# -------------------------------------------------------------------- helpers
 def _check_span(name, span):
     """``(lo, hi)`` as ints, for a pair of ints with ``1 <= lo <= hi`` (the one check of
     an n-gram range, for word and character n-grams alike)."""
@@ -75,18 +145,44 @@ def _check_span(name, span):
     return int(lo), int(hi)
 
 
-def _indptr(lists):
-    """CSR row pointers (int64) of a list of lists."""
-    indptr = np.zeros(len(lists) + 1, dtype=np.int64)
-    np.cumsum(np.fromiter(map(len, lists), dtype=np.int64, count=len(lists)), out=indptr[1:])
+def _check_n_jobs(n_jobs):
+    """Number of threads for ``n_jobs``: an int >= 1, or -1 for every usable core."""
+    if (
+        isinstance(n_jobs, bool)
+        or not isinstance(n_jobs, numbers.Integral)
+        or not (n_jobs >= 1 or n_jobs == -1)
+    ):
+        raise ValueError(f"n_jobs must be an int >= 1, or -1 for every core, got {n_jobs!r}")
+    if n_jobs == -1:
+        if hasattr(os, "sched_getaffinity"):
+            return len(os.sched_getaffinity(0))
+        return os.cpu_count() or 1
+    return int(n_jobs)
+
+
+def _in_ranges(n, n_jobs, work):
+    """``[work(start, stop), ...]`` over ``n_jobs`` consecutive ranges of ``0..n``
+    (fewer if ``n`` is small), in threads when there are several; results in the
+    order of the ranges, so the first failing range raises."""
+    k = max(1, min(n_jobs, n))
+    bounds = [n * j // k for j in range(k + 1)]
+    if k == 1:
+        return [work(0, n)]
+    with ThreadPoolExecutor(max_workers=k) as pool:
+        futures = [pool.submit(work, bounds[j], bounds[j + 1]) for j in range(k)]
+        return [f.result() for f in futures]
+
+
+def _indptr(lengths):
+    """CSR row pointers (int64) from the row lengths."""
+    indptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
     return indptr
 
 
-def _to_csr(id_lists):
-    """``indptr`` (int64) and the concatenated ids (int32) of a list of id lists."""
-    indptr = _indptr(id_lists)
-    flat = np.fromiter(chain.from_iterable(id_lists), dtype=np.int32, count=int(indptr[-1]))
-    return indptr, flat
+def _split(prepared):
+    """Tokens of a prepared text (a str to split, or already a token list)."""
+    return prepared.split() if isinstance(prepared, str) else prepared
 
 
 def _char_ngrams(word, lo, hi):
@@ -107,6 +203,209 @@ def _ngrams(tokens, lo, hi):
     return grams
 
 
+# ------------------------------------------------------- the reference path
+class _PyCounter:
+    """Counting in pure Python (the reference for ``cymlp._text.Counter``, same
+    interface): unigram and word n-gram counts of a corpus, then the character
+    n-grams of its words; with ``n_buckets`` the n-gram counts per bucket."""
+
+    def __init__(self, lo, hi, n_buckets):
+        self.lo_gram = max(lo, 2)
+        self.hi = hi
+        self.n_buckets = n_buckets
+        self.groups = (Counter(), Counter(), Counter())
+        self.grams_of = {}  # each word's character n-grams, for _PyIndex
+        self._ranked = {}
+
+    @property
+    def n_tokens(self):
+        return sum(self.groups[_WORDS].values())
+
+    def add(self, texts, start, stop, lowercase, prepare):
+        words, grams, _ = self.groups
+        for i in range(start, stop):
+            tokens = _split(prepare(texts[i], i))
+            words.update(tokens)
+            if self.hi >= 2:
+                grams.update(_ngrams(tokens, self.lo_gram, self.hi))
+
+    def merge(self, other):
+        for mine, theirs in zip(self.groups, other.groups):
+            mine.update(theirs)
+
+    def count_chars(self, lo, hi):
+        chars = self.groups[_CHARS]
+        for word, count in self.groups[_WORDS].items():
+            if word in _RESERVED:
+                continue
+            self.grams_of[word] = grams = _char_ngrams(word, lo, hi)
+            for gram in grams:
+                chars[gram] += count
+
+    def ranked(self, g, min_count):
+        items = [(t, c) for t, c in self.groups[g].items()
+                 if c >= min_count and (self.n_buckets == 0 or g == _WORDS)]
+        if g == _WORDS:
+            items = [(t, c) for t, c in items if t not in _RESERVED]
+        items.sort(key=lambda kv: (-kv[1], kv[0]))
+        self._ranked[g] = [t for t, _ in items]
+        return (np.arange(len(items), dtype=np.int64),
+                np.fromiter((c for _, c in items), dtype=np.int64, count=len(items)))
+
+    def tokens(self, g, order):
+        ranked = self._ranked[g]
+        return [ranked[j] for j in order]
+
+    def bucket_counts(self):
+        counts = np.zeros(self.n_buckets, dtype=np.int64)
+        for g in (_GRAMS, _CHARS):
+            for gram, count in self.groups[g].items():
+                counts[_fnv1a_32(gram.encode("utf-8")) % self.n_buckets] += count
+        return counts
+
+
+class _PyIndex:
+    """Look-up and encoding in pure Python (the reference for
+    ``cymlp._text.Index``, same interface): dicts from token to id, each known
+    word's pieces, and the encoders over ranges of texts."""
+
+    def __init__(self, lo, hi, clo, chi, n_unigrams, char_offset, n_buckets):
+        self.span = (lo, hi)
+        self.char_span = (clo, chi) if chi else None
+        self.n_unigrams = n_unigrams
+        self.char_offset = char_offset
+        self.n_buckets = n_buckets
+        self.maps = ({}, {}, {})
+        self.grams_of = {}
+        self.unigram_get = self.ngram_get = self.char_get = None
+        self.word_pieces = {}
+
+    # -- building
+    def add_counted(self, g, counter, order, first_id):
+        """Give the entries ``order`` of the counter's group ``g`` the ids
+        ``first_id, first_id + 1, ...``."""
+        self.add_tokens(g, counter.tokens(g, order), first_id)
+        if g == _WORDS:
+            self.grams_of = counter.grams_of
+
+    def add_tokens(self, g, tokens, first_id):
+        table = self.maps[g]
+        for j, token in enumerate(tokens):
+            table.setdefault(token, first_id + j)
+
+    def tokens(self, g, first_id, count):
+        out = [None] * count
+        for token, i in self.maps[g].items():
+            out[i - first_id] = token
+        return out
+
+    def finish(self):
+        words, grams, chars = self.maps
+        self.unigram_get = words.get
+        # Separate maps: a token is looked up among the unigrams only (a token given
+        # in a list may contain a space and must not hit an n-gram), an n-gram among
+        # the n-grams only.
+        self.ngram_get = grams.get if grams else None
+        self.char_get = chars.get if self.char_span is not None and not self.n_buckets else None
+        if self.char_span is not None:
+            for word, i in words.items():
+                ids = (i, *self.char_ids(word, self.grams_of.get(word)))
+                self.word_pieces[word] = (ids, (1.0 / len(ids),) * len(ids))
+        self.grams_of = {}
+
+    # -- ids
+    def bucket(self, gram):
+        return self.n_unigrams + _fnv1a_32(gram.encode("utf-8")) % self.n_buckets
+
+    def char_ids(self, word, grams=None):
+        if grams is None:
+            grams = _char_ngrams(word, *self.char_span)
+        if self.n_buckets:
+            return [self.bucket(g) for g in grams]
+        return [i for i in map(self.char_get, grams) if i is not None]
+
+    def ngram_ids(self, tokens):
+        """Ids of the known word n-grams (``n >= 2``) of ``tokens``, by n then position
+        (of every one, with buckets)."""
+        lo, hi = self.span
+        if hi < 2 or (self.ngram_get is None and not self.n_buckets):
+            return []
+        grams = _ngrams(tokens, max(lo, 2), hi)
+        if self.n_buckets:
+            return [self.bucket(g) for g in grams]
+        return [i for i in map(self.ngram_get, grams) if i is not None]
+
+    def pieces(self, tokens):
+        """Bag ids of ``tokens`` with character n-grams, and each id's share of its
+        word: a known word and its k known character n-grams get ``1 / (k + 1)``
+        each, an unknown word's k known n-grams ``1 / k`` (UNK alone if ``k = 0``),
+        a word n-gram 1; so the shares of a text sum to its number of words plus
+        its number of known word n-grams."""
+        ids, shares = [], []
+        word_pieces = self.word_pieces
+        for token in tokens:
+            pieces = word_pieces.get(token)
+            if pieces is None:  # an unknown word: its known n-grams, or UNK
+                chars = self.char_ids(token) or [UNK]
+                pieces = (chars, (1.0 / len(chars),) * len(chars))
+            ids.extend(pieces[0])
+            shares.extend(pieces[1])
+        n_word_ids = len(ids)
+        ids.extend(self.ngram_ids(tokens))
+        shares.extend(repeat(1.0, len(ids) - n_word_ids))
+        return ids, shares
+
+    def ids(self, tokens):
+        if self.char_span is not None:
+            return self.pieces(tokens)[0]
+        ids = list(map(self.unigram_get, tokens, repeat(UNK))) if self.span[0] == 1 else []
+        ids.extend(self.ngram_ids(tokens))
+        return ids
+
+    # -- encoders
+    def encode_bag(self, texts, start, stop, lowercase, prepare, want_shares):
+        token_lists = [_split(prepare(texts[i], i)) for i in range(start, stop)]
+        lo, hi = self.span
+        shares = None
+        if self.char_span is not None:
+            pieces = [self.pieces(tokens) for tokens in token_lists]
+            id_lists = [ids for ids, _ in pieces]
+            if want_shares:
+                shares = np.fromiter(chain.from_iterable(part for _, part in pieces),
+                                     dtype=np.float64)
+        elif lo == 1 and (hi == 1 or (self.ngram_get is None and not self.n_buckets)):
+            # unigrams only: one lookup pass over the tokens of all texts
+            lengths = np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists))
+            ids = np.fromiter(map(self.unigram_get, chain.from_iterable(token_lists), repeat(UNK)),
+                              dtype=np.int32, count=int(lengths.sum()))
+            return lengths, ids, (np.ones(len(ids)) if want_shares else None)
+        else:
+            id_lists = [self.ids(tokens) for tokens in token_lists]
+        lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
+        ids = np.fromiter(chain.from_iterable(id_lists), dtype=np.int32, count=int(lengths.sum()))
+        if want_shares and shares is None:
+            shares = np.ones(len(ids))
+        return lengths, ids, shares
+
+    def encode_window(self, texts, start, stop, lowercase, prepare, out):
+        n = out.shape[1]
+        pad = [PAD] * n
+        flat = []
+        for i in range(start, stop):
+            ids = list(map(self.unigram_get, _split(prepare(texts[i], i))[:n], repeat(UNK)))
+            flat.extend(ids)
+            flat.extend(pad[len(ids):])
+        out[...] = np.array(flat, dtype=np.int32).reshape(-1, n)
+
+    def subword_ids(self, word):
+        if self.char_span is None:
+            return np.zeros(0, dtype=np.int32)
+        pieces = self.word_pieces.get(word)
+        chars = pieces[0][1:] if pieces is not None else self.char_ids(word)
+        return np.asarray(chars, dtype=np.int32)
+
+
+# ----------------------------------------------------------------- Vocabulary
 class Vocabulary:
     """Map tokens and word n-grams to integer ids.
 
@@ -115,17 +414,29 @@ class Vocabulary:
     of the corpus), then the word n-grams (``n >= 2``) by descending count,
     ties alphabetically, then (with ``char_ngram_range``) the character
     n-grams, in the same order. An n-gram is its words joined by a single
-    space.
+    space. With ``n_buckets``, the word and character n-grams have no ids of
+    their own: they share ``n_buckets`` rows after the unigrams (see below).
+
+    Texts are split at whitespace as ``str.split()`` splits. Every text, and
+    every token given in a list, is first put in Unicode normal form NFC (then
+    lower-cased with ``lowercase``, and put in NFC again), so the composed and
+    the decomposed spellings of a word (``"caf\\u00e9"``, ``"cafe\\u0301"``)
+    get the same id. A text holding a lone surrogate (``"\\udcff"``, as
+    ``errors='surrogateescape'`` decoding leaves for undecodable bytes) is
+    refused with a ValueError that names it.
 
     Parameters
     ----------
     min_count : int, default=1
         Keep a unigram or n-gram only if it occurs at least this often in the
-        corpus given to :meth:`fit`.
+        corpus given to :meth:`fit`. (With ``n_buckets``: unigrams only; every
+        n-gram has its bucket.)
     max_size : int, optional
         Cap on the total number of ids, PAD and UNK included (at least 2).
         Unigrams take precedence over word n-grams, and these over character
-        n-grams; the least frequent are dropped.
+        n-grams; the least frequent are dropped. With ``n_buckets`` the buckets
+        count too, so ``max_size`` must be at least ``n_buckets + 2``, and the
+        unigrams get the rest.
     ngram_range : tuple (lo, hi), default=(1, 1)
         Which n-grams :meth:`encode` and :meth:`encode_bag` emit; n-grams with
         ``n`` in ``max(lo, 2)..hi`` get ids after the unigrams. Unigrams always
@@ -142,30 +453,48 @@ class Vocabulary:
         followed by the ids of its known character n-grams; an unknown word is
         represented by its known character n-grams alone (UNK if it has none).
         Needs ``ngram_range[0] == 1``.
+    n_buckets : int, optional
+        Hash the word n-grams (``n >= 2``) and the character n-grams into this
+        many shared rows, ids ``n_unigrams .. n_unigrams + n_buckets - 1``,
+        instead of giving each its own id; the table then stays this size
+        however many n-grams the corpus has, and an n-gram never seen in
+        training still has a row. The row of an n-gram is ``n_unigrams +
+        fnv1a_32(utf8) % n_buckets``, the 32-bit FNV-1a hash of its UTF-8
+        bytes (as fastText places its n-grams), the same on every machine and
+        in every process. Different n-grams can share a bucket.
 
     Attributes
     ----------
     id_to_token : list of str
-        Token of each id; ``"<pad>"`` and ``"<unk>"`` for ids 0 and 1.
+        Token of each id; ``"<pad>"`` and ``"<unk>"`` for ids 0 and 1; with
+        ``n_buckets``, ``"<bucket b>"`` for the bucket ``b`` (id
+        ``n_unigrams + b``).
     token_to_id : dict of str to int
-        The inverse map, without the two reserved tokens (for reading: the
-        encoders use their own copies, made when the vocabulary is fitted or
-        loaded).
+        The inverse map, without the two reserved tokens and without buckets
+        (for reading: the encoders use their own tables, made when the
+        vocabulary is fitted or loaded).
     counts : ndarray of shape (n_vocab,), int64
         Corpus count of each id; for UNK, the number of unigram occurrences
         that were left out (below ``min_count`` or beyond ``max_size``); 0
-        for PAD.
+        for PAD; for a bucket, the occurrences of all the n-grams that hash
+        to it (a character n-gram once per occurrence of a word holding it).
     n_unigrams : int
         Number of ids that are PAD, UNK or a unigram (ids ``0..n_unigrams-1``).
     char_offset : int
         First id of the character n-grams (``len(vocab)`` without them). A
         character n-gram may be spelled like a word (``"the"``); the two have
         different ids, and ``token_to_id`` maps words and word n-grams only.
+        With ``n_buckets``: ``n_unigrams`` (no id from there on is a word).
 
     Notes
     -----
     A corpus token spelled ``"<pad>"`` or ``"<unk>"`` is treated as unknown
     and encoded as UNK, so PAD is never produced for a real token.
+
+    The work per token (splitting, counting, n-grams, look-up, CSR assembly)
+    is compiled and runs without the GIL (``cymlp._text``); the encoders and
+    :meth:`fit` can split the texts across threads (``n_jobs``) with the same
+    result as one thread.
 
     Examples
     --------
@@ -179,18 +508,23 @@ class Vocabulary:
     PAD = PAD
     UNK = UNK
 
+    #: the compiled text path (``_ReferenceVocabulary`` sets this to False)
+    _compiled = _text is not None
+
     def __init__(self, *, min_count=1, max_size=None, ngram_range=(1, 1), lowercase=False,
-                 char_ngram_range=None):
+                 char_ngram_range=None, n_buckets=None):
         self.min_count = min_count
         self.max_size = max_size
         self.ngram_range = ngram_range
         self.lowercase = lowercase
         self.char_ngram_range = char_ngram_range
-        self.id_to_token = None
-        self.token_to_id = None
+        self.n_buckets = n_buckets
+        self._id_to_token = None
+        self._token_to_id = None
         self.counts = None
         self.n_unigrams = None
         self.char_offset = None
+        self._encoder = None
 
     # -- parameters ---------------------------------------------------------
 
@@ -209,6 +543,21 @@ class Vocabulary:
             raise ValueError(
                 f"max_size must be None or an int >= 2 (PAD and UNK included), got {max_size!r}"
             )
+        n_buckets = self.n_buckets
+        if n_buckets is not None:
+            if (
+                isinstance(n_buckets, bool)
+                or not isinstance(n_buckets, numbers.Integral)
+                or not 1 <= n_buckets <= _MAX_BUCKETS
+            ):
+                raise ValueError(
+                    f"n_buckets must be None or an int in [1, {_MAX_BUCKETS}], got {n_buckets!r}"
+                )
+            if max_size is not None and max_size < n_buckets + 2:
+                raise ValueError(
+                    f"max_size={max_size!r} leaves no room for PAD, UNK and the "
+                    f"{n_buckets} buckets: it must be at least n_buckets + 2"
+                )
         return _check_span("ngram_range", self.ngram_range)
 
     def _check_char_ngram_range(self, lo_word):
@@ -223,17 +572,24 @@ class Vocabulary:
             )
         return span
 
+    def _buckets(self):
+        """``n_buckets`` as an int, 0 for None (after :meth:`_validate_params`)."""
+        return 0 if self.n_buckets is None else int(self.n_buckets)
+
     def _check_fitted(self):
-        if self.id_to_token is None:
+        if self._encoder is None:
             raise ValueError("this Vocabulary is not fitted yet: call fit(texts) first")
 
-    # -- tokens -------------------------------------------------------------
+    # -- texts --------------------------------------------------------------
 
-    def _tokens(self, text):
-        if type(text) is str:  # the common case, without the checks of tokenize
-            return text.lower().split() if self.lowercase else text.split()
+    def _prepare(self, text, i=None, strict=False):
+        """A text made ready to split: a str in NFC (lower-cased with ``lowercase``),
+        or, for a token list, the list of its tokens, each so. ``i`` is its index
+        in the corpus, for the error messages; ``strict`` (fitting) also refuses
+        empty tokens and tokens holding whitespace."""
+        where = "text" if i is None else f"texts[{i}]"
         if isinstance(text, str):
-            return tokenize(text, lowercase=self.lowercase)
+            return _normalize(text, self.lowercase, where)
         if isinstance(text, (bytes, bytearray)):
             raise TypeError("texts must be str or lists of str tokens, got bytes")
         try:
@@ -242,27 +598,45 @@ class Vocabulary:
             raise TypeError(
                 f"a text must be a str or a list of str tokens, got {type(text).__name__}"
             ) from None
-        for token in tokens:
+        for j, token in enumerate(tokens):
             if not isinstance(token, str):
-                raise TypeError(f"tokens must be str, got {type(token).__name__}")
-        if self.lowercase:
-            tokens = [token.lower() for token in tokens]
+                raise TypeError(f"tokens must be str, got {type(token).__name__} ({where}[{j}])")
+            tokens[j] = token = _normalize(token, self.lowercase, f"{where}[{j}]")
+            if strict and token.split() != [token]:
+                raise ValueError(
+                    f"tokens must be non-empty and hold no whitespace, got {token!r} ({where}[{j}])"
+                )
         return tokens
 
+    def _prepare_one(self, text, i):
+        """:meth:`_prepare` for a text given alone (no index in the messages)."""
+        return self._prepare(text)
+
     @staticmethod
-    def _check_corpus(texts, what):
+    def _corpus(texts, what):
+        """The texts as a list (after refusing a single str)."""
         if isinstance(texts, (str, bytes)):
             raise TypeError(f"{what} takes a sequence of texts, not a single str")
+        return texts if type(texts) is list else list(texts)
+
+    def _counter_type(self):
+        return _text.Counter if self._compiled else _PyCounter
+
+    def _index_type(self):
+        return _text.Index if self._compiled else _PyIndex
 
     # -- fitting ------------------------------------------------------------
 
-    def fit(self, texts):
+    def fit(self, texts, *, n_jobs=1):
         """Count tokens and n-grams and assign ids.
 
         Parameters
         ----------
         texts : iterable of (str or list of str)
             The corpus: texts (split with :func:`tokenize`) or token lists.
+        n_jobs : int, default=1
+            Count in this many threads (each a share of the texts, the counts
+            added up: the result is the same); -1 for every core.
 
         Returns
         -------
@@ -271,126 +645,159 @@ class Vocabulary:
         Raises
         ------
         ValueError
-            If the corpus holds no token, a parameter is invalid, or a token
-            given in a list is empty or contains whitespace.
+            If the corpus holds no token, a parameter is invalid, a token
+            given in a list is empty or contains whitespace, or a text holds a
+            lone surrogate.
         """
         lo, hi = self._validate_params()
-        self._check_corpus(texts, "fit")
-        unigram_counts = Counter()
-        ngram_counts = Counter()
-        lo_ngram = max(lo, 2)
-        for text in texts:
-            tokens = self._tokens(text)
-            unigram_counts.update(tokens)
-            if hi >= 2:
-                ngram_counts.update(_ngrams(tokens, lo_ngram, hi))
-        if not unigram_counts:
-            raise ValueError("cannot fit a Vocabulary on an empty corpus (no tokens)")
-        for token in unigram_counts:
-            if not token or any(c.isspace() for c in token):
-                raise ValueError(f"tokens must be non-empty and hold no whitespace, got {token!r}")
-
-        n_unk = sum(unigram_counts.pop(token, 0) for token in _RESERVED)
-        order = sorted(unigram_counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        unigrams = [(t, c) for t, c in order if c >= self.min_count]
-
-        def frequent(counts):
-            return sorted(((t, c) for t, c in counts.items() if c >= self.min_count),
-                          key=lambda kv: (-kv[1], kv[0]))
-
-        ngrams = frequent(ngram_counts)
-        chars = []
         char_span = self._check_char_ngram_range(lo)
-        grams_of = {}
+        n_buckets = self._buckets()
+        n_jobs = _check_n_jobs(n_jobs)
+        texts = self._corpus(texts, "fit")
+        counter = self._count(texts, lo, hi, n_buckets, n_jobs)
+        if counter.n_tokens == 0:
+            raise ValueError("cannot fit a Vocabulary on an empty corpus (no tokens)")
         if char_span is not None:
-            char_counts = Counter()
-            for word, count in unigram_counts.items():
-                grams_of[word] = grams = _char_ngrams(word, *char_span)
-                for gram in grams:
-                    char_counts[gram] += count
-            chars = frequent(char_counts)
-        if self.max_size is not None:
-            room = self.max_size - 2
-            unigrams = unigrams[:room]
-            ngrams = ngrams[: max(room - len(unigrams), 0)]
-            chars = chars[: max(room - len(unigrams) - len(ngrams), 0)]
-        n_unk += sum(c for _, c in order) - sum(c for _, c in unigrams)
-
-        entries = [(_PAD_TOKEN, 0), (_UNK_TOKEN, n_unk)] + unigrams + ngrams + chars
-        self._set_tables([t for t, _ in entries], [c for _, c in entries], 2 + len(unigrams),
-                         len(entries) - len(chars), grams_of)
+            counter.count_chars(*char_span)
+        # the frequent entries of each group by descending count, ties by token
+        ranked = [counter.ranked(g, self.min_count) for g in (_WORDS, _GRAMS, _CHARS)]
+        keep = [len(order) for order, _ in ranked]
+        if self.max_size is not None:  # unigrams first, then word n-grams, then characters
+            room = self.max_size - 2 - n_buckets
+            for g in range(3):
+                keep[g] = min(keep[g], max(room, 0))
+                room -= keep[g]
+        (words, word_counts), (grams, gram_counts), (chars, char_counts) = (
+            (order[:k], counts[:k]) for (order, counts), k in zip(ranked, keep))
+        n_unk = counter.n_tokens - int(word_counts.sum())  # the reserved spellings too
+        n_unigrams = 2 + len(words)
+        char_offset = n_unigrams + len(grams)
+        if n_unigrams + n_buckets - 1 > _MAX_ID:
+            raise ValueError(f"{n_unigrams} unigrams and {n_buckets} buckets exceed the "
+                             f"int32 ids (at most {_MAX_ID + 1})")
+        counts = [np.array([0, n_unk], dtype=np.int64), word_counts]
+        if n_buckets:
+            counts.append(counter.bucket_counts())
+        else:
+            counts += [gram_counts, char_counts]
+        index = self._index_type()(lo, hi, *(char_span or (0, 0)), n_unigrams, char_offset,
+                                   n_buckets)
+        for g, order, first in ((_WORDS, words, 2), (_GRAMS, grams, n_unigrams),
+                                (_CHARS, chars, char_offset)):
+            index.add_counted(g, counter, order, first)
+        index.finish()
+        # id_to_token is made from the index when first read
+        self._set_tables(None, np.concatenate(counts), n_unigrams, char_offset, index)
         return self
 
-    def _set_tables(self, id_to_token, counts, n_unigrams, char_offset=None, grams_of=None):
-        self.id_to_token = list(id_to_token)
-        self.char_offset = len(self.id_to_token) if char_offset is None else int(char_offset)
-        self.token_to_id = {t: i for i, t in enumerate(self.id_to_token[:self.char_offset])
-                            if i >= 2}
+    def _count(self, texts, lo, hi, n_buckets, n_jobs):
+        """One counter over all texts (a counter per thread, then added up)."""
+        counter_type = self._counter_type()
+        prepare = partial(self._prepare, strict=True)
+
+        def count(start, stop):
+            counter = counter_type(lo, hi, n_buckets)
+            counter.add(texts, start, stop, self.lowercase, prepare)
+            return counter
+
+        counters = _in_ranges(len(texts), n_jobs, count)
+        for other in counters[1:]:
+            counters[0].merge(other)
+        return counters[0]
+
+    def _build_index(self, id_to_token, n_unigrams, char_offset, index_type=None):
+        """The encoder's tables from the token list (loading, or the reference path)."""
+        lo, hi = self._validate_params()
+        char_span = self._check_char_ngram_range(lo)
+        n_buckets = self._buckets()
+        index = (index_type or self._index_type())(lo, hi, *(char_span or (0, 0)), n_unigrams,
+                                                   char_offset, n_buckets)
+        index.add_tokens(_WORDS, id_to_token[2:n_unigrams], 2)
+        if not n_buckets:
+            index.add_tokens(_GRAMS, id_to_token[n_unigrams:char_offset], n_unigrams)
+            index.add_tokens(_CHARS, id_to_token[char_offset:], char_offset)
+        index.finish()
+        return index
+
+    def _set_tables(self, id_to_token, counts, n_unigrams, char_offset, index):
+        """Swap in a fitted (or loaded) state, all at once (``id_to_token`` may be
+        None: then it is made from the index when first read)."""
+        self._id_to_token = None if id_to_token is None else list(id_to_token)
+        self.char_offset = int(char_offset)
+        self._token_to_id = None  # made when first read: the encoders do not need it
         self.counts = np.asarray(counts, dtype=np.int64)
         self.n_unigrams = int(n_unigrams)
         self._span = self._validate_params()
         self._char_span = self._check_char_ngram_range(self._span[0])
-        # character n-grams: their map, and each known word's known n-gram ids
-        self._char_get = None
-        self._word_pieces = {}
-        if self._char_span is not None:
-            self._char_get = {t: i for i, t in enumerate(self.id_to_token)
-                              if i >= self.char_offset}.get
-            # each known word's ids (its own, then its n-grams') and shares
-            for i in range(2, self.n_unigrams):
-                word = self.id_to_token[i]
-                grams = grams_of.get(word) if grams_of else None
-                ids = (i, *self._lookup_chars(word, grams))
-                self._word_pieces[word] = (ids, (1.0 / len(ids),) * len(ids))
-        # Separate maps for the encoders' hot loops: a token is looked up among the
-        # unigrams only (a token given in a list may contain a space and must not hit
-        # an n-gram), an n-gram among the n-grams only.
-        self._unigram_get = {t: i for t, i in self.token_to_id.items()
-                             if i < self.n_unigrams}.get
-        ngram_ids = {t: i for t, i in self.token_to_id.items() if i >= self.n_unigrams}
-        self._ngram_get = ngram_ids.get if ngram_ids else None
+        self._encoder = index
+
+    # Both token tables are made when first read: fitting and encoding need neither,
+    # and a vocabulary with word n-grams has many entries.
+    @property
+    def id_to_token(self):
+        """list of str: the token of each id (see the class)."""
+        if self._id_to_token is None and self._encoder is not None:
+            n_unigrams, char_offset = self.n_unigrams, self.char_offset
+            encoder = self._encoder
+            names = [_PAD_TOKEN, _UNK_TOKEN] + encoder.tokens(_WORDS, 2, n_unigrams - 2)
+            if self._buckets():
+                names += [f"<bucket {b}>" for b in range(self._buckets())]
+            else:
+                names += encoder.tokens(_GRAMS, n_unigrams, char_offset - n_unigrams)
+                names += encoder.tokens(_CHARS, char_offset, len(self.counts) - char_offset)
+            self._id_to_token = names
+        return self._id_to_token
+
+    @id_to_token.setter
+    def id_to_token(self, names):
+        self._id_to_token = names
+
+    @property
+    def token_to_id(self):
+        """dict of str to int: the id of each word and word n-gram (see the class)."""
+        if self._token_to_id is None and self._encoder is not None:
+            names_end = self.n_unigrams if self._buckets() else self.char_offset
+            self._token_to_id = dict(zip(self.id_to_token[2:names_end], range(2, names_end)))
+        return self._token_to_id
+
+    @token_to_id.setter
+    def token_to_id(self, table):
+        self._token_to_id = table
+
+    # -- the reference path's look-up, reachable from outside ------------------
+
+    def _python_encoder(self):
+        """The encoder as a :class:`_PyIndex` (built from the tables if it is the
+        compiled one)."""
+        if not isinstance(self._encoder, _PyIndex):
+            self._encoder = self._build_index(self.id_to_token, self.n_unigrams,
+                                              self.char_offset, _PyIndex)
+        return self._encoder
+
+    # Code that replaces the look-up of a fitted vocabulary (a test of the id
+    # checks downstream does, to simulate a damaged table) keeps working: the
+    # vocabulary then encodes with the reference path, which uses these.
+    @property
+    def _unigram_get(self):
+        return self._python_encoder().unigram_get
+
+    @_unigram_get.setter
+    def _unigram_get(self, get):
+        self._python_encoder().unigram_get = get
+
+    @property
+    def _ngram_get(self):
+        return self._python_encoder().ngram_get
+
+    @_ngram_get.setter
+    def _ngram_get(self, get):
+        self._python_encoder().ngram_get = get
 
     # -- encoding -----------------------------------------------------------
 
-    def _unigram_ids(self, tokens):
-        return list(map(self._unigram_get, tokens, repeat(UNK)))
-
-    def _lookup_chars(self, word, grams=None):
-        if grams is None:
-            grams = _char_ngrams(word, *self._char_span)
-        return [i for i in map(self._char_get, grams) if i is not None]
-
-    def _pieces(self, tokens):
-        """Bag ids of ``tokens`` with character n-grams, and each id's share of its
-        word: a known word and its k known character n-grams get ``1 / (k + 1)``
-        each, an unknown word's k known n-grams ``1 / k`` (UNK alone if ``k = 0``),
-        a word n-gram 1; so the shares of a text sum to its number of words plus
-        its number of known word n-grams."""
-        ids, shares = [], []
-        word_pieces = self._word_pieces
-        for token in tokens:
-            pieces = word_pieces.get(token)
-            if pieces is None:  # an unknown word: its known n-grams, or UNK
-                chars = self._lookup_chars(token) or [UNK]
-                pieces = (chars, (1.0 / len(chars),) * len(chars))
-            ids.extend(pieces[0])
-            shares.extend(pieces[1])
-        n_word_ids = len(ids)
-        ids.extend(self._ngram_ids(tokens))
-        shares.extend(repeat(1.0, len(ids) - n_word_ids))
-        return ids, shares
-
-    def _ngram_ids(self, tokens):
-        """Ids of the known word n-grams (``n >= 2``) of ``tokens``, by n then position."""
-        lo, hi = self._span
-        if hi < 2 or self._ngram_get is None:
-            return []
-        return [i for i in map(self._ngram_get, _ngrams(tokens, max(lo, 2), hi))
-                if i is not None]
-
     def subword_ids(self, word):
         """Ids of the known character n-grams of ``word`` (empty without
-        ``char_ngram_range``).
+        ``char_ngram_range``; with ``n_buckets``, the buckets of all of them).
 
         Parameters
         ----------
@@ -403,20 +810,7 @@ class Vocabulary:
         self._check_fitted()
         if not isinstance(word, str):
             raise TypeError(f"word must be a str, got {type(word).__name__}")
-        if self._char_get is None:
-            return np.zeros(0, dtype=np.int32)
-        if self.lowercase:
-            word = word.lower()
-        pieces = self._word_pieces.get(word)
-        chars = pieces[0][1:] if pieces is not None else self._lookup_chars(word)
-        return np.asarray(chars, dtype=np.int32)
-
-    def _ids(self, tokens):
-        if self._char_get is not None:
-            return self._pieces(tokens)[0]
-        ids = self._unigram_ids(tokens) if self._span[0] == 1 else []
-        ids.extend(self._ngram_ids(tokens))
-        return ids
+        return self._encoder.subword_ids(_normalize(word, self.lowercase, "word"))
 
     def encode(self, text):
         """Ids of one text: its unigrams, then its known n-grams.
@@ -431,13 +825,15 @@ class Vocabulary:
             Unigram ids in token order (unknown words as UNK, only when
             ``ngram_range[0] == 1``), then the ids of the n-grams that are in
             the vocabulary, by ``n`` then position; unknown n-grams are
-            dropped. With ``char_ngram_range``, each word's id is followed by
-            the ids of its known character n-grams (see the class).
+            dropped (with ``n_buckets`` every n-gram has its bucket). With
+            ``char_ngram_range``, each word's id is followed by the ids of its
+            known character n-grams (see the class).
         """
         self._check_fitted()
-        return np.asarray(self._ids(self._tokens(text)), dtype=np.int32)
+        return self._encoder.encode_bag([text], 0, 1, self.lowercase, self._prepare_one,
+                                        False)[1]
 
-    def encode_window(self, texts, n):
+    def encode_window(self, texts, n, *, n_jobs=1):
         """Fixed-length unigram ids for the window encoder.
 
         Parameters
@@ -445,6 +841,9 @@ class Vocabulary:
         texts : sequence of (str or list of str)
         n : int
             Window length (``n >= 1``).
+        n_jobs : int, default=1
+            Encode in this many threads, each a share of the texts (the result
+            is the same); -1 for every core.
 
         Returns
         -------
@@ -453,19 +852,17 @@ class Vocabulary:
             (unknown words as UNK), padded with PAD; n-grams are not used.
         """
         self._check_fitted()
-        self._check_corpus(texts, "encode_window")
+        texts = self._corpus(texts, "encode_window")
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"window length n must be an int >= 1, got {n!r}")
-        n = int(n)
-        pad = [PAD] * n
-        flat = []
-        for text in texts:
-            ids = self._unigram_ids(self._tokens(text)[:n])
-            flat.extend(ids)
-            flat.extend(pad[len(ids):])
-        return np.array(flat, dtype=np.int32).reshape(-1, n)
+        n_jobs = _check_n_jobs(n_jobs)
+        out = np.empty((len(texts), int(n)), dtype=np.int32)
+        encoder = self._encoder
+        _in_ranges(len(texts), n_jobs, lambda start, stop: encoder.encode_window(
+            texts, start, stop, self.lowercase, self._prepare, out[start:stop]))
+        return out
 
-    def encode_bag(self, texts, *, return_shares=False):
+    def encode_bag(self, texts, *, return_shares=False, n_jobs=1):
         """Variable-length ids for the bag encoder, as CSR arrays.
 
         Parameters
@@ -473,6 +870,9 @@ class Vocabulary:
         texts : sequence of (str or list of str)
         return_shares : bool, default=False
             Also return each id's share of its unit.
+        n_jobs : int, default=1
+            Encode in this many threads, each a share of the texts (the arrays
+            are the same as with one); -1 for every core.
 
         Returns
         -------
@@ -489,40 +889,32 @@ class Vocabulary:
             the rows over that number.
         """
         self._check_fitted()
-        self._check_corpus(texts, "encode_bag")
-        if self._char_get is not None:
-            pieces = [self._pieces(self._tokens(text)) for text in texts]
-            indptr, indices = _to_csr([ids for ids, _ in pieces])
-            if return_shares:
-                shares = np.fromiter(chain.from_iterable(part for _, part in pieces),
-                                     dtype=np.float64, count=len(indices))
-                return indptr, indices, shares
+        texts = self._corpus(texts, "encode_bag")
+        n_jobs = _check_n_jobs(n_jobs)
+        want_shares = return_shares and self._char_span is not None
+        encoder = self._encoder
+        parts = _in_ranges(len(texts), n_jobs, lambda start, stop: encoder.encode_bag(
+            texts, start, stop, self.lowercase, self._prepare, want_shares))
+        if len(parts) == 1:
+            lengths, indices, shares = parts[0]
+        else:
+            lengths, indices = (np.concatenate([p[j] for p in parts]) for j in (0, 1))
+            shares = np.concatenate([p[2] for p in parts]) if want_shares else None
+        indptr = _indptr(lengths)
+        if not return_shares:
             return indptr, indices
-        indptr, indices = self._encode_words(texts)
-        if return_shares:
-            return indptr, indices, np.ones(len(indices), dtype=np.float64)
-        return indptr, indices
-
-    def _encode_words(self, texts):
-        lo, hi = self._span
-        if lo == 1 and (hi == 1 or self._ngram_get is None):
-            # unigrams only: one lookup pass over the tokens of all texts
-            token_lists = [self._tokens(text) for text in texts]
-            indptr = _indptr(token_lists)
-            indices = np.fromiter(
-                map(self._unigram_get, chain.from_iterable(token_lists), repeat(UNK)),
-                dtype=np.int32, count=int(indptr[-1]))
-            return indptr, indices
-        return _to_csr([self._ids(self._tokens(text)) for text in texts])
+        if shares is None:
+            shares = np.ones(len(indices), dtype=np.float64)
+        return indptr, indices, shares
 
     # -- container protocol ---------------------------------------------------
 
     def __len__(self):
         self._check_fitted()
-        return len(self.id_to_token)
+        return len(self.counts)
 
     def __contains__(self, token):
-        return self.token_to_id is not None and token in self.token_to_id
+        return self._encoder is not None and token in self.token_to_id
 
     def __repr__(self):
         params = (
@@ -531,8 +923,10 @@ class Vocabulary:
         )
         if self.char_ngram_range is not None:
             params += f", char_ngram_range={tuple(self.char_ngram_range)!r}"
-        size = "" if self.id_to_token is None else f", n_vocab={len(self.id_to_token)}"
-        return f"Vocabulary({params}{size})"
+        if self.n_buckets is not None:
+            params += f", n_buckets={self.n_buckets!r}"
+        size = "" if self._encoder is None else f", n_vocab={len(self.counts)}"
+        return f"{type(self).__name__}({params}{size})"
 
     # -- serialisation --------------------------------------------------------
 
@@ -543,18 +937,23 @@ class Vocabulary:
         -------
         dict
             Keys ``min_count``, ``max_size``, ``ngram_range``, ``lowercase``,
-            ``char_ngram_range``, ``id_to_token``, ``counts``, ``n_unigrams``,
-            ``char_offset``.
+            ``char_ngram_range``, ``n_buckets``, ``id_to_token``, ``counts``,
+            ``n_unigrams``, ``char_offset``. With ``n_buckets``, ``id_to_token``
+            holds PAD, UNK and the unigrams only (the bucket names follow from
+            ``n_buckets``), and ``counts`` every id, the buckets included.
         """
         self._check_fitted()
         lo, hi = self._span
+        n_buckets = self._buckets()
         return {
             "min_count": int(self.min_count),
             "max_size": None if self.max_size is None else int(self.max_size),
             "ngram_range": [lo, hi],
             "lowercase": bool(self.lowercase),
             "char_ngram_range": None if self._char_span is None else list(self._char_span),
-            "id_to_token": list(self.id_to_token),
+            "n_buckets": n_buckets or None,
+            "id_to_token": list(self.id_to_token[:self.n_unigrams] if n_buckets
+                                else self.id_to_token),
             "counts": [int(c) for c in self.counts],
             "n_unigrams": self.n_unigrams,
             "char_offset": self.char_offset,
@@ -577,7 +976,14 @@ class Vocabulary:
         ValueError
             If a key is missing or the tables are inconsistent. (Dicts written
             before ``char_ngram_range`` existed, without it and
-            ``char_offset``, are read as having no character n-grams.)
+            ``char_offset``, are read as having no character n-grams; dicts
+            without ``n_buckets`` as having no buckets.)
+
+        Notes
+        -----
+        The tokens are used as stored. A vocabulary fitted before texts were
+        put in NFC on a corpus with decomposed spellings keeps those entries,
+        and normalised texts no longer reach them.
         """
         keys = (
             "min_count",
@@ -604,8 +1010,10 @@ class Vocabulary:
             ngram_range=tuple(d["ngram_range"]),
             lowercase=d["lowercase"],
             char_ngram_range=char_span,
+            n_buckets=d.get("n_buckets"),
         )
         vocab._validate_params()
+        n_buckets = vocab._buckets()
         id_to_token = d["id_to_token"]
         counts = d["counts"]
         n_unigrams = d["n_unigrams"]
@@ -617,6 +1025,13 @@ class Vocabulary:
         ):
             raise ValueError(
                 "vocabulary dict: id_to_token must be a list of str starting with '<pad>', '<unk>'"
+            )
+        if any(_SURROGATE.search(t) for t in id_to_token):
+            raise ValueError("vocabulary dict: id_to_token holds a lone surrogate")
+        if n_buckets and n_unigrams != len(id_to_token):
+            raise ValueError(
+                "vocabulary dict: with n_buckets, id_to_token holds PAD, UNK and the "
+                "unigrams only, n_unigrams entries"
             )
         char_offset = d.get("char_offset", len(id_to_token))
         if (
@@ -632,13 +1047,26 @@ class Vocabulary:
         for part in (id_to_token[:char_offset], id_to_token[char_offset:]):
             if len(set(part)) != len(part):
                 raise ValueError("vocabulary dict: id_to_token holds duplicate tokens")
-        if not isinstance(counts, list) or len(counts) != len(id_to_token):
-            raise ValueError("vocabulary dict: counts must be a list as long as id_to_token")
+        if not isinstance(counts, list) or len(counts) != len(id_to_token) + n_buckets:
+            raise ValueError(
+                "vocabulary dict: counts must be a list as long as id_to_token"
+                + (" plus n_buckets" if n_buckets else "")
+            )
         if (
             isinstance(n_unigrams, bool)
             or not isinstance(n_unigrams, int)
             or not 2 <= n_unigrams <= char_offset
         ):
             raise ValueError("vocabulary dict: n_unigrams must be an int in [2, char_offset]")
-        vocab._set_tables(id_to_token, counts, n_unigrams, char_offset)
+        if n_buckets:
+            id_to_token = id_to_token + [f"<bucket {b}>" for b in range(n_buckets)]
+        index = vocab._build_index(id_to_token, n_unigrams, char_offset)
+        vocab._set_tables(id_to_token, counts, n_unigrams, char_offset, index)
         return vocab
+
+
+class _ReferenceVocabulary(Vocabulary):
+    """:class:`Vocabulary` on the pure-Python path (:class:`_PyCounter`,
+    :class:`_PyIndex`): the reference the compiled path is tested against."""
+
+    _compiled = False

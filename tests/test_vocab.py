@@ -263,3 +263,104 @@ def test_char_ngram_range_errors():
         Vocabulary(char_ngram_range=(2, 3), ngram_range=(2, 2)).fit(CORPUS)
     with pytest.raises(TypeError, match="word must be a str"):
         Vocabulary(char_ngram_range=(2, 3)).fit(CORPUS).subword_ids(3)
+
+
+# -- both implementations: Unicode normalisation, hashed n-grams -----------------
+
+BOTH = pytest.mark.parametrize(
+    "cls", [Vocabulary, vocab_mod._ReferenceVocabulary], ids=["compiled", "reference"])
+
+
+@BOTH
+def test_texts_and_list_tokens_are_put_in_nfc(cls):
+    nfc, nfd = "caf\u00e9", "cafe\u0301"
+    vocab = cls(ngram_range=(1, 2)).fit([f"{nfc} {nfd}", [nfd, "noir"]])
+    assert vocab.id_to_token[2:3] == [nfc] and vocab.counts[2] == 3
+    assert nfd not in vocab and f"{nfc} noir" in vocab
+    assert vocab.encode(nfd).tolist() == vocab.encode(nfc).tolist() == [2]
+    assert vocab.encode([nfd, "noir"]).tolist() == vocab.encode(f"{nfc} noir").tolist()
+    assert tokenize(f"{nfd}\u2028A\u0308", lowercase=True) == [nfc, "\u00e4"]
+    # lower-casing after NFC, and NFC again: U+0130 lower-cases to "i" + U+0307
+    lower = cls(lowercase=True).fit(["\u0130 I\u0307"])
+    assert lower.id_to_token[2:] == ["i\u0307"] and lower.counts[2] == 2
+
+
+@BOTH
+def test_lone_surrogates_are_refused(cls):
+    with pytest.raises(ValueError, match=r"texts\[1\] holds a lone surrogate U\+DCFF at character 2"):
+        cls().fit(["ok", "ab\udcff"])
+    vocab = cls().fit(["ok"])
+    with pytest.raises(ValueError, match=r"texts\[0\]\[1\] holds a lone surrogate U\+D800"):
+        vocab.encode_bag([["ok", "\ud800"]])
+    with pytest.raises(ValueError, match="lone surrogate"):
+        tokenize("\udcff")
+
+
+@BOTH
+def test_hashed_ngrams_share_buckets_after_the_unigrams(cls):
+    vocab = cls(ngram_range=(1, 2), n_buckets=8).fit(CORPUS)
+    words = ["<pad>", "<unk>", "cat", "the", "sat", "a", "dog", "ran"]
+    assert vocab.n_unigrams == vocab.char_offset == 8 and len(vocab) == 16
+    assert vocab.id_to_token == words + [f"<bucket {b}>" for b in range(8)]
+    assert vocab.token_to_id == {t: i for i, t in enumerate(words) if i >= 2}
+    assert "the cat" not in vocab and "<bucket 0>" not in vocab
+    # the 7 bigram occurrences, all in the buckets
+    assert vocab.counts[:8].tolist() == [0, 0, 3, 3, 2, 1, 1, 1]
+    assert vocab.counts[8:].sum() == 7
+    ids = vocab.encode("the cat zebra").tolist()
+    assert ids[:3] == [3, 2, 1] and all(8 <= i < 16 for i in ids[3:]) and len(ids) == 5
+    # an unseen bigram has a bucket too; the same bigram, the same bucket
+    assert vocab.encode("zebra cat").tolist()[2] == vocab.encode(["zebra", "cat"]).tolist()[2]
+    assert vocab.encode("the cat").tolist()[2] == ids[3]
+    # min_count keeps unigrams only; buckets stay
+    assert len(cls(min_count=2, ngram_range=(1, 2), n_buckets=8).fit(CORPUS)) == 5 + 8
+    # max_size counts the buckets: unigrams get the rest
+    capped = cls(ngram_range=(1, 2), n_buckets=8, max_size=12).fit(CORPUS)
+    assert capped.id_to_token[:4] == ["<pad>", "<unk>", "cat", "the"] and len(capped) == 12
+    assert capped.counts[1] == 5
+
+
+@BOTH
+def test_hashed_char_ngrams_and_round_trip(cls):
+    vocab = cls(char_ngram_range=(2, 3), n_buckets=16, lowercase=True).fit(["Ab ab", "b"])
+    assert vocab.id_to_token[:4] == ["<pad>", "<unk>", "ab", "b"] and len(vocab) == 4 + 16
+    # "<ab>": <a ab b> (n=2), <ab ab> (n=3), twice each; "<b>": <b b> once
+    assert vocab.counts[4:].sum() == 2 * 5 + 2
+    sub = vocab.subword_ids("AB")
+    assert len(sub) == 5 and all(4 <= i < 20 for i in sub)
+    assert len(vocab.subword_ids("zz")) == 5  # unseen: each of its 5 n-grams has a bucket
+    _, ids, shares = vocab.encode_bag(["ab zz", "q"], return_shares=True)
+    assert ids[:6].tolist() == [2, *sub]
+    np.testing.assert_allclose(shares, [1 / 6] * 6 + [1 / 5] * 5 + [1 / 2] * 2)
+    d = json.loads(json.dumps(vocab.to_dict()))
+    assert d["n_buckets"] == 16 and d["id_to_token"] == ["<pad>", "<unk>", "ab", "b"]
+    assert len(d["counts"]) == 20
+    clone = cls.from_dict(d)
+    assert clone.id_to_token == vocab.id_to_token and "n_buckets=16" in repr(clone)
+    for a, b in zip(clone.encode_bag(["ab zz b"], return_shares=True),
+                    vocab.encode_bag(["ab zz b"], return_shares=True)):
+        np.testing.assert_array_equal(a, b)
+    # a dict written before n_buckets existed has no such key: no buckets
+    old = cls().fit(CORPUS).to_dict()
+    del old["n_buckets"]
+    assert cls.from_dict(old).n_buckets is None
+    with pytest.raises(ValueError, match="n_unigrams entries"):
+        cls.from_dict({**d, "id_to_token": d["id_to_token"] + ["<bucket 0>"]})
+    with pytest.raises(ValueError, match="as long as id_to_token plus n_buckets"):
+        cls.from_dict({**d, "counts": d["counts"][:-1]})
+    with pytest.raises(ValueError, match="n_buckets must be None or an int"):
+        cls.from_dict({**d, "n_buckets": 0})
+
+
+@BOTH
+def test_n_jobs_is_checked_and_changes_nothing(cls):
+    vocab = cls(ngram_range=(1, 2)).fit(CORPUS, n_jobs=2)
+    assert vocab.id_to_token == cls(ngram_range=(1, 2)).fit(CORPUS).id_to_token
+    texts = CORPUS * 3 + ["", "zebra"]
+    for a, b in zip(vocab.encode_bag(texts, n_jobs=3), vocab.encode_bag(texts)):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(vocab.encode_window(texts, 2, n_jobs=-1),
+                                  vocab.encode_window(texts, 2))
+    for bad in (0, -3, 2.5, False):
+        with pytest.raises(ValueError, match="n_jobs must be an int >= 1, or -1 for every core"):
+            vocab.encode_bag(texts, n_jobs=bad)
