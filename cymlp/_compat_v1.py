@@ -52,7 +52,7 @@ def upgrade(cls, meta, arrays):
             raise ModelFileError("bad encoder or window")
         settings = {k: p[k] for k in ("ngram_range", "char_ngram_range", "min_count",
                                       "lowercase", "pooling", "token_weights")}
-        settings.update(encoder=kind, window=window, max_vocab=p["max_vocab"])
+        settings.update(encoder=kind, window=window, max_vocab=p["max_vocab"], n_buckets=None)
         embed_dim = p["embed_dim"]
         network["n_features"] = embed_dim * window if kind == "window" else embed_dim
         network["embedding"] = {

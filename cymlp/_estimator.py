@@ -329,11 +329,12 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
                 "use predict, or choose a differentiable activation such as 'sigmoid'")
         current = getattr(self, "_fitted", None)
         warm = (incremental or s["warm_start"]) and current is not None
+        threads = n_threads(s["n_jobs"])
         if warm:
             encoder = current.encoder
-            inputs = encoder.transform(X, s["dtype"])
+            inputs = encoder.transform(X, s["dtype"], threads)
         else:
-            encoder, inputs = self._make_encoder(s).fit(X, s["dtype"])
+            encoder, inputs = self._make_encoder(s).fit(X, s["dtype"], threads)
         multilabel = is_multilabel(y)
         if not multilabel:
             y = check_targets(y, len(inputs), estimator=type(self).__name__)
@@ -770,7 +771,7 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
     def _inputs_for_prediction(self, X):
         model = self._check_fitted()
         model.sync()
-        return model, model.encoder.transform(X, model.network.dtype)
+        return model, model.encoder.transform(X, model.network.dtype, n_threads(self.n_jobs))
 
     def predict_log_proba(self, X):
         """Log probabilities, shape (n_samples, n_classes), columns in ``classes_``: of

@@ -34,7 +34,7 @@ class DenseEncoder:
         self.n_features_in = n_features
         self.feature_names_in = feature_names
 
-    def fit(self, X, dtype):
+    def fit(self, X, dtype, n_jobs=1):
         """(fitted encoder, inputs of X)."""
         if is_sparse(X):
             X = check_sparse_array(X, dtype, estimator=self.estimator)
@@ -43,7 +43,7 @@ class DenseEncoder:
         X = check_array(X, dtype, estimator=self.estimator)
         return DenseEncoder(X.shape[1], names), DenseInputs(X)
 
-    def transform(self, X, dtype):
+    def transform(self, X, dtype, n_jobs=1):
         if is_sparse(X):
             X = check_sparse_array(X, dtype, estimator=self.estimator,
                                    n_features=self.n_features_in)

@@ -28,7 +28,7 @@ from cymlp._network import Embedding
 from cymlp._datafiles import DataFormatError
 from cymlp._validation import Interval
 from cymlp.io import ModelFileError
-from cymlp.vocab import PAD, UNK, Vocabulary, _check_span
+from cymlp.vocab import PAD, UNK, Vocabulary, _check_span, _normalize
 
 __all__ = ["ENCODERS", "TextClassifier", "TextEncoder", "read_word_vectors"]
 
@@ -37,7 +37,7 @@ ENCODERS = ("bag", "window")
 
 #: the settings that describe a fitted encoder (changing one needs a new fit)
 _ENCODER_SETTINGS = ("encoder", "window", "ngram_range", "char_ngram_range", "min_count",
-                     "max_vocab", "lowercase", "pooling", "token_weights")
+                     "max_vocab", "lowercase", "pooling", "token_weights", "n_buckets")
 
 
 def _check_texts(X, name="X"):
@@ -77,6 +77,11 @@ def _check_token_weights(name, value):
 def _check_max_vocab(name, value):
     if value is not None:
         return Interval(int, 3, None).check(name, value)
+
+
+def _check_n_buckets(name, value):
+    if value is not None:
+        return Interval(int, 1, None).check(name, value)
 
 
 def _check_pretrained(name, value):
@@ -211,7 +216,7 @@ class TextEncoder:
         return self.vocabulary.char_ngram_range is not None
 
     # ------------------------------------------------------------- fitting
-    def fit(self, X, dtype):
+    def fit(self, X, dtype, n_jobs=1):
         """(fitted encoder, inputs of X): the vocabulary (and idf) of the texts ``X``."""
         s = self.settings
         texts = _check_texts(X)
@@ -220,14 +225,15 @@ class TextEncoder:
             raise ValueError("char_ngram_range applies to the bag encoder only; "
                              "set char_ngram_range=None for encoder='window'")
         span = tuple(s["ngram_range"]) if self.kind == "bag" else (1, 1)
+        buckets = s["n_buckets"] if self.kind == "bag" else None
         vocab = Vocabulary(min_count=s["min_count"], max_size=s["max_vocab"],
                            ngram_range=span, lowercase=s["lowercase"],
-                           char_ngram_range=chars).fit(texts)
+                           char_ngram_range=chars, n_buckets=buckets).fit(texts, n_jobs=n_jobs)
         fitted = TextEncoder(s, vocab)
-        inputs = fitted.transform(texts, dtype)
+        inputs = fitted.transform(texts, dtype, n_jobs)
         if s["token_weights"] == "idf" and self.kind == "bag":
             fitted.idf = fitted._idf_of(inputs, dtype)
-            inputs = fitted.transform(texts, dtype)
+            inputs = fitted.transform(texts, dtype, n_jobs)
         return fitted, inputs
 
     def _idf_of(self, inputs, dtype):
@@ -248,14 +254,16 @@ class TextEncoder:
         return None
 
     # ------------------------------------------------------------- encoding
-    def transform(self, X, dtype):
-        """The engine's inputs for texts ``X``: window ids, or bags with weights."""
+    def transform(self, X, dtype, n_jobs=1):
+        """The engine's inputs for texts ``X``: window ids, or bags with weights
+        (encoded by ``n_jobs`` threads, with the result of one)."""
         texts = _check_texts(X)
         vocab = self.vocabulary
         if self.kind == "window":
-            return TokenInputs(vocab.encode_window(texts, self.window), n_vocab=len(vocab))
+            return TokenInputs(vocab.encode_window(texts, self.window, n_jobs=n_jobs),
+                               n_vocab=len(vocab))
         if self.subwords:
-            indptr, ids, weights = vocab.encode_bag(texts, return_shares=True)
+            indptr, ids, weights = vocab.encode_bag(texts, return_shares=True, n_jobs=n_jobs)
             if self.settings["pooling"] == "mean":
                 # the engine only sums here (pool_mean is off): divide each share by
                 # the number of units (words, word n-grams) of its text, a whole number
@@ -264,7 +272,7 @@ class TextEncoder:
                 units = np.rint(running[indptr[1:]] - running[indptr[:-1]])
                 weights = weights / np.repeat(units, lengths)
         else:
-            indptr, ids = vocab.encode_bag(texts)
+            indptr, ids = vocab.encode_bag(texts, n_jobs=n_jobs)
             weights = None
         if self.idf is not None:
             weights = self.idf[ids] if weights is None else self.idf[ids] * weights
@@ -310,7 +318,7 @@ class TextEncoder:
         if not isinstance(word, str):
             raise TypeError(f"word must be a str, got {type(word).__name__}")
         vocab = self.vocabulary
-        key = word.lower() if vocab.lowercase else word
+        key = _normalize(word, vocab.lowercase, "word")
         i = vocab.token_to_id.get(key)
         if i is not None and vectors is not None:
             return i, vectors[i]
@@ -336,7 +344,7 @@ class TextEncoder:
     def from_state(cls, meta, arrays, network):
         if not isinstance(meta, dict) or not isinstance(meta.get("settings"), dict):
             raise ModelFileError("encoder must be an object with settings")
-        settings = meta["settings"]
+        settings = {"n_buckets": None, **meta["settings"]}  # (older files lack n_buckets)
         if set(settings) != set(_ENCODER_SETTINGS):
             raise ModelFileError(f"encoder settings must be {sorted(_ENCODER_SETTINGS)}")
         settings = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
@@ -358,6 +366,9 @@ class TextEncoder:
         if want != vocab.char_ngram_range:
             raise ModelFileError("char_ngram_range of the parameters and of the vocabulary "
                                  "differ (in the encoder's fitted settings)")
+        if settings["n_buckets"] != vocab.n_buckets and encoder.kind == "bag":
+            raise ModelFileError("n_buckets of the encoder's settings and of the vocabulary "
+                                 "differ")
         if network.embedding is None:
             raise ModelFileError("a text model's network needs an embedding table")
         expected = Embedding(encoder.kind, len(vocab), network.embedding.embed_dim,
@@ -441,6 +452,11 @@ class TextClassifier(_BaseNetwork):
         (and printed with ``verbose``).
     embed_trainable : bool, default=True
         With False, ``E`` is frozen: only the MLP above it learns.
+    n_buckets : int or None, default=None
+        Bag encoder: word n-grams (n >= 2) and character n-grams share ``n_buckets``
+        rows of ``E`` by a stable hash of their UTF-8 bytes (32-bit FNV-1a, the same on
+        every machine and run), as fastText's ``-bucket``: the table stays bounded
+        however large the corpus (see :class:`cymlp.Vocabulary`).
 
     Attributes
     ----------
@@ -474,6 +490,7 @@ class TextClassifier(_BaseNetwork):
         "token_dropout": Interval(float, 0, 1, closed="left"),
         "pretrained_vectors": _check_pretrained,
         "embed_trainable": bool,
+        "n_buckets": _check_n_buckets,
     }
 
     def __init__(self, hidden_layer_sizes=(256,), activation="relu", *, encoder="bag",
@@ -489,7 +506,7 @@ class TextClassifier(_BaseNetwork):
                  n_iter_no_change=3, bias="both", label_smoothing=0.0, dtype="float32",
                  leaky_slope=0.01, swish_beta=1.0, init="auto", diagnostics=False,
                  class_weight=None, threshold=0.5, n_jobs=None, pretrained_vectors=None,
-                 embed_trainable=True):
+                 embed_trainable=True, n_buckets=None):
         _store_arguments(self, locals())
 
     _encoder_class = TextEncoder

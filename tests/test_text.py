@@ -803,3 +803,46 @@ def test_sentence_vectors_are_the_input_of_the_mlp(params):
         np.testing.assert_array_equal(F, model.embeddings_[ids].reshape(len(probe), -1))
     else:
         assert np.all(F[len(SENT_TEXTS)] == 0)  # the empty sentence
+
+
+# ---------------------------------------------------------------- hashed n-grams, threads
+def test_hashed_ngrams_bound_the_table(tmp_path):
+    """n_buckets: word bigrams (and character n-grams) share a fixed number of rows."""
+    texts, y = _negation(600)[0]
+    model = TextClassifier((16,), embed_dim=8, ngram_range=(1, 2), char_ngram_range=(3, 4),
+                           n_buckets=1000, max_iter=30, early_stopping=False,
+                           learning_rate_init=0.1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(texts, y)
+    vocab = model.vocabulary_
+    assert len(vocab) == vocab.n_unigrams + 1000 == model.embeddings_.shape[0]
+    assert model.score(texts, y) > 0.9
+    loaded = cymlp.load(model.save(tmp_path / "m.cymlp"))
+    assert loaded.vocabulary_.n_buckets == 1000
+    np.testing.assert_array_equal(loaded.predict_proba(texts), model.predict_proba(texts))
+    with pytest.raises(ValueError, match="n_buckets must be in"):
+        TextClassifier(n_buckets=0).fit(texts, y)
+
+
+@pytest.mark.parametrize("encoder", ["bag", "window"])
+def test_threaded_encoding_gives_the_same_model(encoder):
+    texts, y = _negation(400)[0]
+    params = {"hidden_layer_sizes": (8,), "encoder": encoder, "embed_dim": 4,
+              "max_iter": 2, "random_state": 0, "early_stopping": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = TextClassifier(**params).fit(texts, y)
+        two = TextClassifier(n_jobs=2, **params).fit(texts, y)
+    np.testing.assert_array_equal(two.embeddings_, one.embeddings_)
+    np.testing.assert_array_equal(two.predict_proba(texts), one.predict_proba(texts))
+
+
+def test_word_vectors_normalise_the_query_like_the_vocabulary():
+    """A decomposed spelling of a known word (NFD) finds the word's vector."""
+    import unicodedata
+
+    texts = ["café noir", "thé vert", "café crème", "thé noir"] * 3
+    model = _sent_model().fit(texts, [0, 1, 0, 1] * 3)
+    np.testing.assert_array_equal(model.word_vector(unicodedata.normalize("NFD", "café")),
+                                  model.word_vector("café"))
