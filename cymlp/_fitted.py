@@ -57,7 +57,12 @@ class TrainingRecord:
             self.lr_init = self.lr
 
     def copy(self):
-        return copy.deepcopy(self)
+        """A copy whose lists can grow apart (their items are never changed in place)."""
+        out = copy.copy(self)
+        for name in ("loss_curve", "validation_scores", "history"):
+            value = getattr(self, name)
+            setattr(out, name, None if value is None else list(value))
+        return out
 
     def to_json(self):
         out = dict(vars(self))

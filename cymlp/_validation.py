@@ -306,6 +306,12 @@ def encode_labels(y, classes=None):
             classes = np.empty(len(seen), dtype=object)
             classes[:] = list(seen)
         return classes, np.ascontiguousarray(idx, dtype=np.intc)
+    k = len(classes)
+    if (classes.dtype.kind in "iu" and y.dtype.kind in "iu" and y.size
+            and classes[0] == 0 and classes[-1] == k - 1 and y.min() >= 0
+            and y.max() < k):
+        # the classes 0..k-1 (sorted, distinct): a label is its own index
+        return np.ascontiguousarray(y, dtype=np.intc)
     if classes.dtype.kind in "iufbU" and y.dtype.kind == classes.dtype.kind:
         # sorted classes of one numeric or string kind: vectorised lookup
         pos = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
