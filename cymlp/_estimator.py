@@ -30,6 +30,7 @@ from cymlp._mlp import SOLVERS, DivergenceError
 from cymlp._network import BIAS_PLACEMENTS, Network
 from cymlp._validation import (
     Interval,
+    check_epsilon,
     check_hidden_sizes,
     check_params,
     check_random_state,
@@ -266,6 +267,7 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         Nothing of the estimator changes here.
         """
         s = self._validate_params()
+        check_epsilon(s["epsilon"], s["dtype"], s["solver"])
         if train and s["activation"] == "step":
             raise ValueError(
                 "activation='step' has no derivative, so the network cannot be trained "
@@ -487,6 +489,14 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
                 f"infinite (learning rate {lr:g}, solver {s['solver']!r}); lower "
                 "learning_rate_init or use a smaller batch, or rescale the input. "
                 "The estimator keeps its state from before this fit.") from None
+        bad = model.non_finite()
+        if bad is not None:
+            # the loss can stay finite while parameters are NaN (a ReLU maps NaN to 0)
+            raise FloatingPointError(
+                f"training diverged at epoch {rec.n_iter + 1}: {bad} became NaN or "
+                f"infinite although the loss stayed finite (learning rate {lr:g}, solver "
+                f"{s['solver']!r}, epsilon {s['epsilon']:g}); lower learning_rate_init, "
+                "raise epsilon or rescale the input. The estimator keeps its state from before this fit.")
         seconds = time.perf_counter() - tic
         rec.n_iter += 1
         rec.t += n

@@ -19,6 +19,7 @@ import numpy as np
 
 from cymlp._mlp import SOLVERS, Engine
 from cymlp._network import Network
+from cymlp._validation import all_finite
 from cymlp.io import ModelFileError as StateError  # saved state that cannot be read back
 
 __all__ = ["FittedModel", "TrainingRecord"]
@@ -238,6 +239,23 @@ class FittedModel:
             self.expose()
 
     # ------------------------------------------------------------- training support
+    def non_finite(self):
+        """The name of the first parameter array (or optimiser state) that holds NaN or
+        infinity, e.g. ``'coefs_[0]'``; None when all are finite."""
+        e = self.engine
+        params = e.params
+        for l, layer in enumerate(self.network.layers):
+            if not all_finite(params[layer.w_slice]):
+                return f"coefs_[{l}]"
+            if layer.has_bias and not all_finite(params[layer.b_slice]):
+                return f"intercepts_[{l}]"
+        if self.network.embedding is not None and not all_finite(e.E):
+            return "embeddings_"
+        for name in _OPTIMISER_ARRAYS:
+            if not all_finite(getattr(e, name)):
+                return f"the optimiser state ({name})"
+        return None
+
     def snapshot(self):
         """Everything a fit changes, to undo a failed warm fit with :meth:`restore`."""
         e = self.engine

@@ -97,6 +97,15 @@ def _all_finite(a, chunk_bytes=16 * 2**20):
     return True
 
 
+def all_finite(a):
+    """Whether every value of the float array ``a`` (any shape) is finite, checked in
+    chunks (no temporary larger than 16 MiB)."""
+    a = np.asarray(a)
+    if a.size == 0:
+        return True
+    return _all_finite(a.reshape(a.shape[0] if a.ndim > 1 else 1, -1))
+
+
 def _check_feature_names(names, fitted, estimator):
     if fitted is None:
         return
@@ -246,6 +255,26 @@ def check_params(estimator, constraints):
             value = value if result is None else result
         out[name] = value
     return out
+
+
+def check_epsilon(epsilon, dtype, solver):
+    """Adam's and Adagrad's ``epsilon`` must be a normal number of the training dtype.
+
+    The update divides by ``sqrt(v) + epsilon``; an epsilon that is 0 (or subnormal) in
+    ``dtype`` turns the update of a parameter whose gradient has always been 0 (a
+    constant column, a dead unit) into 0/0 = NaN.
+    """
+    if solver not in ("adam", "adagrad"):
+        return
+    tiny = float(np.finfo(dtype).tiny)
+    if epsilon < tiny:
+        other = ("" if dtype == "float64" or epsilon < float(np.finfo(np.float64).tiny)
+                 else " or dtype='float64'")
+        raise ValueError(
+            f"epsilon={epsilon!r} is below the smallest normal {dtype} number ({tiny:.3g}): "
+            f"in {dtype} it becomes 0 or subnormal, and {solver}'s update "
+            "g / (sqrt(v) + epsilon) is then 0/0 = NaN for a parameter whose gradient is 0; "
+            f"use epsilon >= {tiny:.3g}{other}")
 
 
 def check_hidden_sizes(name, value):
