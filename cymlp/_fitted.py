@@ -135,17 +135,24 @@ def classes_to_state(classes):
 
     Numeric and boolean labels are stored as an array of their own dtype (uint8 stays
     uint8, uint64 stays uint64); strings as a JSON list; Python ints beyond 64 bits as
-    a JSON list of ints.
+    a JSON list of ints; labels of several types (``[1, 'a', 2.5]``) as a JSON list of
+    those values, which keeps each one's type.
     """
     if classes.dtype.kind in "biuf":
         return {"kind": "array"}, {"classes": classes}
-    values = classes.tolist()
+    values = [v.item() if isinstance(v, np.generic) else v for v in classes.tolist()]
     if classes.dtype.kind == "U" or all(isinstance(v, str) for v in values):
         return {"kind": "str", "values": [str(v) for v in values]}, {}
     if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
         return {"kind": "int", "values": [int(v) for v in values]}, {}
-    raise TypeError("only models whose labels are all numbers, all strings or all "
-                    f"booleans can be saved; got labels {values[:5]!r}")
+    if all(isinstance(v, _MIXED_TYPES) for v in values):
+        return {"kind": "mixed", "values": values}, {}
+    raise TypeError("only models whose labels are numbers, strings or booleans can be "
+                    f"saved; got labels {values[:5]!r}")
+
+
+#: the label types a JSON list keeps apart (true, 1, 1.5, "1")
+_MIXED_TYPES = (str, bool, int, float)
 
 
 def classes_from_state(meta, arrays):
@@ -156,15 +163,25 @@ def classes_from_state(meta, arrays):
         classes = arrays.get("classes")
         if classes is None or classes.ndim != 1 or classes.dtype.kind not in "biuf":
             raise StateError("classes must be a 1-D numeric or boolean array")
-    elif kind in ("str", "int"):
+    elif kind in ("str", "int", "mixed"):
         values = meta.get("values")
-        want = str if kind == "str" else int
-        if not isinstance(values, list) or not all(
-                isinstance(v, want) and not isinstance(v, bool) for v in values):
-            raise StateError(f"classes must be a list of {want.__name__}")
-        classes = np.asarray(values, dtype=str) if kind == "str" else np.empty(
-            len(values), dtype=object)
-        if kind == "int":
+        if kind == "mixed":
+            ok = isinstance(values, list) and all(
+                isinstance(v, _MIXED_TYPES) and not (isinstance(v, float)
+                                                     and not math.isfinite(v))
+                for v in values)
+            what = "strings, numbers and booleans"
+        else:
+            want = str if kind == "str" else int
+            ok = isinstance(values, list) and all(
+                isinstance(v, want) and not isinstance(v, bool) for v in values)
+            what = want.__name__
+        if not ok:
+            raise StateError(f"classes must be a list of {what}")
+        if kind == "str" and not any(v.endswith("\0") for v in values):
+            classes = np.asarray(values, dtype=str)
+        else:  # NumPy's str arrays would drop a label's trailing NUL characters
+            classes = np.empty(len(values), dtype=object)
             classes[:] = values
     else:
         raise StateError(f"unknown kind of classes {kind!r}")
@@ -240,8 +257,10 @@ class FittedModel:
 
     # ------------------------------------------------------------- training support
     def non_finite(self):
-        """The name of the first parameter array (or optimiser state) that holds NaN or
-        infinity, e.g. ``'coefs_[0]'``; None when all are finite."""
+        """The name of the first parameter array that holds NaN or infinity, e.g.
+        ``'coefs_[0]'``, or of an optimiser state array that holds NaN; None when there
+        is none. (An infinite second moment is a valid state: Adam's and Adagrad's step
+        for that parameter is then 0.)"""
         e = self.engine
         params = e.params
         for l, layer in enumerate(self.network.layers):
@@ -252,7 +271,7 @@ class FittedModel:
         if self.network.embedding is not None and not all_finite(e.E):
             return "embeddings_"
         for name in _OPTIMISER_ARRAYS:
-            if not all_finite(getattr(e, name)):
+            if not all_finite(getattr(e, name), allow_inf=True):
                 return f"the optimiser state ({name})"
         return None
 
@@ -332,7 +351,8 @@ class FittedModel:
         e.momentum = float(opt["momentum"])
         try:
             e.set_state(SOLVERS[opt["solver"]], opt["step"],
-                        {k: _finite(arrays.get(k), k) for k in _OPTIMISER_ARRAYS})
+                        {k: _finite(arrays.get(k), k, allow_inf=True)
+                         for k in _OPTIMISER_ARRAYS})
         except ValueError as exc:
             raise StateError(str(exc)) from None
         return model
@@ -348,11 +368,11 @@ def _checked(new, view, what, rows=""):
     return arr
 
 
-def _finite(array, name):
+def _finite(array, name, allow_inf=False):
     if array is None:
         raise StateError(f"no {name!r} array")
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise StateError(f"{name!r} contains NaN or infinity")
+    if array.dtype.kind == "f" and not all_finite(array, allow_inf=allow_inf):
+        raise StateError(f"{name!r} contains NaN" + ("" if allow_inf else " or infinity"))
     return array
 
 

@@ -88,22 +88,24 @@ def check_array(X, dtype, *, estimator="estimator", n_features=None,
     return out
 
 
-def _all_finite(a, chunk_bytes=16 * 2**20):
-    """np.isfinite(a).all() in row chunks: no temporary larger than ``chunk_bytes``."""
+def _all_finite(a, chunk_bytes=16 * 2**20, allow_inf=False):
+    """np.isfinite(a).all() in row chunks: no temporary larger than ``chunk_bytes``;
+    with ``allow_inf``, only NaN counts."""
     rows = max(1, chunk_bytes // max(1, a.shape[1]))
     for s in range(0, a.shape[0], rows):
-        if not np.isfinite(a[s:s + rows]).all():
+        part = a[s:s + rows]
+        if np.isnan(part).any() if allow_inf else not np.isfinite(part).all():
             return False
     return True
 
 
-def all_finite(a):
-    """Whether every value of the float array ``a`` (any shape) is finite, checked in
-    chunks (no temporary larger than 16 MiB)."""
+def all_finite(a, allow_inf=False):
+    """Whether every value of the float array ``a`` (any shape) is finite (not NaN, with
+    ``allow_inf``), checked in chunks (no temporary larger than 16 MiB)."""
     a = np.asarray(a)
     if a.size == 0:
         return True
-    return _all_finite(a.reshape(a.shape[0] if a.ndim > 1 else 1, -1))
+    return _all_finite(a.reshape(a.shape[0] if a.ndim > 1 else 1, -1), allow_inf=allow_inf)
 
 
 def _check_feature_names(names, fitted, estimator):
@@ -120,12 +122,19 @@ def _check_feature_names(names, fitted, estimator):
 
 
 def check_targets(y, n_samples, *, estimator="estimator"):
-    """Return y as a 1-D array of labels of length ``n_samples``."""
+    """Return y as a 1-D array of labels of length ``n_samples``.
+
+    Missing labels (None, NaN, ``pd.NA``, ``NaT``) and complex numbers are refused.
+    A sequence of labels keeps the values it holds where NumPy would change them:
+    Python ints stay exact (NumPy makes ``[2**63, 5]`` floats): int64, uint64, or an
+    object array beyond 64 bits; strings mixed with other labels stay as they are (an
+    object array; NumPy would turn ``[1, 'a']`` into ``['1', 'a']``).
+    """
     if y is None:
         raise ValueError(f"{estimator} requires y to be passed, but the target y is None")
     if _is_sparse(y):
         raise TypeError("sparse targets are not supported; pass a 1-D array of labels")
-    y = np.asarray(y)
+    y = _label_array(y)
     if y.ndim == 2 and y.shape[1] == 1:
         warnings.warn("A column-vector y was passed when a 1d array was expected. "
                       "Please change the shape of y to (n_samples,), for example "
@@ -137,17 +146,74 @@ def check_targets(y, n_samples, *, estimator="estimator"):
     if y.shape[0] != n_samples:
         raise ValueError(f"X and y have inconsistent numbers of samples: {n_samples} "
                          f"rows in X but {y.shape[0]} labels in y")
+    if y.dtype.kind == "c":
+        raise ValueError(f"complex labels are not supported (y has dtype {y.dtype}); a "
+                         "classifier needs class labels: integers, strings or booleans")
     if y.dtype.kind == "f":
         if not np.isfinite(y).all():
             raise ValueError("y contains NaN or infinity; every sample needs a label")
         if np.any(y != np.round(y)):
             raise ValueError("Unknown label type: continuous. y holds non-integer "
                              "floats, a regression target; a classifier needs class labels")
+    if y.dtype.kind in "mM" and np.isnat(y).any():
+        i = int(np.argmax(np.isnat(y)))
+        raise ValueError(f"y contains missing labels (None or NaN): y[{i}] is NaT; every "
+                         "sample needs a label")
     if y.dtype.kind == "O":
-        for v in y:
-            if v is None or (isinstance(v, float) and not np.isfinite(v)):
-                raise ValueError("y contains missing labels (None or NaN)")
+        _check_label_objects(y)
     return y
+
+
+def _label_array(y):
+    """``np.asarray(y)``, but without NumPy's silent changes of a sequence of labels:
+    Python ints it would make floats stay exact, and labels it would turn into
+    strings must all have been strings."""
+    arr = np.asarray(y)
+    if isinstance(y, np.ndarray) or arr.ndim != 1:
+        return arr
+    if arr.dtype.kind in "US":
+        if not all(isinstance(v, (str, bytes)) for v in y):
+            out = np.empty(len(arr), dtype=object)  # the labels as they were given
+            out[:] = list(y)
+            return out
+    elif arr.dtype.kind in "fO":
+        values = arr.tolist() if arr.dtype.kind == "O" else list(y)
+        if values and all(isinstance(v, numbers.Integral)
+                          and not isinstance(v, (bool, np.bool_)) for v in values):
+            ints = [int(v) for v in values]
+            low, high = min(ints), max(ints)
+            if -2**63 <= low and high < 2**63:
+                return np.array(ints, dtype=np.int64)
+            if 0 <= low and high < 2**64:
+                return np.array(ints, dtype=np.uint64)
+            out = np.empty(len(ints), dtype=object)
+            out[:] = ints
+            return out
+    return arr
+
+
+def _is_missing(v):
+    """None, NaN, pandas' NA and NaT, NumPy's NaT."""
+    if v is None or type(v).__name__ in ("NAType", "NaTType"):
+        return True
+    if isinstance(v, (float, np.floating)):
+        return v != v
+    if isinstance(v, (np.datetime64, np.timedelta64)):
+        return bool(np.isnat(v))
+    return False
+
+
+def _check_label_objects(y):
+    """Labels of an object array: none missing, none complex."""
+    for i, v in enumerate(y.tolist()):
+        if _is_missing(v):
+            raise ValueError(f"y contains missing labels (None or NaN): y[{i}] is "
+                             f"{v!r}; every sample needs a label")
+        if isinstance(v, (float, np.floating)) and not math.isfinite(v):
+            raise ValueError("y contains NaN or infinity; every sample needs a label")
+        if isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real):
+            raise ValueError(f"complex labels are not supported (y[{i}] is {v!r}); a "
+                             "classifier needs class labels: integers, strings or booleans")
 
 
 def encode_labels(y, classes=None):

@@ -21,6 +21,7 @@ import textwrap
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cymlp import MLPClassifier, TextClassifier
@@ -66,6 +67,12 @@ def _fitted_text(encoder="bag"):
     return _quiet(lambda: TextClassifier((3,), encoder=encoder, window=4, embed_dim=4,
                                          max_iter=2, early_stopping=False,
                                          random_state=0).fit(TEXTS, TEXT_Y))
+
+
+def _huge_rows():
+    """Rows of finite float32 values (near the largest float32) that overflow the logits
+    of :func:`_fitted_mlp`."""
+    return np.clip(_X(5) * 3e38, -3.3e38, 3.3e38)
 
 
 def _with_nan(value, row=2, col=1):
@@ -152,6 +159,10 @@ CASES = [
      ValueError, "X has 3 features, but MLPClassifier is expecting 4 features"),
     ("predict_before_fit", lambda p: _mlp().predict(_X()),
      NotFittedError, "not fitted yet"),
+    ("logits_overflow_predict", lambda p: _fitted_mlp().predict(_huge_rows()),
+     FloatingPointError, r"the logits overflowed to infinity or NaN for some rows: .*rescale X"),
+    ("logits_overflow_predict_proba", lambda p: _fitted_mlp().predict_proba(_huge_rows()),
+     FloatingPointError, r"the logits overflowed to infinity or NaN for some rows: .*rescale X"),
     # labels
     ("y_length", lambda p: _mlp().fit(_X(), _y(19)),
      ValueError, "inconsistent numbers of samples: 20 rows in X but 19 labels"),
@@ -169,6 +180,21 @@ CASES = [
      ValueError, r"not among the classes \[0, 1\]: 2.*classes=\.\.\."),
     ("changed_classes_partial_fit", lambda p: _partial_fit_then(_X(), _y(), [0, 1, 2]),
      ValueError, "classes must be the same in every partial_fit call"),
+    ("y_pd_na", lambda p: _mlp().fit(_X(), pd.array(["a", "b"] * 9 + [pd.NA, "a"],
+                                                     dtype="string")),
+     ValueError, r"missing labels \(None or NaN\): y\[18\] is <NA>"),
+    ("y_nat", lambda p: _mlp().fit(_X(), np.array(["2020-01-01", "2021-01-01"] * 9
+                                                  + ["NaT", "2020-01-01"], "datetime64[D]")),
+     ValueError, r"missing labels \(None or NaN\): y\[18\] is NaT"),
+    ("y_nat_pandas", lambda p: _mlp().fit(_X(), pd.Series(pd.to_datetime(
+        ["2020-01-01", None] + ["2021-01-01"] * 18))),
+     ValueError, r"missing labels \(None or NaN\): y\[1\] is NaT"),
+    ("y_complex", lambda p: _mlp().fit(_X(), _y() + 1j),
+     ValueError, r"complex labels are not supported \(y has dtype complex128\)"),
+    ("y_complex_in_a_list", lambda p: _mlp().fit(_X(), [1j, 0] * 10),
+     ValueError, r"complex labels are not supported"),
+    ("y_complex_object", lambda p: _mlp().fit(_X(), np.array([1j, "a"] * 10, dtype=object)),
+     ValueError, r"complex labels are not supported \(y\[0\] is 1j\)"),
     # text
     ("text_empty_list", lambda p: TextClassifier().fit([], []),
      ValueError, "X is empty: TextClassifier needs at least one text"),
@@ -226,6 +252,9 @@ CASES = [
      ValueError, r"bias must be one of \['both', 'hidden', 'output', 'none'\], got 'input'"),
     ("hidden_zero", lambda p: _mlp(hidden_layer_sizes=(5, 0)).fit(_X(), _y()),
      ValueError, "hidden_layer_sizes must hold positive integers"),
+    ("hidden_generator", lambda p: _mlp(hidden_layer_sizes=(h for h in (3,))).fit(_X(), _y()),
+     ValueError, "hidden_layer_sizes must hold positive integers: an int, or a list or tuple "
+                 "of ints, got generator"),
     ("epsilon_below_float32_adam", lambda p: _mlp(epsilon=1e-300).fit(_X(), _y()),
      ValueError, r"epsilon=1e-300 is below the smallest normal float32 number \(1.18e-38\)"
                  r".*0/0 = NaN.*use epsilon >= 1.18e-38 or dtype='float64'"),
@@ -291,6 +320,49 @@ def test_string_labels_are_fine():
     model = _quiet(lambda: _mlp().fit(_X(), y))
     assert list(model.classes_) == ["ham", "spam"]
     assert set(model.predict(_X())) <= {"ham", "spam"}
+
+
+def test_mixed_labels_keep_their_types(tmp_path):
+    """[1, 'a'] is not turned into ['1', 'a'] (what np.asarray does): the classes are
+    the int 1 and the str 'a', predictions are those objects, and a model file keeps
+    them."""
+    import cymlp
+    y = [1, "a", 2.5] * 6 + [1, "a"]
+    model = _quiet(lambda: _mlp().fit(_X(), y))
+    assert model.classes_.tolist() == [1, "a", 2.5]
+    assert [type(c) for c in model.classes_] == [int, str, float]
+    assert set(model.predict(_X())) <= {1, "a", 2.5}
+    loaded = cymlp.load(model.save(tmp_path / "m.cymlp"))
+    assert [type(c) for c in loaded.classes_] == [int, str, float]
+    assert loaded.predict(_X()).tolist() == model.predict(_X()).tolist()
+
+
+@pytest.mark.parametrize("labels, dtype", [
+    (np.array([1, 200], np.uint8), "uint8"),
+    (np.array([-5, 7], np.int16), "int16"),
+    (np.array([2**63, 2**64 - 1], np.uint64), "uint64"),
+    ([2**63, 5], "uint64"),                 # NumPy would make these float64
+    ([2**64 - 1, 1], "uint64"),             # ... and 2**64 - 1 the float 2**64
+    ([-(2**63), 2**63 - 1], "int64"),
+    ([2**70, -(2**70), 3], "object"),       # beyond 64 bits: Python ints
+    (np.array([True, False]), "bool"),
+    (np.array([0.5, 1.0]) * 2, "float64"),
+])
+def test_labels_keep_their_exact_value_and_dtype_through_a_model_file(tmp_path, labels,
+                                                                      dtype):
+    import cymlp
+    n = len(labels)
+    y = [labels[i % n] for i in range(20)]
+    y = np.array(y, dtype=labels.dtype) if isinstance(labels, np.ndarray) else y
+    model = _quiet(lambda: _mlp().fit(_X(), y))
+    expected = sorted(int(v) if dtype != "float64" and dtype != "bool" else v
+                      for v in (labels.tolist() if isinstance(labels, np.ndarray) else labels))
+    assert model.classes_.tolist() == expected
+    assert model.classes_.dtype == np.dtype(dtype)
+    loaded = cymlp.load(model.save(tmp_path / "m.cymlp"))
+    assert loaded.classes_.dtype == np.dtype(dtype)
+    assert loaded.classes_.tolist() == expected
+    assert loaded.predict(_X()).tolist() == model.predict(_X()).tolist()
 
 
 def test_integer_and_boolean_inputs_are_converted():

@@ -494,3 +494,37 @@ def test_saved_file_is_json_and_npy_only(saved):
                 arr = np.lib.format.read_array(stdio.BytesIO(zf.read(name)),
                                                allow_pickle=False)
                 assert not arr.dtype.hasobject
+
+
+def test_infinite_second_moments_of_a_fit_save_and_load(tmp_path):
+    """A float64 fit on a value near 1e300 overflows Adam's second moment v = g*g to
+    infinity for some parameters (their step is then 0, the parameters stay finite):
+    that is a state the fit produces, so a model file holding it loads, and training
+    continues from it exactly. (NaN there is still refused: test_non_finite_state.)"""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    X[1, 1] = 1e300
+    y = np.arange(40) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = MLPClassifier((4,), dtype="float64", max_iter=2, random_state=0).fit(X, y)
+    assert np.isinf(model._engine.state2).any()  # the case this test is about
+    loaded = cymlp.load(model.save(tmp_path / "m.cymlp"))
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    loaded.partial_fit(X, y)
+    model.partial_fit(X, y)
+    np.testing.assert_array_equal(loaded._engine.params, model._engine.params)
+
+
+@pytest.mark.parametrize("name", ["state1", "state2"])
+def test_non_finite_state(mlp, tmp_path, name):
+    model, _ = mlp
+    path = model.save(tmp_path / "m.cymlp")
+
+    def edit(arrays):
+        arrays[name] = arrays[name].copy()
+        arrays[name][3] = np.nan
+
+    bad = _rewrite(path, tmp_path / "bad.cymlp", arrays_edit=edit)
+    with pytest.raises(cio.ModelFileError, match=f"'{name}' contains NaN"):
+        cymlp.load(bad)
