@@ -4,6 +4,7 @@ Kernels run without bounds checks, so every array reaching them has been given t
 right dtype, layout and shape here, and every index has been range-checked.
 Errors say what is wrong and what to do about it.
 """
+import datetime
 import math
 import numbers
 import warnings
@@ -52,8 +53,12 @@ def check_array(X, dtype, *, estimator="estimator", n_features=None,
         raise ValueError(
             f"{name} holds strings (dtype {arr.dtype}); {estimator} needs numbers "
             "(for text use cymlp.TextClassifier)")
+    if arr.dtype.kind in "mM":
+        raise ValueError(
+            f"{name} holds dates or times (dtype {arr.dtype}); {estimator} needs numbers: "
+            "convert them first (e.g. to seconds since a reference time)")
     if arr.dtype.kind not in "biuf":
-        arr = arr.astype(np.float64)  # object arrays of numbers; raises TypeError otherwise
+        arr = _objects_to_float(arr, name, estimator)
     if arr.ndim == 1:
         raise ValueError(
             f"Expected a 2-D array for {name}, got a 1-D array of {arr.shape[0]} values. "
@@ -78,14 +83,56 @@ def check_array(X, dtype, *, estimator="estimator", n_features=None,
         bad = np.argwhere(~np.isfinite(out))[0]
         what = "NaN" if np.isnan(out[tuple(bad)]) else "infinity"
         if np.isfinite(arr[tuple(bad)]) if arr.dtype.kind == "f" else False:
+            # float64 is advice only where it helps: not for a longdouble beyond it
+            fits = abs(arr[tuple(bad)]) <= np.finfo(np.float64).max
+            advice = (" or use dtype='float64'" if fits and np.dtype(dtype) != np.float64
+                      else "")
             raise ValueError(
                 f"{name} holds values too large for {np.dtype(dtype).name} "
-                f"(e.g. row {bad[0]}, column {bad[1]}); rescale the data or use "
-                "dtype='float64'")
+                f"(e.g. row {bad[0]}, column {bad[1]}); rescale the data{advice}")
         raise ValueError(
             f"Input {name} contains NaN or infinity ({what} at row {bad[0]}, column "
             f"{bad[1]}); remove or impute non-finite values first")
     return out
+
+
+def _objects_to_float(arr, name, estimator):
+    """An object array (a DataFrame of mixed columns, numbers in lists) as float64;
+    a cell that is not a number is named with its row and column."""
+    try:
+        return arr.astype(np.float64)  # None becomes NaN (reported with the NaNs)
+    except (TypeError, ValueError, OverflowError):
+        if arr.ndim != 2:
+            raise
+        for (i, j), v in np.ndenumerate(arr):
+            if _is_missing(v) and v is not None:
+                raise ValueError(
+                    f"Input {name} contains missing values ({v!r} at row {i}, column {j}); "
+                    "remove or impute missing values first") from None
+            if isinstance(v, _DATES):
+                raise ValueError(
+                    f"{name} holds dates or times ({type(v).__name__} at row {i}, column "
+                    f"{j}); {estimator} needs numbers: convert them first (e.g. to seconds "
+                    "since a reference time)") from None
+            if isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)):
+                try:
+                    float(v)
+                except OverflowError:
+                    raise ValueError(
+                        f"{name} holds a value too large for float64 (row {i}, column {j}: "
+                        f"an integer of about {_digits(v)} digits); rescale the data"
+                    ) from None
+        raise  # NumPy's own message: a string that is not a number, a dict, ...
+
+
+#: Python's and NumPy's types of dates, times and durations
+_DATES = (datetime.date, datetime.time, datetime.timedelta, np.datetime64, np.timedelta64)
+
+
+def _digits(n):
+    """The number of decimal digits of the int ``n``, about (no conversion to str,
+    which Python refuses beyond 4300 digits)."""
+    return int(abs(int(n)).bit_length() * math.log10(2)) + 1
 
 
 def _all_finite(a, chunk_bytes=16 * 2**20, allow_inf=False):
@@ -264,14 +311,24 @@ def _as_real(name, value, kind):
         raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'},"
                          f" got {value!r}")
     if kind is int:
-        return int(value)
+        value = int(value)
+        if not -2**63 <= value < 2**63:
+            raise ValueError(f"{name} must fit in a 64-bit integer, got {_show_int(value)}")
+        return value
     try:
         out = float(value)
-    except OverflowError:
-        out = math.inf
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"{name} must be finite, got {_show_int(value)}, too large for "
+                         "a float") from None
     if not math.isfinite(out):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return out
+
+
+def _show_int(n):
+    """An int for a message: its digits, or their number if there are many."""
+    digits = _digits(n)
+    return str(int(n)) if digits <= 30 else f"an integer of about {digits} digits"
 
 
 class Interval:
@@ -357,6 +414,9 @@ def check_hidden_sizes(name, value):
     for s in sizes:
         if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral) or s < 1:
             raise ValueError(f"{name} must hold positive integers, got {value!r}")
+        if s >= 2**63:
+            raise ValueError(f"{name} must hold positive integers that fit in 64 bits, got "
+                             f"{_show_int(s)}")
     return tuple(int(s) for s in sizes)
 
 

@@ -151,6 +151,24 @@ CASES = [
      ValueError, r"NaN at row 0, column 0"),
     ("overflow_float32", lambda p: _mlp().fit(_with_nan(1e300), _y()),
      ValueError, r"too large for float32 \(e.g. row 2, column 1\).*dtype='float64'"),
+    ("x_pd_na", lambda p: _mlp().fit(pd.DataFrame({"a": pd.array([1, None] * 10, "Int64"),
+                                                   "b": _X()[:, 0]}), _y()),
+     ValueError, r"Input X contains missing values \(<NA> at row 1, column 0\); remove or "
+                 "impute"),
+    ("x_datetime_column", lambda p: _mlp().fit(pd.DataFrame({
+        "b": _X()[:, 0], "when": pd.date_range("2020-01-01", periods=20)}), _y()),
+     ValueError, r"X holds dates or times \(Timestamp at row 0, column 1\); MLPClassifier "
+                 "needs numbers"),
+    ("x_datetime_array", lambda p: _mlp().fit(np.zeros((20, 2), "datetime64[D]"), _y()),
+     ValueError, r"X holds dates or times \(dtype datetime64\[D\]\)"),
+    ("x_int_beyond_float64", lambda p: _mlp().fit(
+        np.array([[10**400, 1]] + [[1, 2]] * 19, dtype=object), _y()),
+     ValueError, r"X holds a value too large for float64 \(row 0, column 0: an integer of "
+                 r"about 401 digits\); rescale the data"),
+    ("x_longdouble_beyond_float64", lambda p: _mlp(dtype="float64").fit(
+        np.full((20, 2), np.longdouble("1e4000")), _y()),
+     ValueError, r"X holds values too large for float64 \(e.g. row 0, column 0\); rescale "
+                 "the data$"),
     ("zero_rows", lambda p: _mlp().fit(np.empty((0, 4)), []),
      ValueError, r"0 sample\(s\) \(shape=\(0, 4\)\)"),
     ("zero_columns", lambda p: _mlp().fit(np.empty((20, 0)), _y()),
@@ -236,6 +254,14 @@ CASES = [
      ValueError, r"batch_size must be in \[1, inf\], got 0"),
     ("max_iter_0", lambda p: _mlp(max_iter=0).fit(_X(), _y()),
      ValueError, r"max_iter must be in \[1, inf\], got 0"),
+    ("max_iter_beyond_int64", lambda p: _mlp(max_iter=10**20).fit(_X(), _y()),
+     ValueError, "max_iter must fit in a 64-bit integer, got 100000000000000000000"),
+    ("alpha_int_beyond_float", lambda p: _mlp(alpha=10**400).fit(_X(), _y()),
+     ValueError, "alpha must be finite, got an integer of about 401 digits, too large for a "
+                 "float"),
+    ("hidden_beyond_int64", lambda p: _mlp(hidden_layer_sizes=(2**64,)).fit(_X(), _y()),
+     ValueError, "hidden_layer_sizes must hold positive integers that fit in 64 bits, got "
+                 "18446744073709551616"),
     ("alpha_negative", lambda p: _mlp(alpha=-1.0).fit(_X(), _y()),
      ValueError, r"alpha must be in \[0, inf\], got -1.0"),
     ("momentum_1_5", lambda p: _mlp(momentum=1.5).fit(_X(), _y()),
@@ -363,6 +389,16 @@ def test_labels_keep_their_exact_value_and_dtype_through_a_model_file(tmp_path, 
     assert loaded.classes_.dtype == np.dtype(dtype)
     assert loaded.classes_.tolist() == expected
     assert loaded.predict(_X()).tolist() == model.predict(_X()).tolist()
+
+
+def test_invscaling_rate_underflows_to_zero_instead_of_overflowing():
+    """learning_rate_init / (t + 1) ** power_t with power_t=1000: (t + 1) ** 1000 is
+    beyond the float range after the first epoch, and the rate is then 0, not an
+    OverflowError."""
+    model = _quiet(lambda: _mlp(solver="sgd", learning_rate="invscaling", power_t=1000,
+                                max_iter=3).fit(_X(), _y()))
+    assert [h["lr"] for h in model.history_] == [0.001, 0.0, 0.0]
+    assert model.n_iter_ == 3
 
 
 def test_integer_and_boolean_inputs_are_converted():
