@@ -35,6 +35,7 @@ from cymlp._validation import (
     check_params,
     check_random_state,
     check_targets,
+    check_validation_data,
     encode_labels,
     make_rng,
 )
@@ -405,16 +406,9 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         """(validation set or None, training inputs, training labels): a given
         development set, or a stratified split of the training data (early_stopping)."""
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (X_dev, y_dev), got "
-                                 f"{type(validation_data).__name__}")
-            Xv, yv = validation_data
-            val_inputs = model.encoder.transform(Xv, s["dtype"])
-            yv = check_targets(yv, len(val_inputs), estimator=type(self).__name__)
-            try:
-                yv_idx = encode_labels(yv, model.classes)
-            except ValueError as exc:
-                raise ValueError(f"validation_data: {exc}") from None
+            val_inputs, yv_idx = check_validation_data(
+                validation_data, model.classes,
+                lambda Xv: model.encoder.transform(Xv, s["dtype"]), type(self).__name__)
             val = (val_inputs, yv_idx)
         elif s["early_stopping"] and not incremental:
             train_rows, val_rows = self._split_validation(y_idx, len(model.classes),

@@ -263,11 +263,12 @@ def _check_label_objects(y):
                              "classifier needs class labels: integers, strings or booleans")
 
 
-def encode_labels(y, classes=None):
+def encode_labels(y, classes=None, *, advice=None):
     """(classes, y_idx): sorted unique labels and int32 indices into them.
 
     With ``classes`` given (fitted, or partial_fit's ``classes``), labels outside it
-    raise ValueError naming them.
+    raise ValueError naming them, followed by ``advice`` (what to do about it; by
+    default: pass every class to the first partial_fit, or refit).
     """
     if classes is None:
         try:
@@ -299,8 +300,45 @@ def encode_labels(y, classes=None):
         shown = sorted({repr(u) for u in unseen})[:5]
         raise ValueError(
             f"y holds labels not among the classes {classes.tolist()[:10]}: {', '.join(shown)}; "
-            "pass every class to the first partial_fit (classes=...) or refit")
+            + (advice or "pass every class to the first partial_fit (classes=...) or refit"))
     return idx
+
+
+def check_validation_data(validation_data, classes, transform, estimator):
+    """(inputs, label indices) of a development set ``(X_dev, y_dev)``; errors say
+    that they are about ``validation_data``."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        if isinstance(validation_data, (tuple, list)):
+            got = f"a {type(validation_data).__name__} of {len(validation_data)} item(s)"
+        else:
+            shape = getattr(validation_data, "shape", None)
+            got = type(validation_data).__name__ + ("" if shape is None
+                                                    else f" of shape {shape}")
+        raise ValueError(f"validation_data must be a pair (X_dev, y_dev), got {got}")
+    Xv, yv = validation_data
+    try:
+        inputs = transform(Xv)
+        yv = check_targets(yv, len(inputs), estimator=estimator)
+        return inputs, encode_labels(
+            yv, classes, advice="a development set can only hold classes of the training "
+                                "data")
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"validation_data: {exc}") from None
+
+
+def check_score_weights(sample_weight, n_samples):
+    """``sample_weight`` of ``score``: ``n_samples`` finite weights >= 0, not all 0
+    (the weighted accuracy is otherwise undefined, 0/0)."""
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n_samples,):
+        raise ValueError(f"sample_weight must hold one weight per sample ({n_samples}), "
+                         f"got shape {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must hold finite weights >= 0")
+    if not w.sum() > 0:
+        raise ValueError("sample_weight sums to 0: the weighted accuracy is undefined; "
+                         "give at least one sample a positive weight")
+    return w
 
 
 # ----------------------------------------------------------------------- parameters

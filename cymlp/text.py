@@ -21,7 +21,7 @@ from cymlp import io as _io
 from cymlp._estimator import _BaseNetwork, _store_arguments
 from cymlp._inputs import TokenInputs
 from cymlp._network import Embedding
-from cymlp._validation import Interval, check_targets
+from cymlp._validation import Interval, check_score_weights, check_targets
 from cymlp.io import ModelFileError
 from cymlp.vocab import PAD, UNK, Vocabulary, _check_span
 
@@ -39,6 +39,13 @@ def _check_texts(X, name="X"):
     """A list of str or of token lists; clear errors otherwise."""
     if X is None:
         raise ValueError(f"TextClassifier requires {name}, got None")
+    if hasattr(X, "columns") and hasattr(X, "iloc"):  # a DataFrame: its column of texts
+        if X.shape[1] != 1:
+            raise ValueError(
+                f"{name} is a DataFrame of {X.shape[1]} columns {list(X.columns)[:5]}; "
+                f"TextClassifier needs one text per row: pass the column of texts, e.g. "
+                f"{name}['text']")
+        X = X.iloc[:, 0]
     if isinstance(X, (str, bytes)):
         raise ValueError(f"{name} must be a sequence of texts, got a single string; "
                          "wrap it in a list")
@@ -499,5 +506,5 @@ class TextClassifier(_BaseNetwork):
                           count=len(pred))
         if sample_weight is None:
             return float(np.mean(hit))
-        w = np.asarray(sample_weight, dtype=float)
+        w = check_score_weights(sample_weight, len(hit))
         return float(np.sum(w * hit) / np.sum(w))

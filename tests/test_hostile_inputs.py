@@ -198,6 +198,23 @@ CASES = [
      ValueError, r"not among the classes \[0, 1\]: 2.*classes=\.\.\."),
     ("changed_classes_partial_fit", lambda p: _partial_fit_then(_X(), _y(), [0, 1, 2]),
      ValueError, "classes must be the same in every partial_fit call"),
+    ("validation_data_one_tuple", lambda p: _mlp().fit(_X(), _y(), validation_data=(_X(),)),
+     ValueError, r"validation_data must be a pair \(X_dev, y_dev\), got a tuple of 1 item"),
+    ("validation_data_bare_array", lambda p: _mlp().fit(_X(), _y(), validation_data=_X()),
+     ValueError, r"validation_data must be a pair \(X_dev, y_dev\), got ndarray of shape "
+                 r"\(20, 4\)"),
+    ("validation_data_unseen_label", lambda p: _mlp().fit(_X(), _y(),
+                                                          validation_data=(_X(), _y() * 5)),
+     ValueError, r"^validation_data: y holds labels not among the classes \[0, 1\]: 5; a "
+                 "development set can only hold classes of the training data$"),
+    ("validation_data_wrong_width", lambda p: _mlp().fit(_X(), _y(),
+                                                         validation_data=(_X(5, 3), _y(5))),
+     ValueError, "^validation_data: X has 3 features, but MLPClassifier is expecting 4"),
+    ("score_zero_weights_text", lambda p: _fitted_text().score(TEXTS, TEXT_Y,
+                                                               sample_weight=[0] * 12),
+     ValueError, "sample_weight sums to 0: the weighted accuracy is undefined"),
+    ("score_zero_weights", lambda p: _fitted_mlp().score(_X(), _y(), sample_weight=[0] * 20),
+     ValueError, "Sample weights must contain at least one non-zero number"),
     ("y_pd_na", lambda p: _mlp().fit(_X(), pd.array(["a", "b"] * 9 + [pd.NA, "a"],
                                                      dtype="string")),
      ValueError, r"missing labels \(None or NaN\): y\[18\] is <NA>"),
@@ -226,6 +243,10 @@ CASES = [
      ValueError, r"X\[0\] is list; expected a str or a list of str tokens"),
     ("text_none_item", lambda p: TextClassifier().fit(["a", None], [0, 1]),
      ValueError, r"X\[1\] is NoneType"),
+    ("text_dataframe_two_columns", lambda p: TextClassifier().fit(
+        pd.DataFrame({"text": TEXTS, "x": TEXT_Y}), TEXT_Y),
+     ValueError, r"X is a DataFrame of 2 columns \['text', 'x'\]; TextClassifier needs one "
+                 r"text per row: pass the column of texts, e.g. X\['text'\]"),
     ("text_no_tokens", lambda p: TextClassifier().fit(["", "  "], [0, 1]),
      ValueError, r"empty corpus \(no tokens\)"),
     ("token_id_too_large", lambda p: _check_ids(_fitted_text(),
@@ -408,6 +429,19 @@ def test_integer_and_boolean_inputs_are_converted():
     np.testing.assert_array_equal(model.predict(X), model.predict(X.astype(np.float32)))
     Xi = np.round(_X() * 10).astype(np.int64)
     assert _quiet(lambda: _mlp().fit(Xi, _y())).predict(Xi).shape == (20,)
+
+
+def test_a_one_column_dataframe_of_texts_is_its_column():
+    """A DataFrame with one column of texts gives TextClassifier that column (it used to
+    be read as one text, its column name: "1 rows in X but 12 labels")."""
+    frame = pd.DataFrame({"review": TEXTS})
+    model = _quiet(lambda: TextClassifier((3,), embed_dim=4, max_iter=2,
+                                          early_stopping=False, random_state=0)
+                   .fit(frame, TEXT_Y))
+    same = _quiet(lambda: TextClassifier((3,), embed_dim=4, max_iter=2,
+                                         early_stopping=False, random_state=0)
+                  .fit(TEXTS, TEXT_Y))
+    np.testing.assert_array_equal(model.predict_proba(frame), same.predict_proba(TEXTS))
 
 
 def test_unknown_words_and_empty_texts_at_predict_are_fine():
