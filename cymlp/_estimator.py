@@ -30,6 +30,7 @@ from cymlp._mlp import SOLVERS, DivergenceError
 from cymlp._network import BIAS_PLACEMENTS, Network
 from cymlp._validation import (
     Interval,
+    available_memory,
     check_epsilon,
     check_hidden_sizes,
     check_params,
@@ -77,11 +78,7 @@ def _check_activation(name, value):
 
 
 def _available_memory():
-    try:
-        import os
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
-        return None
+    return available_memory()
 
 
 def _store_arguments(estimator, arguments):
@@ -667,6 +664,13 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         else:
             meta["fitted"] = None
         return meta, arrays
+
+    @classmethod
+    def _state_arrays(cls, meta):
+        """{array name: the most bytes of data it may hold} for the state ``meta``:
+        the arrays a model file of this estimator is read for (:func:`cymlp.io.load`)."""
+        fitted = meta.get("fitted")
+        return {} if fitted is None else FittedModel.array_limits(fitted, cls._encoder_class)
 
     @classmethod
     def _from_state(cls, meta, arrays):

@@ -91,41 +91,69 @@ class TrainingRecord:
         epoch = d.get("best_epoch")
         rec.best_epoch = None if epoch is None else _count(d, "best_epoch")
         history = d.get("history", [])
-        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
-            raise StateError("training record: history must be a list of objects")
+        if not isinstance(history, list) or not all(_is_epoch_record(h) for h in history):
+            raise StateError("training record: history must be a list of objects of numbers, "
+                             "strings, null or lists of those")
         rec.history = history
         return rec
 
 
+def _is_epoch_record(h):
+    """One epoch of ``history``: a flat object (lists of plain values at most), so that
+    copying and saving it cannot recurse deeply."""
+    plain = (type(None), bool, int, float, str)
+    return isinstance(h, dict) and all(
+        isinstance(k, str) and (isinstance(v, plain) or (
+            isinstance(v, list) and all(isinstance(x, plain) for x in v)))
+        for k, v in h.items())
+
+
 def _count(d, key):
     value = d.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise StateError(f"training record: {key} must be an int >= 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise StateError(f"training record: {key} must be an int in [0, 2**63), got "
+                         f"{_short(value)}")
     return value
+
+
+def _short(value, limit=60):
+    """``repr(value)`` for a message, cut to ``limit`` characters."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int Python will not print
+        return "a huge integer"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _number(d, key, low=None, open_low=False):
     value = d.get(key)
-    ok = (not isinstance(value, bool) and isinstance(value, (int, float))
-          and math.isfinite(value))
+    out = None
+    if not isinstance(value, bool) and isinstance(value, (int, float)):
+        try:
+            out = float(value)
+        except OverflowError:  # an int beyond the float range
+            out = None
+    ok = out is not None and math.isfinite(out)
     if ok and low is not None:
-        ok = value > low if open_low else value >= low
+        ok = out > low if open_low else out >= low
     if not ok:
-        raise StateError(f"training record: {key} must be a finite number, got {value!r}")
-    return float(value)
+        raise StateError(f"training record: {key} must be a finite number, got "
+                         f"{_short(value)}")
+    return out
 
 
 def _numbers(d, key):
     values = d.get(key)
     if not isinstance(values, list):
-        raise StateError(f"training record: {key} must be a list of numbers")
+        raise StateError(f"training record: {key} must be a list of numbers, got "
+                         f"{_short(values)}")
     return [_number({key: v}, key) for v in values]
 
 
 def _flag(d, key):
     value = d.get(key)
     if not isinstance(value, bool):
-        raise StateError(f"training record: {key} must be true or false, got {value!r}")
+        raise StateError(f"training record: {key} must be true or false, got {_short(value)}")
     return value
 
 
@@ -312,15 +340,32 @@ class FittedModel:
                 "rng": _jsonable_rng(self.rng)}
         return meta, arrays
 
+    @staticmethod
+    def array_limits(meta, encoder_class):
+        """{array name: the most bytes of data it can hold} for the state ``meta`` (of
+        :meth:`to_state`), from its network description alone, so that a model file's
+        arrays can be bounded before any of them is read."""
+        if not isinstance(meta, dict):
+            raise StateError("the fitted state must be an object")
+        network = _network_of(meta)
+        size = network.itemsize
+        n = network.n_params * size
+        e = 0 if network.embedding is None else (
+            network.embedding.n_vocab * network.embedding.embed_dim * size)
+        limits = {"params": n, "state1": n, "state2": n, "E_state1": e, "E_state2": e,
+                  "classes": network.n_outputs * 16}  # (longdouble labels: 16 bytes)
+        if network.embedding is not None:
+            limits["E"] = e
+        encoder = encoder_class.array_limits(meta.get("encoder"), network)
+        limits.update({f"encoder.{k}": v for k, v in encoder.items()})
+        return limits
+
     @classmethod
     def from_state(cls, meta, arrays, encoder_class):
         """Rebuild from :meth:`to_state`; :class:`StateError` naming what is wrong."""
         if not isinstance(meta, dict):
             raise StateError("the fitted state must be an object")
-        try:
-            network = Network.from_dict(meta.get("network"))
-        except ValueError as exc:
-            raise StateError(f"bad network description: {exc}") from None
+        network = _network_of(meta)
         classes = classes_from_state(meta.get("classes"), arrays)
         if len(classes) != network.n_outputs:
             raise StateError(f"{len(classes)} classes but the network has "
@@ -344,10 +389,11 @@ class FittedModel:
             return model
         if (not isinstance(opt, dict) or opt.get("solver") not in SOLVERS
                 or isinstance(opt.get("step"), bool) or not isinstance(opt.get("step"), int)
-                or opt["step"] < 0 or isinstance(opt.get("momentum"), bool)
+                or not 0 <= opt["step"] < 2**63 or isinstance(opt.get("momentum"), bool)
                 or not isinstance(opt.get("momentum"), (int, float))
                 or not 0 <= opt["momentum"] <= 1):
-            raise StateError("optimizer must give solver, momentum in [0, 1] and step >= 0")
+            raise StateError("optimizer must give solver, momentum in [0, 1] and step in "
+                             "[0, 2**63)")
         e.momentum = float(opt["momentum"])
         try:
             e.set_state(SOLVERS[opt["solver"]], opt["step"],
@@ -356,6 +402,13 @@ class FittedModel:
         except ValueError as exc:
             raise StateError(str(exc)) from None
         return model
+
+
+def _network_of(meta):
+    try:
+        return Network.from_dict(meta.get("network"))
+    except ValueError as exc:
+        raise StateError(f"bad network description: {exc}") from None
 
 
 def _checked(new, view, what, rows=""):

@@ -7,6 +7,7 @@ Errors say what is wrong and what to do about it.
 import datetime
 import math
 import numbers
+import os
 import warnings
 
 import numpy as np
@@ -456,6 +457,23 @@ def check_hidden_sizes(name, value):
             raise ValueError(f"{name} must hold positive integers that fit in 64 bits, got "
                              f"{_show_int(s)}")
     return tuple(int(s) for s in sizes)
+
+
+def available_memory():
+    """Bytes a new allocation can use, about, or None if unknown: MemAvailable of
+    ``/proc/meminfo`` (free memory and the page cache the kernel can reclaim), else the
+    free physical pages."""
+    try:
+        with open("/proc/meminfo", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return None
 
 
 def check_random_state(name, value):

@@ -14,6 +14,8 @@ the subword shares that turn texts into token ids and weights for the engine, an
 same pooling in NumPy for :meth:`TextClassifier.sentence_vectors`. Backpropagation
 continues into ``E``; only the rows a batch touched are updated.
 """
+from types import SimpleNamespace
+
 import numpy as np
 from scipy import sparse
 
@@ -21,7 +23,7 @@ from cymlp import io as _io
 from cymlp._estimator import _BaseNetwork, _store_arguments
 from cymlp._inputs import TokenInputs
 from cymlp._network import Embedding
-from cymlp._validation import Interval, check_score_weights, check_targets
+from cymlp._validation import Interval, check_params, check_score_weights, check_targets
 from cymlp.io import ModelFileError
 from cymlp.vocab import PAD, UNK, Vocabulary, _check_span
 
@@ -240,6 +242,14 @@ class TextEncoder:
                 "vocabulary": self.vocabulary.to_dict()}
         return meta, ({} if self.idf is None else {"idf": self.idf})
 
+    @staticmethod
+    def array_limits(meta, network):
+        """The arrays of the encoder's state and their most bytes: the idf weights,
+        one per row of ``E``."""
+        if network.embedding is None:
+            return {}
+        return {"idf": network.embedding.n_vocab * network.itemsize}
+
     @classmethod
     def from_state(cls, meta, arrays, network):
         if not isinstance(meta, dict) or not isinstance(meta.get("settings"), dict):
@@ -248,14 +258,25 @@ class TextEncoder:
         if set(settings) != set(_ENCODER_SETTINGS):
             raise ModelFileError(f"encoder settings must be {sorted(_ENCODER_SETTINGS)}")
         settings = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+        if settings["encoder"] not in ENCODERS:
+            raise ModelFileError(f"bad encoder {settings['encoder']!r}")
+        rules = TextClassifier._parameter_constraints
+        try:  # the parameters' own checks
+            settings = check_params(SimpleNamespace(**settings),
+                                    {k: rules[k] for k in _ENCODER_SETTINGS})
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"bad encoder settings: {exc}") from None
         try:
             vocab = Vocabulary.from_dict(meta.get("vocabulary"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"bad vocabulary: {exc}") from None
+        if vocab.lowercase != settings["lowercase"] or (
+                settings["encoder"] == "bag"
+                and tuple(vocab.ngram_range) != tuple(settings["ngram_range"])):
+            raise ModelFileError("the vocabulary's ngram_range or lowercase differs from the "
+                                 "encoder's settings")
         idf = arrays.get("idf")
         encoder = cls(settings, vocab, idf)
-        if settings["encoder"] not in ENCODERS:
-            raise ModelFileError(f"bad encoder {settings['encoder']!r}")
         want = (None if settings["char_ngram_range"] is None
                 else tuple(settings["char_ngram_range"]))
         if want != vocab.char_ngram_range:

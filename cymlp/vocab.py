@@ -101,7 +101,7 @@ def _char_ngrams(word, lo, hi):
 def _ngrams(tokens, lo, hi):
     """Word n-grams of ``tokens`` for ``n = lo..hi`` (``lo >= 2``), joined by a space."""
     grams = []
-    for n in range(lo, hi + 1):
+    for n in range(lo, min(hi, len(tokens)) + 1):  # none longer than the text
         # the n-grams of one length, in order: " ".join of n shifted views
         grams.extend(map(" ".join, zip(*(tokens[k:] for k in range(n)))))
     return grams
