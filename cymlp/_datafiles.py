@@ -23,6 +23,7 @@ import json
 import os
 import pathlib
 import re
+import stat
 import warnings
 from dataclasses import dataclass, field
 
@@ -240,14 +241,34 @@ def _absolute(path):
 
 
 def _read_bytes(path):
-    """Return ``(absolute path, bytes)``; clear errors for missing, directory, empty."""
+    """Return ``(absolute path, bytes)``; clear errors for missing, directory, empty,
+    and for a device or a socket (``/dev/zero`` would be read until memory runs out).
+    Regular files and pipes (``<(zcat data.gz)``) are read; the file is opened without
+    blocking and its type taken from the descriptor."""
     path = _absolute(path)
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, "Is a directory, not a data file", str(path))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        data = path.read_bytes()
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise FileNotFoundError(errno.ENOENT, "data file not found", str(path)) from None
+    with os.fdopen(fd, "rb") as fh:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory, not a data file",
+                                    str(path))
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+            raise DataFormatError(f"{path} is a device or a socket, not a data file (data "
+                                  "files are regular files or pipes)")
+        if stat.S_ISREG(mode):
+            os.set_blocking(fd, True)
+            data = fh.read()
+    if stat.S_ISFIFO(mode):  # a pipe: opened again as usual, to wait for its writer
+        with open(path, "rb") as fh:
+            if not stat.S_ISFIFO(os.fstat(fh.fileno()).st_mode):
+                raise DataFormatError(f"{path} changed while it was being opened")
+            data = fh.read()
     if not data:
         raise DataFormatError(f"{path} is empty: expected at least one example")
     return path, data

@@ -8,6 +8,7 @@ import datetime
 import math
 import numbers
 import os
+import stat
 import warnings
 
 import numpy as np
@@ -457,6 +458,34 @@ def check_hidden_sizes(name, value):
             raise ValueError(f"{name} must hold positive integers that fit in 64 bits, got "
                              f"{_show_int(s)}")
     return tuple(int(s) for s in sizes)
+
+
+def open_regular(path):
+    """``(fd, kind)``: a read-only descriptor on ``path`` and what it is, None for a
+    regular file, else ``'a directory'``, ``'a character device'``, ``'a FIFO'``, ...
+
+    The file is opened without blocking (a FIFO does not wait for a writer) and its
+    type taken from the descriptor, so a path swapped after a check cannot deceive the
+    caller; the descriptor is blocking again when returned. OSError (a missing file, a
+    link loop, no permission) propagates; the caller closes the descriptor.
+    """
+    flags = os.O_RDONLY
+    for name in ("O_NONBLOCK", "O_CLOEXEC", "O_BINARY"):
+        flags |= getattr(os, name, 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    if stat.S_ISREG(mode):
+        return fd, None
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+             (stat.S_ISSOCK, "a socket"))
+    return fd, next((kind for test, kind in kinds if test(mode)), "not a regular file")
 
 
 def available_memory():

@@ -8,15 +8,20 @@ that :func:`load` can find it. :func:`save` / :func:`load` (``cymlp.save`` and
 
 A cymlp model file (a *bundle*) is a zip archive holding
 
-* ``meta.json``: UTF-8 JSON, an object with ``"format": "cymlp"``,
-  ``"format_version"`` and the caller's metadata (hyper-parameters,
-  classes, vocabulary, ...);
+* ``meta.json``: JSON written in ASCII (other characters as ``\\uXXXX`` escapes, so
+  that any str, a lone surrogate included, is stored; it is read as UTF-8), an
+  object with ``"format": "cymlp"``, ``"format_version"`` and the caller's metadata
+  (hyper-parameters, classes, vocabulary, ...);
 * one ``NAME.npy`` per array, in NumPy's ``.npy`` format, written and read
   with ``allow_pickle=False``.
 
 Loading never unpickles anything, so a model file from an untrusted source
 cannot run code; a file that is damaged, not a bundle, or written by a newer
-cymlp raises :class:`ModelFileError` with a message that says which.
+cymlp raises :class:`ModelFileError` with a message that says which. Only
+regular files are read, and only the arrays asked for (:func:`load`: those the
+fitted state names), each up to its declared size and all up to a bound checked
+before any is decompressed, so a small file cannot make the reader use much
+memory.
 Writing is atomic (:func:`atomic_write`): the bundle is written to a temporary
 file next to the target and moved into place with :func:`os.replace`, so an
 interrupted save leaves any previous file intact.
@@ -30,14 +35,13 @@ import numbers
 import os
 import pathlib
 import re
-import stat
 import struct
 import zipfile
 import zlib
 
 import numpy as np
 
-from cymlp._validation import available_memory
+from cymlp._validation import available_memory, open_regular
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MODEL_VERSION", "ModelFileError", "atomic_write",
            "load", "load_bundle", "register", "save", "save_bundle"]
@@ -307,41 +311,32 @@ def _open_model_file(path):
     A missing path is a FileNotFoundError, a directory an IsADirectoryError and a loop
     of symbolic links an OSError, each saying so; a device, a FIFO or a socket (say
     ``/dev/zero``, which would be read until memory runs out) is a ModelFileError. The
-    file is opened without blocking and checked through its descriptor, so a FIFO put
-    in place after a check cannot stall or feed the reader.
+    file is opened without blocking and checked through its descriptor
+    (:func:`~cymlp._validation.open_regular`), so a FIFO cannot stall the reader.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
-                     | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+        fd, kind = open_regular(path)
     except FileNotFoundError:
         dangling = os.path.islink(path)
         raise FileNotFoundError(
             errno.ENOENT, f"model file not found: {path}"
             + (" (a symbolic link to a missing file)" if dangling else "")) from None
     except IsADirectoryError:  # (systems that refuse to open directories)
-        raise IsADirectoryError(errno.EISDIR, f"{path} is a directory, not a model "
-                                "file") from None
+        kind = "a directory"
+        fd = None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise OSError(errno.ELOOP, f"cannot read the model file {path}: its symbolic "
                           "links form a loop") from None
         raise
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, f"{path} is a directory, not a model file")
-        if not stat.S_ISREG(mode):
-            kind = ("a character device" if stat.S_ISCHR(mode) else "a block device"
-                    if stat.S_ISBLK(mode) else "a FIFO" if stat.S_ISFIFO(mode)
-                    else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-            raise ModelFileError(f"{path} is {kind}, not a model file (model files are "
-                                 "regular files)")
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
+    if kind is None:
         return os.fdopen(fd, "rb")
-    except BaseException:
+    if fd is not None:
         os.close(fd)
-        raise
+    if kind == "a directory":
+        raise IsADirectoryError(errno.EISDIR, f"{path} is a directory, not a model file")
+    raise ModelFileError(f"{path} is {kind}, not a model file (model files are regular "
+                         "files)")
 
 
 def load_bundle(path, *, select=None, max_bytes=None):
@@ -403,6 +398,7 @@ def load_bundle(path, *, select=None, max_bytes=None):
             SyntaxError,
             NotImplementedError,
             OverflowError,
+            OSError,  # zipfile seeking before the start of a damaged archive: EINVAL
         ) as exc:
             raise ModelFileError(f"{path}: damaged model file ({exc})") from None
 
