@@ -323,7 +323,13 @@ class FittedModel:
 
     # ------------------------------------------------------------- plain data
     def to_state(self):
-        """(meta, arrays): JSON-serialisable values and NumPy arrays."""
+        """(meta, arrays): JSON-serialisable values and NumPy arrays; ValueError for
+        parameters changed in place to NaN or infinity (no state is ever written that
+        :meth:`from_state` would refuse)."""
+        bad = self.non_finite()
+        if bad is not None:
+            raise ValueError(f"{bad} holds NaN or infinity: a model file (or a pickle) of "
+                             "it could not be loaded; fit again, or repair the array")
         e = self.engine
         classes_meta, arrays = classes_to_state(self.classes)
         encoder_meta, encoder_arrays = self.encoder.to_state()

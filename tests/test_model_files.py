@@ -867,3 +867,15 @@ def test_every_field_of_the_metadata_tampered(request, tmp_path, kind):
                 continue
             assert np.isfinite(proba).all(), (field, value)
     assert outcomes["refused"] > 0 and outcomes["loaded"] > 0, outcomes
+
+
+def test_a_model_changed_in_place_to_nan_is_not_saved(mlp, tmp_path):
+    """coefs_ are live views: a NaN written into one is refused at save (the file
+    would not load), and nothing is written."""
+    import copy
+    model = copy.deepcopy(mlp[0])
+    model.coefs_[1][0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"coefs_\[1\] holds NaN or infinity: a model file "
+                                         r"\(or a pickle\) of it could not be loaded"):
+        model.save(tmp_path / "m.cymlp")
+    assert list(tmp_path.iterdir()) == []
