@@ -487,7 +487,8 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
                 f"training diverged at epoch {rec.n_iter + 1}: {bad} became NaN or "
                 f"infinite although the loss stayed finite (learning rate {lr:g}, solver "
                 f"{s['solver']!r}, epsilon {s['epsilon']:g}); lower learning_rate_init, "
-                "raise epsilon or rescale the input. The estimator keeps its state from before this fit.")
+                "raise epsilon or rescale the input. The estimator keeps its state from "
+                "before this fit.")
         seconds = time.perf_counter() - tic
         rec.n_iter += 1
         rec.t += n

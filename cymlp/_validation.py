@@ -246,7 +246,7 @@ def _is_missing(v):
     if v is None or type(v).__name__ in ("NAType", "NaTType"):
         return True
     if isinstance(v, (float, np.floating)):
-        return v != v
+        return bool(np.isnan(v))
     if isinstance(v, (np.datetime64, np.timedelta64)):
         return bool(np.isnat(v))
     return False
@@ -260,9 +260,13 @@ def _check_label_objects(y):
                              f"{v!r}; every sample needs a label")
         if isinstance(v, (float, np.floating)) and not math.isfinite(v):
             raise ValueError("y contains NaN or infinity; every sample needs a label")
-        if isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real):
+        if _is_complex(v):
             raise ValueError(f"complex labels are not supported (y[{i}] is {v!r}); a "
                              "classifier needs class labels: integers, strings or booleans")
+
+
+def _is_complex(v):
+    return isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real)
 
 
 def encode_labels(y, classes=None, *, advice=None):

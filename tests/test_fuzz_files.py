@@ -29,8 +29,8 @@ import numpy as np
 import pytest
 from _shared import AddressSpaceLimit, PeakMemory, folder_state
 from hypothesis import HealthCheck, event, given, settings
-from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 import cymlp
 from cymlp import MLPClassifier, TextClassifier

@@ -154,22 +154,22 @@ CASES = [
      ValueError, r"too large for float32 \(e.g. row 2, column 1\).*dtype='float64'"),
     ("x_pd_na", lambda p: _mlp().fit(pd.DataFrame({"a": pd.array([1, None] * 10, "Int64"),
                                                    "b": _X()[:, 0]}), _y()),
-     ValueError, r"Input X contains missing values \(<NA> at row 1, column 0\); remove or "
-                 "impute"),
+     ValueError, (r"Input X contains missing values \(<NA> at row 1, column 0\); remove or "
+                  "impute")),
     ("x_datetime_column", lambda p: _mlp().fit(pd.DataFrame({
         "b": _X()[:, 0], "when": pd.date_range("2020-01-01", periods=20)}), _y()),
-     ValueError, r"X holds dates or times \(Timestamp at row 0, column 1\); MLPClassifier "
-                 "needs numbers"),
+     ValueError, (r"X holds dates or times \(Timestamp at row 0, column 1\); MLPClassifier "
+                  "needs numbers")),
     ("x_datetime_array", lambda p: _mlp().fit(np.zeros((20, 2), "datetime64[D]"), _y()),
      ValueError, r"X holds dates or times \(dtype datetime64\[D\]\)"),
     ("x_int_beyond_float64", lambda p: _mlp().fit(
         np.array([[10**400, 1]] + [[1, 2]] * 19, dtype=object), _y()),
-     ValueError, r"X holds a value too large for float64 \(row 0, column 0: an integer of "
-                 r"about 401 digits\); rescale the data"),
+     ValueError, (r"X holds a value too large for float64 \(row 0, column 0: an integer of "
+                  r"about 401 digits\); rescale the data")),
     ("x_longdouble_beyond_float64", lambda p: _mlp(dtype="float64").fit(
         np.full((20, 2), np.longdouble("1e4000")), _y()),
-     ValueError, r"X holds values too large for float64 \(e.g. row 0, column 0\); rescale "
-                 "the data$"),
+     ValueError, (r"X holds values too large for float64 \(e.g. row 0, column 0\); rescale "
+                  "the data$")),
     ("zero_rows", lambda p: _mlp().fit(np.empty((0, 4)), []),
      ValueError, r"0 sample\(s\) \(shape=\(0, 4\)\)"),
     ("zero_columns", lambda p: _mlp().fit(np.empty((20, 0)), _y()),
@@ -202,12 +202,12 @@ CASES = [
     ("validation_data_one_tuple", lambda p: _mlp().fit(_X(), _y(), validation_data=(_X(),)),
      ValueError, r"validation_data must be a pair \(X_dev, y_dev\), got a tuple of 1 item"),
     ("validation_data_bare_array", lambda p: _mlp().fit(_X(), _y(), validation_data=_X()),
-     ValueError, r"validation_data must be a pair \(X_dev, y_dev\), got ndarray of shape "
-                 r"\(20, 4\)"),
+     ValueError, (r"validation_data must be a pair \(X_dev, y_dev\), got ndarray of shape "
+                  r"\(20, 4\)")),
     ("validation_data_unseen_label", lambda p: _mlp().fit(_X(), _y(),
                                                           validation_data=(_X(), _y() * 5)),
-     ValueError, r"^validation_data: y holds labels not among the classes \[0, 1\]: 5; a "
-                 "development set can only hold classes of the training data$"),
+     ValueError, (r"^validation_data: y holds labels not among the classes \[0, 1\]: 5; a "
+                  "development set can only hold classes of the training data$")),
     ("validation_data_wrong_width", lambda p: _mlp().fit(_X(), _y(),
                                                          validation_data=(_X(5, 3), _y(5))),
      ValueError, "^validation_data: X has 3 features, but MLPClassifier is expecting 4"),
@@ -246,8 +246,8 @@ CASES = [
      ValueError, r"X\[1\] is NoneType"),
     ("text_dataframe_two_columns", lambda p: TextClassifier().fit(
         pd.DataFrame({"text": TEXTS, "x": TEXT_Y}), TEXT_Y),
-     ValueError, r"X is a DataFrame of 2 columns \['text', 'x'\]; TextClassifier needs one "
-                 r"text per row: pass the column of texts, e.g. X\['text'\]"),
+     ValueError, (r"X is a DataFrame of 2 columns \['text', 'x'\]; TextClassifier needs one "
+                  r"text per row: pass the column of texts, e.g. X\['text'\]")),
     ("text_no_tokens", lambda p: TextClassifier().fit(["", "  "], [0, 1]),
      ValueError, r"empty corpus \(no tokens\)"),
     ("token_id_too_large", lambda p: _check_ids(_fitted_text(),
@@ -279,11 +279,11 @@ CASES = [
     ("max_iter_beyond_int64", lambda p: _mlp(max_iter=10**20).fit(_X(), _y()),
      ValueError, "max_iter must fit in a 64-bit integer, got 100000000000000000000"),
     ("alpha_int_beyond_float", lambda p: _mlp(alpha=10**400).fit(_X(), _y()),
-     ValueError, "alpha must be finite, got an integer of about 401 digits, too large for a "
-                 "float"),
+     ValueError, ("alpha must be finite, got an integer of about 401 digits, too large for a "
+                  "float")),
     ("hidden_beyond_int64", lambda p: _mlp(hidden_layer_sizes=(2**64,)).fit(_X(), _y()),
-     ValueError, "hidden_layer_sizes must hold positive integers that fit in 64 bits, got "
-                 "18446744073709551616"),
+     ValueError, ("hidden_layer_sizes must hold positive integers that fit in 64 bits, got "
+                  "18446744073709551616")),
     ("alpha_negative", lambda p: _mlp(alpha=-1.0).fit(_X(), _y()),
      ValueError, r"alpha must be in \[0, inf\], got -1.0"),
     ("momentum_1_5", lambda p: _mlp(momentum=1.5).fit(_X(), _y()),
@@ -301,16 +301,16 @@ CASES = [
     ("hidden_zero", lambda p: _mlp(hidden_layer_sizes=(5, 0)).fit(_X(), _y()),
      ValueError, "hidden_layer_sizes must hold positive integers"),
     ("hidden_generator", lambda p: _mlp(hidden_layer_sizes=(h for h in (3,))).fit(_X(), _y()),
-     ValueError, "hidden_layer_sizes must hold positive integers: an int, or a list or tuple "
-                 "of ints, got generator"),
+     ValueError, ("hidden_layer_sizes must hold positive integers: an int, or a list or tuple "
+                  "of ints, got generator")),
     ("epsilon_below_float32_adam", lambda p: _mlp(epsilon=1e-300).fit(_X(), _y()),
-     ValueError, r"epsilon=1e-300 is below the smallest normal float32 number \(1.18e-38\)"
-                 r".*0/0 = NaN.*use epsilon >= 1.18e-38 or dtype='float64'"),
+     ValueError, (r"epsilon=1e-300 is below the smallest normal float32 number \(1.18e-38\)"
+                  r".*0/0 = NaN.*use epsilon >= 1.18e-38 or dtype='float64'")),
     ("epsilon_below_float32_adagrad", lambda p: _mlp(solver="adagrad", epsilon=1e-46)
      .fit(_X(), _y()), ValueError, r"epsilon=1e-46 is below the smallest normal float32"),
     ("epsilon_below_float64", lambda p: _mlp(epsilon=1e-320, dtype="float64").fit(_X(), _y()),
-     ValueError, r"epsilon=1e-320 is below the smallest normal float64 number "
-                 r"\(2.23e-308\).*use epsilon >= 2.23e-308$"),
+     ValueError, (r"epsilon=1e-320 is below the smallest normal float64 number "
+                  r"\(2.23e-308\).*use epsilon >= 2.23e-308$")),
     ("embed_dim_0", lambda p: TextClassifier(embed_dim=0).fit(TEXTS, TEXT_Y),
      ValueError, r"embed_dim must be in \[1, inf\], got 0"),
     ("char_ngrams_window", lambda p: TextClassifier(encoder="window", char_ngram_range=(3, 5))
@@ -490,7 +490,8 @@ def test_an_epsilon_that_float32_cannot_hold_is_refused_only_where_it_is_used():
     X, y = _zero_column_data()
     # the same epsilon is a normal float64 number, and plain SGD does not use it
     for params in ({"dtype": "float64"}, {"solver": "sgd"}):
-        model = _quiet(lambda: _mlp(epsilon=1e-300, alpha=0.0, max_iter=5, **params).fit(X, y))
+        model = _quiet(lambda params=params: _mlp(epsilon=1e-300, alpha=0.0, max_iter=5,
+                                                  **params).fit(X, y))
         assert all(np.isfinite(c).all() for c in model.coefs_)
     with pytest.raises(ValueError, match="epsilon=1e-300 is below"):
         _mlp(epsilon=1e-300, alpha=0.0).fit(X, y)

@@ -754,8 +754,8 @@ def _set_encoder(key, value):
 
 
 @pytest.mark.parametrize("edit, match", [
-    (_set_record("n_iter", "3"), r"training record: n_iter must be an int in \[0, 2\*\*63\), "
-                                 "got '3'"),
+    (_set_record("n_iter", "3"), (r"training record: n_iter must be an int in \[0, 2\*\*63\), "
+                                  "got '3'")),
     (_set_record("n_iter", float("inf")), "n_iter must be an int .*got inf"),
     (_set_record("n_iter", [3]), r"n_iter must be an int .*got \[3\]"),
     (_set_record("n_iter", None), "n_iter must be an int .*got None"),
@@ -763,15 +763,15 @@ def _set_encoder(key, value):
     (_set_record("loss_curve", 0.5), "loss_curve must be a list of numbers, got 0.5"),
     (_set_record("loss_curve", [10**400]), "loss_curve must be a finite number, got 1000"),
     (_set_record("lr", 10**400), "lr must be a finite number"),
-    (_set_record("history", [{"deep": [[1]]}]), "history must be a list of objects of "
-                                                "numbers"),
+    (_set_record("history", [{"deep": [[1]]}]), ("history must be a list of objects of "
+                                                 "numbers")),
     (_set_classes([[1], [2], [3]]), "classes must be a list of int"),
-    (_set_classes([float("nan"), 1, 2], "mixed"), "classes must be a list of strings, "
-                                                  "numbers and booleans"),
+    (_set_classes([float("nan"), 1, 2], "mixed"), ("classes must be a list of strings, "
+                                                   "numbers and booleans")),
     (_set_classes([0, 0, 1]), "classes must be distinct"),
     (_set_encoder("feature_names_in", 5), "feature_names_in must be a list of 5 strings"),
-    (_set_encoder("n_features_in", 2**64), "n_features_in must be the network's input "
-                                           "width 5"),
+    (_set_encoder("n_features_in", 2**64), ("n_features_in must be the network's input "
+                                            "width 5")),
     (lambda m: _fitted(m)["optimizer"].update(step=2**63),
      r"step in \[0, 2\*\*63\)"),
     (lambda m: _fitted(m)["network"].update(leaky_slope=10**400),
