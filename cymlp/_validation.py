@@ -111,7 +111,7 @@ def _objects_to_float(arr, name, estimator):
                 raise ValueError(
                     f"Input {name} contains missing values ({v!r} at row {i}, column {j}); "
                     "remove or impute missing values first") from None
-            if isinstance(v, _DATES):
+            if _is_date(v):
                 raise ValueError(
                     f"{name} holds dates or times ({type(v).__name__} at row {i}, column "
                     f"{j}); {estimator} needs numbers: convert them first (e.g. to seconds "
@@ -127,8 +127,10 @@ def _objects_to_float(arr, name, estimator):
         raise  # NumPy's own message: a string that is not a number, a dict, ...
 
 
-#: Python's and NumPy's types of dates, times and durations
-_DATES = (datetime.date, datetime.time, datetime.timedelta, np.datetime64, np.timedelta64)
+def _is_date(v):
+    """Whether ``v`` is a date, a time or a duration (Python's, NumPy's, pandas')."""
+    return isinstance(v, (datetime.date, datetime.time, datetime.timedelta, np.datetime64,
+                          np.timedelta64))
 
 
 def _digits(n):
