@@ -217,8 +217,8 @@ def check_targets(y, n_samples, *, estimator="estimator"):
 
 def _label_array(y):
     """``np.asarray(y)``, but without NumPy's silent changes of a sequence of labels:
-    Python ints it would make floats stay exact, and labels it would turn into
-    strings must all have been strings."""
+    Python ints it would make floats stay exact ints, and labels of several types it
+    would turn into strings stay as they were (an object array)."""
     arr = np.asarray(y)
     if isinstance(y, np.ndarray) or arr.ndim != 1:
         return arr

@@ -132,7 +132,7 @@ def save_bundle(path, meta, arrays, *, compress=False):
     if not isinstance(arrays, dict):
         raise TypeError(f"arrays must be a dict of name to array, got {type(arrays).__name__}")
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta}
-    # ASCII escapes (\\uXXXX) store any str, lone surrogates included, which UTF-8 cannot
+    # ASCII escapes (\uXXXX) store any str, lone surrogates included, which UTF-8 cannot
     meta_bytes = json.dumps(header, default=_json_default, ensure_ascii=True, indent=1).encode(
         "ascii"
     )
