@@ -1193,13 +1193,15 @@ def test_a_device_is_refused_and_a_pipe_is_read(tmp_path):
         datasets.read_file("/dev/zero")
     fifo = tmp_path / "pipe.txt"
     os.mkfifo(fifo)
-
-    def write():
-        with open(fifo, "wb") as fh:
-            fh.write(b"1 a good film\n0 a bad one\n")
-
-    writer = threading.Thread(target=write, daemon=True)
-    writer.start()
-    got = datasets.read_file(fifo, format="label_text")
-    writer.join(30)
-    assert got.X == ["a good film", "a bad one"]
+    got = []
+    reader = threading.Thread(target=lambda: got.append(
+        datasets.read_file(fifo, format="label_text")), daemon=True)
+    reader.start()  # opening the pipe waits for its writer, which comes a little later
+    with open(fifo, "wb") as fh:
+        fh.write(b"1 a good film\n0 a bad one\n")
+    reader.join(60)
+    if reader.is_alive():  # unblock the reader before failing
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("reading the pipe did not finish")
+    assert got[0].X == ["a good film", "a bad one"]
