@@ -36,6 +36,7 @@ import os
 import pathlib
 import re
 import struct
+import tokenize
 import zipfile
 import zlib
 
@@ -399,6 +400,7 @@ def load_bundle(path, *, select=None, max_bytes=None):
             NotImplementedError,
             OverflowError,
             OSError,  # zipfile seeking before the start of a damaged archive: EINVAL
+            tokenize.TokenError,  # NumPy's fallback parser of a damaged .npy header
         ) as exc:
             raise ModelFileError(f"{path}: damaged model file ({exc})") from None
 

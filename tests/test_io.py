@@ -352,3 +352,24 @@ def test_models_and_run_records_get_the_permissions_of_an_ordinary_new_file(tmp_
     assert _mode(model) == 0o666 & ~umask
     assert _mode(record) == 0o666 & ~umask
     assert json.loads(record.read_text()) == {"accuracy": 1.0}
+
+
+def test_an_npy_header_that_numpy_cannot_tokenize_is_a_damaged_file(tmp_path):
+    """NUL bytes and an open brace in a .npy header: NumPy's fallback parser raises
+    tokenize.TokenError, which is not a ValueError (found by the members fuzzer)."""
+    header = b"\x00\x00\x00{"
+    data = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
+    path = tmp_path / "m.cymlp"
+    _write_zip(path, {"meta.json": _meta(), "W.npy": data})
+    with pytest.raises(cio.ModelFileError, match="damaged model file"):
+        cio.load_bundle(path)
+
+
+def test_an_archive_whose_offsets_point_before_its_start_is_damaged(tmp_path):
+    """A bundle without its first byte: its offsets then point before the start, and
+    zipfile's seek raises OSError (EINVAL), found by the bytes fuzzer."""
+    path = tmp_path / "m.cymlp"
+    cio.save_bundle(path, {"k": 1}, {"W": np.ones(3)})
+    path.write_bytes(path.read_bytes()[1:])
+    with pytest.raises(cio.ModelFileError, match=r"damaged model file \(\[Errno 22\]"):
+        cio.load_bundle(path)
