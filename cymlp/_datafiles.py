@@ -23,6 +23,7 @@ import json
 import os
 import pathlib
 import re
+import stat
 import warnings
 from dataclasses import dataclass, field
 
@@ -208,17 +209,33 @@ def _absolute(path):
 
 
 def _read_bytes(path):
-    """Return ``(absolute path, bytes)``; clear errors for missing, directory, empty."""
+    """Return ``(absolute path, bytes)``; clear errors for missing, directory, empty,
+    and for a device or a socket (``/dev/zero`` would be read until memory runs out).
+    Regular files and pipes (``<(zcat data.gz)``; opening one waits for its writer)
+    are read. The type is checked before opening and again on the open file."""
     path = _absolute(path)
-    if path.is_dir():
-        raise IsADirectoryError(errno.EISDIR, "Is a directory, not a data file", str(path))
     try:
-        data = path.read_bytes()
+        mode = path.stat().st_mode
     except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "data file not found", str(path)) from None
+    _check_file_type(mode, path)
+    try:
+        with open(path, "rb") as fh:
+            _check_file_type(os.fstat(fh.fileno()).st_mode, path)
+            data = fh.read()
+    except FileNotFoundError:  # removed since the check
         raise FileNotFoundError(errno.ENOENT, "data file not found", str(path)) from None
     if not data:
         raise DataFormatError(f"{path} is empty: expected at least one example")
     return path, data
+
+
+def _check_file_type(mode, path):
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory, not a data file", str(path))
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        raise DataFormatError(f"{path} is a device or a socket, not a data file (data "
+                              "files are regular files or pipes)")
 
 
 def _decode_line(raw, encoding):

@@ -1091,3 +1091,117 @@ def test_jsonl_round_trip(tmp_path, rows):
     got = datasets.read_file(path)
     assert got.X == [text for _, text in rows]
     assert got.y.tolist() == _expected_labels([str(label) for label, _ in rows])
+
+
+# ---------------------------------------------------------------------------
+# Fuzzing from valid files: every format, binary ones included
+# ---------------------------------------------------------------------------
+
+#: most growth of the peak resident memory while reading one fuzzed file (MB)
+FUZZ_MEMORY_MB = 150
+_FUZZ_SCALE = float(os.environ.get("CYMLP_FUZZ_EXAMPLES", "1"))
+FUZZ_SETTINGS = settings(max_examples=max(1, int(2000 * _FUZZ_SCALE)), deadline=None,
+                         derandomize=True, database=None,
+                         suppress_health_check=list(HealthCheck))
+
+
+def _valid_files():
+    """{suffix: bytes} of one small valid file per format (npz stored and deflated)."""
+    import io as stdio
+    X = np.array([[0.5, 1.0, -2.0], [3.0, 0.0, 1.5], [1e-3, 2.0, 4.0]])
+    y = np.array([0, 1, 1])
+    out = {}
+    for suffix, save in ((".npy", lambda b: np.save(b, np.c_[X, y])),
+                         (".npz", lambda b: np.savez(b, X=X, y=y)),
+                         ("z.npz", lambda b: np.savez_compressed(b, X=X, y=np.array(["a", "b",
+                                                                                   "a"])))):
+        buf = stdio.BytesIO()
+        save(buf)
+        out[suffix] = buf.getvalue()
+    out[".txt"] = "1 a good film\n0 a bad one\n2 naïve \"quoted\" text\n".encode()
+    out[".ft"] = b"__label__pos __label__x good\n__label__neg bad one\n"
+    out[".csv"] = b'label,text\n1,"a, quoted\nfield"\n0,plain\n'
+    out[".tsv"] = b"text\tlabel\ngood film\tpos\nbad\tneg\n"
+    out[".jsonl"] = b'{"label": 1, "text": "good"}\n{"label": "x", "text": "bad"}\n'
+    out[".ncsv"] = b"f1,f2,label\n0.5,1e3,1\n-2,3,0\n"
+    out[".svm"] = b"1 1:0.5 3:2 qid:4\n0 2:-1 # comment\n1 7:1e-3\n"
+    return out
+
+
+VALID_FILES = _valid_files()
+_SUFFIX_OF = {".ft": ".txt", ".ncsv": ".csv", "z.npz": ".npz"}
+_FUZZ_EDITS = st.lists(st.tuples(st.sampled_from(["flip", "set", "cut", "insert", "delete"]),
+                                 st.integers(0, 2**31), st.binary(min_size=1, max_size=8)),
+                       min_size=1, max_size=4)
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory):
+    from _shared import AddressSpaceLimit
+    with AddressSpaceLimit(extra_gb=2.0):
+        yield tmp_path_factory.mktemp("fuzz")
+
+
+@FUZZ_SETTINGS
+@given(kind=st.sampled_from(sorted(VALID_FILES)), edits=_FUZZ_EDITS,
+       fmt=st.sampled_from([None, *datasets.FORMATS]))
+def test_mutated_valid_files_give_a_result_or_a_data_format_error(fuzz_dir, kind, edits, fmt):
+    """A valid file of each format (npy and npz too, whose headers and zip structure
+    random bytes rarely reach), changed in a few bytes and read with its format
+    guessed or given: a result or a DataFormatError (an ImportError for Parquet
+    without pyarrow); the peak memory grows by less than FUZZ_MEMORY_MB and nothing
+    is written."""
+    from _shared import PeakMemory, folder_state
+    raw = bytearray(VALID_FILES[kind])
+    for op, where, data in edits:
+        if not raw:
+            break
+        pos = where % len(raw)
+        if op == "flip":
+            raw[pos] ^= data[0] or 1
+        elif op == "set":
+            raw[pos:pos + len(data)] = data
+        elif op == "cut":
+            del raw[pos:]
+        elif op == "insert":
+            raw[pos:pos] = data
+        else:
+            del raw[pos:pos + len(data)]
+    path = _write(fuzz_dir, "f" + _SUFFIX_OF.get(kind, kind), bytes(raw))
+    before = folder_state(fuzz_dir)
+    with PeakMemory() as peak, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            got = datasets.read_file(path, format=fmt)
+        except DataFormatError:
+            got = None
+        except ImportError as exc:  # Parquet without the parquet extra
+            assert fmt == "parquet" and "pyarrow" in str(exc), exc
+            got = None
+    if got is not None:
+        assert got.n_rows == len(got.y) >= 1
+    assert peak.grown_mb < FUZZ_MEMORY_MB, f"reading grew the peak memory by {peak.grown_mb} MB"
+    assert folder_state(fuzz_dir) == before
+
+
+def test_a_device_is_refused_and_a_pipe_is_read(tmp_path):
+    """/dev/zero would be read until memory runs out: refused from its file type. A
+    pipe (a FIFO, or ``<(zcat data.gz)`` in a shell) is read like a file."""
+    import threading
+    with pytest.raises(DataFormatError, match="/dev/zero is a device or a socket, not a "
+                                              "data file"):
+        datasets.read_file("/dev/zero")
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(
+        datasets.read_file(fifo, format="label_text")), daemon=True)
+    reader.start()  # opening the pipe waits for its writer, which comes a little later
+    with open(fifo, "wb") as fh:
+        fh.write(b"1 a good film\n0 a bad one\n")
+    reader.join(60)
+    if reader.is_alive():  # unblock the reader before failing
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("reading the pipe did not finish")
+    assert got[0].X == ["a good film", "a bad one"]
