@@ -827,7 +827,7 @@ def _record_config(params, data_source, model):
 
 
 def fit_and_score(splits, data, params, *, threads=1, out=None, data_source=None,
-                  log=None):
+                  log=None, return_model=False):
     """Train one model on ``splits`` and return its run record.
 
     Errors of the run are recorded, not raised: a diverging loss gives status
@@ -849,15 +849,18 @@ def fit_and_score(splits, data, params, *, threads=1, out=None, data_source=None
         The data options, copied into ``config``.
     log : callable, optional
         Receives one line of text per step.
+    return_model : bool, default=False
+        Return the fitted estimator too (None unless the status is ``"ok"``).
 
     Returns
     -------
-    dict
+    dict, or (dict, estimator)
         The run record (see the module docstring).
     """
     log = log or (lambda line: None)
     params = dict(params)
     params.setdefault("random_state", 0)
+    model = None
     record = {
         "record_version": RECORD_VERSION,
         "config": dict(data_source or {}),
@@ -934,6 +937,8 @@ def fit_and_score(splits, data, params, *, threads=1, out=None, data_source=None
     if record["error"]:
         summary += f": {record['error']}"
     log(summary)
+    if return_model:
+        return record, (model if record["status"] == "ok" else None)
     return record
 
 
