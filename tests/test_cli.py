@@ -481,17 +481,28 @@ def test_train_splits_one_file_by_cv_and_holdout(tmp_path, capsys):
     capsys.readouterr()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--train", "{tmp}/a.txt"], "no dev data: give --dev FILE, --holdout FRACTION"),
-    (["--train", "{tmp}/a.txt", "--cv", "3", "--holdout", "0.1"], "--cv splits the --train"),
-    (["--train", "{tmp}/a.txt", "--holdout", "0.1", "--fold", "2"], "--fold applies to --cv"),
-    (["--dataset", "xor", "--train", "{tmp}/a.txt"], "--train applies to your own files"),
-    (["--dataset", "xor", "--metrics", "{tmp}"], "is a directory; give a file name"),
-    (["--dataset", "xor", "--out", "{tmp}"], "is a directory; give a file name"),
-    (["--train", "{tmp}/missing.csv", "--holdout", "0.1"], "missing.csv: data file not found"),
-    (["--train", "{tmp}/bad.csv", "--holdout", "0.1"], "bad.csv, line 3: 1 field(s)"),
-    ([], "no data: give --dataset NAME"),
-])
+TRAIN_MISTAKES = {  # id: (arguments, message excerpt)
+    "no_dev_part": (["--train", "{tmp}/a.txt"],
+                    "no dev data: give --dev FILE, --holdout FRACTION"),
+    "cv_and_holdout": (["--train", "{tmp}/a.txt", "--cv", "3", "--holdout", "0.1"],
+                       "--cv splits the --train"),
+    "fold_without_cv": (["--train", "{tmp}/a.txt", "--holdout", "0.1", "--fold", "2"],
+                        "--fold applies to --cv"),
+    "dataset_and_train": (["--dataset", "xor", "--train", "{tmp}/a.txt"],
+                          "--train applies to your own files"),
+    "metrics_is_a_directory": (["--dataset", "xor", "--metrics", "{tmp}"],
+                               "is a directory; give a file name"),
+    "out_is_a_directory": (["--dataset", "xor", "--out", "{tmp}"],
+                           "is a directory; give a file name"),
+    "missing_file": (["--train", "{tmp}/missing.csv", "--holdout", "0.1"],
+                     "missing.csv: data file not found"),
+    "malformed_csv": (["--train", "{tmp}/bad.csv", "--holdout", "0.1"],
+                      "bad.csv, line 3: 1 field(s)"),
+    "no_data": ([], "no data: give --dataset NAME"),
+}
+
+
+@pytest.mark.parametrize("args, message", TRAIN_MISTAKES.values(), ids=TRAIN_MISTAKES)
 def test_train_mistakes_are_one_line_and_exit_one(tmp_path, capsys, args, message):
     (tmp_path / "a.txt").write_text("1 good\n0 bad\n" * 10)
     (tmp_path / "bad.csv").write_text("text,label\na,1\nb\n")
@@ -634,18 +645,26 @@ def test_predict_numeric_rows_line_for_line(tmp_path, capsys, numeric_model):
     assert len(capsys.readouterr().out.split("\n")) == 3
 
 
-@pytest.mark.parametrize("content, message", [
-    ("1,-1\n\n-1,1\n", "line 2: empty line; a numeric model needs 2 numbers"),
-    ("1,-1\n   \n", "line 2: empty line"),
-    ("1,-1\n1,abc\n", "line 2, column 2: 'abc' is not a number"),
-    ("1,-1\n1,\n", "line 2, column 2: an empty cell"),
-    ("1,-1\n1,nan\n", "line 2, column 2: 'nan' is not a number"),
-    ("1,-1\n1e39,1\n", "line 2, column 1: 1e39 is too large for float32, the model's dtype"),
-    ("1,-1\n1e999,1\n", "line 2, column 1: 1e999 is too large for float64"),
-    ("1,-1\n1,2,3\n", "line 2: 3 value(s), but the model takes 2"),
-    ("x1,x2,x3\n1,2,3\n", "line 1: the header names 3 feature column(s) (x1, x2, x3)"),
-    ("x1,x2,label\n1,2\n", "line 2: 2 value(s), but the header has 3"),
-])
+NUMERIC_ROWS = {  # id: (file content, message excerpt)
+    "empty_line": ("1,-1\n\n-1,1\n", "line 2: empty line; a numeric model needs 2 numbers"),
+    "whitespace_line": ("1,-1\n   \n", "line 2: empty line"),
+    "not_a_number": ("1,-1\n1,abc\n", "line 2, column 2: 'abc' is not a number"),
+    "empty_cell": ("1,-1\n1,\n", "line 2, column 2: an empty cell"),
+    "nan": ("1,-1\n1,nan\n", "line 2, column 2: 'nan' is not a number"),
+    "too_large_for_float32": ("1,-1\n1e39,1\n",
+                              "line 2, column 1: 1e39 is too large for float32, the "
+                              "model's dtype"),
+    "too_large_for_float64": ("1,-1\n1e999,1\n",
+                              "line 2, column 1: 1e999 is too large for float64"),
+    "too_many_values": ("1,-1\n1,2,3\n", "line 2: 3 value(s), but the model takes 2"),
+    "header_of_other_columns": ("x1,x2,x3\n1,2,3\n",
+                                "line 1: the header names 3 feature column(s) (x1, x2, x3)"),
+    "row_shorter_than_header": ("x1,x2,label\n1,2\n",
+                                "line 2: 2 value(s), but the header has 3"),
+}
+
+
+@pytest.mark.parametrize("content, message", NUMERIC_ROWS.values(), ids=NUMERIC_ROWS)
 def test_predict_numeric_refuses_a_bad_row_naming_the_line(tmp_path, capsys,
                                                           numeric_model, content, message):
     path = tmp_path / "rows.csv"
@@ -656,6 +675,26 @@ def test_predict_numeric_refuses_a_bad_row_naming_the_line(tmp_path, capsys,
     assert captured.err.strip() == f"cymlp predict: error: {message}" or \
         message in captured.err
     assert len(captured.err.strip().splitlines()) == 1
+
+
+def test_predict_and_test_mistakes_are_one_line(tmp_path, capsys, text_model):
+    texts = tmp_path / "t.txt"
+    texts.write_text("good\n")
+    cases = [
+        (["predict", "--model", str(tmp_path / "none.npz"), str(texts)],
+         "model file not found"),
+        (["predict", "--model", str(texts), str(texts)], "t.txt"),
+        (["predict", "--model", str(text_model), str(tmp_path / "absent.txt")],
+         "absent.txt: No such file or directory"),
+        (["test", "--model", str(text_model)], "no data: give a labelled data FILE"),
+        (["test", "--model", str(text_model), str(texts), "--dataset", "xor"],
+         "give either a data FILE or --dataset NAME"),
+    ]
+    for args, message in cases:
+        assert cli.main(args) == 1, args
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, (args, err)
+        assert len(err.strip().splitlines()) == 1
 
 
 def test_predict_escapes_line_breaks_inside_labels(tmp_path, capsys):

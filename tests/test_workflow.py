@@ -232,16 +232,22 @@ def test_sentence_sweep_plans_all_real_datasets(workdir):
     assert counts["tables"] == 3 and "plot_boundary" not in counts
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"char_ngram_range": [0, 3]}, "is not valid under any of the given schemas"),
-    ({"activatons": ["relu"]},
-     "Additional properties are not allowed ('activatons' was unexpected)"),
-    ({"activations": ["relu", "relux"]}, "'relux' is not one of"),
-    ({"hidden": [[16], [0]]}, "0 is less than the minimum of 1"),
-    ({"per_dataset": {"xor": {"epochs": 0}}}, "0 is less than the minimum of 1"),
-    ({"data_seed": -1}, "-1 is less than the minimum of 0"),
-    ({"datasets": [{"name": "mr", "train": "x.csv"}]}, "is not valid under any of the given schemas"),
-])
+SCHEMA_ERRORS = {  # id: (configuration change, message excerpt)
+    "char_ngram_range_zero": ({"char_ngram_range": [0, 3]},
+                              "is not valid under any of the given schemas"),
+    "misspelled_key": ({"activatons": ["relu"]},
+                       "Additional properties are not allowed ('activatons' was unexpected)"),
+    "unknown_activation": ({"activations": ["relu", "relux"]}, "'relux' is not one of"),
+    "hidden_zero": ({"hidden": [[16], [0]]}, "0 is less than the minimum of 1"),
+    "per_dataset_epochs_zero": ({"per_dataset": {"xor": {"epochs": 0}}},
+                                "0 is less than the minimum of 1"),
+    "data_seed_negative": ({"data_seed": -1}, "-1 is less than the minimum of 0"),
+    "own_dataset_named_as_builtin": ({"datasets": [{"name": "mr", "train": "x.csv"}]},
+                                     "is not valid under any of the given schemas"),
+}
+
+
+@pytest.mark.parametrize("change, message", SCHEMA_ERRORS.values(), ids=SCHEMA_ERRORS)
 def test_config_validation_rejects_before_any_job(workdir, tmp_path, change, message):
     config = write_config(tmp_path, "bad.yaml", change)
     proc = snakemake(workdir, "--cores", "1", "--configfile", config)
@@ -253,26 +259,43 @@ def test_config_validation_rejects_before_any_job(workdir, tmp_path, change, mes
     assert "rule train" not in text
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"hidden": [[4.0]]}, "hidden: 4.0: hidden_layer_sizes must hold positive integers"),
-    ({"seeds": [1.0]}, "seeds: every seed must be a non-negative integer, got 1.0"),
-    ({"lr": float("inf")}, "learning_rate_init must be finite, got inf"),
-    ({"ngram_range": [3, 1]}, "ngram_range must have min_n <= max_n, got (3, 1)"),
-    ({"encoder": "window", "char_ngram_range": [3, 5]},
-     "char_ngram_range applies to the bag encoder only"),
-    ({"axes": {"label_smoothing": [0.0, 1.0]}},
-     "label_smoothing: 1.0: label_smoothing must be in [0, 1), got 1.0"),
-    ({"axes": {"embed_dims": [8]}}, "'embed_dims' is not an estimator parameter"),
-    ({"axes": {"random_state": [1]}}, "random_state cannot be swept"),
-    ({"axes": {"hidden_layer_sizes": [[4]]}}, "which the axis 'hidden' sweeps already"),
-    ({"params": {"pooling": "max"}}, "pooling must be one of ['mean', 'sum'], got 'max'"),
-    ({"folds": [0, 10], "datasets": [{"name": "own", "train": "/dev/null", "cv": 5}]},
-     "own: train file /dev/null is not found"),
-    ({"per_dataset": {"negaton": {"epochs": 3}}},
-     "per_dataset: negaton is neither a built-in data set nor a name in datasets"),
-])
+REFUSED_BEFORE_ANY_JOB = {  # id: (configuration change, message excerpt)
+    "hidden_float": ({"hidden": [[4.0]]},
+                     "hidden: 4.0: hidden_layer_sizes must hold positive integers"),
+    "seed_float": ({"seeds": [1.0]},
+                   "seeds: every seed must be a non-negative integer, got 1.0"),
+    "lr_infinite": ({"lr": float("inf")}, "learning_rate_init must be finite, got inf"),
+    "ngram_range_reversed": ({"ngram_range": [3, 1]},
+                             "ngram_range must have min_n <= max_n, got (3, 1)"),
+    "window_with_subwords": ({"encoder": "window", "char_ngram_range": [3, 5]},
+                             "char_ngram_range applies to the bag encoder only"),
+    "axis_level_out_of_range": ({"axes": {"label_smoothing": [0.0, 1.0]}},
+                                "label_smoothing: 1.0: label_smoothing must be in [0, 1), "
+                                "got 1.0"),
+    "axis_unknown": ({"axes": {"embed_dims": [8]}},
+                     "'embed_dims' is not an estimator parameter"),
+    "axis_random_state": ({"axes": {"random_state": [1]}}, "random_state cannot be swept"),
+    "axis_twice": ({"axes": {"hidden_layer_sizes": [[4]]}},
+                   "which the axis 'hidden' sweeps already"),
+    "params_bad_value": ({"params": {"pooling": "max"}},
+                         "pooling must be one of ['mean', 'sum'], got 'max'"),
+    "own_file_missing": ({"datasets": [{"name": "own", "train": "/dev/null", "cv": 5}]},
+                         "own: train file /dev/null is not found"),
+    "per_dataset_unknown": ({"per_dataset": {"negaton": {"epochs": 3}}},
+                            "per_dataset: negaton is neither a built-in data set nor a "
+                            "name in datasets"),
+}
+
+
+#: The cases snakemake itself is run on (the others are checked on the plan alone).
+REFUSED_BY_SNAKEMAKE = ("hidden_float", "seed_float", "lr_infinite", "ngram_range_reversed",
+                        "window_with_subwords", "axis_unknown")
+
+
+@pytest.mark.parametrize("case", REFUSED_BY_SNAKEMAKE)
 def test_values_the_schema_passes_but_no_run_could_use_are_refused_before_any_job(
-        workdir, tmp_path, change, message):
+        workdir, tmp_path, case):
+    change, message = REFUSED_BEFORE_ANY_JOB[case]
     config = write_config(tmp_path, "bad.yaml", change)
     proc = snakemake(workdir, "--cores", "1", "--configfile", config)
     text = output_of(proc)
@@ -280,6 +303,22 @@ def test_values_the_schema_passes_but_no_run_could_use_are_refused_before_any_jo
     assert "invalid configuration: " in text and message in text, text
     assert not (workdir / "results").exists()
     assert "rule train" not in text
+
+
+@pytest.mark.parametrize("change, message", REFUSED_BEFORE_ANY_JOB.values(),
+                         ids=REFUSED_BEFORE_ANY_JOB)
+def test_the_plan_refuses_what_no_run_could_use(tmp_path, change, message):
+    from snakemake.utils import validate
+
+    config = default_config()
+    config.update(yaml.safe_load(yaml.safe_dump(change)))
+    validate(config, os.path.join(REPO, "workflow", "schemas", "config.schema.yaml"))
+    sweep = _sweep_module()
+    with pytest.raises(sweep.ConfigError) as info:
+        sweep.check_seeds(config)
+        sweep.build_plan(config, str(tmp_path), str(tmp_path / "results"))
+    assert message in str(info.value)
+    assert not (tmp_path / "results").exists()
 
 
 def test_an_alias_does_not_schedule_the_same_runs_twice(workdir, tmp_path):
