@@ -336,6 +336,7 @@ def test_an_alias_does_not_schedule_the_same_runs_twice(workdir, tmp_path):
 
 # ------------------------------------------------------------------ running sweeps
 
+@pytest.mark.slow
 def test_tiny_sweep_end_to_end(workdir, tmp_path):
     """A sweep, its tables, figures and statistics; then: planning, linting and the
     report leave every file under results/ as it is, even with a damaged record, a
@@ -429,6 +430,7 @@ def test_tiny_sweep_end_to_end(workdir, tmp_path):
     assert "Nothing to be done" in output_of(proc), output_of(proc)
 
 
+@pytest.mark.slow
 def test_sweep_on_your_own_files_reports_comparisons_and_ranks(workdir, tmp_path):
     """Two datasets of the user's own files, a text CSV split by a held-out fraction
     and a numeric CSV split by cross-validation, given by paths relative to the folder
@@ -485,6 +487,7 @@ def test_sweep_on_your_own_files_reports_comparisons_and_ranks(workdir, tmp_path
     assert "comparisons.csv" in html.read_text(errors="replace")
 
 
+@pytest.mark.slow
 def test_killed_sweep_resumes_with_exactly_the_expected_runs(workdir, tmp_path):
     sweep = {"datasets": ["xor"], "activations": ["identity", "tanh", "relu", "gelu"],
              "bias": ["both", "none"], "hidden": [[4]], "seeds": [0, 1],
@@ -679,6 +682,7 @@ def test_collect_flattens_history(tmp_path):
     assert history["grad_norm_output"].tolist() == [3.0, 1.5]
 
 
+@pytest.mark.slow
 def test_damaged_run_records_are_redone_and_only_they(workdir, tmp_path):
     """A truncated record, a record of garbage bytes and a model that is not a zip (what a
     full disk or a crash of the file system can leave) are found when the workflow is
@@ -720,6 +724,7 @@ def test_damaged_run_records_are_redone_and_only_they(workdir, tmp_path):
     assert "Nothing to be done" in output_of(proc), output_of(proc)
 
 
+@pytest.mark.slow
 def test_a_changed_setting_retrains_only_the_runs_it_changes(workdir, tmp_path):
     sweep = {"datasets": ["xor"], "activations": ["identity", "tanh"], "bias": ["both"],
              "hidden": [[4]], "seeds": [0], "epochs": 10, "save_models": False,
@@ -948,6 +953,7 @@ def tiny_disk(workdir):
         subprocess.run(["umount", "-l", str(results)], check=False)
 
 
+@pytest.mark.slow
 def test_full_disk_fails_cleanly_and_the_rerun_redoes_only_the_lost_runs(workdir, tmp_path,
                                                                         tiny_disk):
     """A sweep whose results folder fills up: jobs that could not write fail (no

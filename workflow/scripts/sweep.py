@@ -627,11 +627,10 @@ def summary(plan, targets):
         for reason, _ in todo.values():
             reasons[reason] = reasons.get(reason, 0) + 1
     n_todo = sum(reasons.values())
-    jobs = sum(1 for _, todo in targets.values() if todo)
+    jobs = sum(1 for path, _ in targets.values() if not os.path.exists(path))
     line = (f"{len(plan.runs)} runs on {len(plan.dataset_names)} dataset(s) in "
             f"{len(plan.blocks)} blocks; ")
     if not n_todo:
-        return line + "all done"
+        return line + "all done" + (f" ({jobs} block manifest(s) to write)" if jobs else "")
     detail = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
     return line + f"{n_todo} to train ({detail}) in {jobs} job(s)"
-
