@@ -999,3 +999,45 @@ def test_full_disk_fails_cleanly_and_the_rerun_redoes_only_the_lost_runs(workdir
     runs = pd.read_csv(tiny_disk / "report" / "runs.csv")
     assert sorted(runs["run_id"]) == sorted(expected)
     assert (runs["status"] == "ok").all()
+
+
+# ------------------------------------------------------------------ an installed cymlp
+
+@pytest.mark.slow
+def test_jobs_use_the_installed_cymlp_not_the_checkouts_sources(tmp_path):
+    """cymlp installed without -e, snakemake run from a checkout whose cymlp/ was never
+    built: the jobs import the installed package, not the checkout's sources; the one
+    way that puts the checkout first on the path (python -m snakemake) stops with a
+    message saying what to do."""
+    import shutil
+
+    site = tmp_path / "site"
+    shutil.copytree(os.path.join(REPO, "cymlp"), site / "cymlp",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    checkout = tmp_path / "checkout"
+    for folder in ("workflow", "config"):
+        shutil.copytree(os.path.join(REPO, folder), checkout / folder,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(os.path.join(REPO, "cymlp"), checkout / "cymlp",
+                    ignore=shutil.ignore_patterns("*.so", "*.pyd", "__pycache__",
+                                                  "_build_info.py"))
+    sweep = {"datasets": ["xor"], "activations": ["relu"], "bias": ["both"],
+             "hidden": [[4]], "seeds": [0], "epochs": 5}
+    config = write_config(tmp_path, "one.yaml", sweep)
+    env = dict(os.environ, PYTHONPATH=str(site), PWD=str(checkout))
+    env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    command = shutil.which("snakemake", path=env["PATH"])
+    assert command, "the snakemake command is not installed next to this Python"
+    proc = subprocess.run([command, "results/report/runs.csv", "--cores", "1",
+                           "--configfile", str(config)], cwd=checkout, env=env,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, output_of(proc)
+    runs = pd.read_csv(checkout / "results" / "report" / "runs.csv")
+    assert list(runs["status"]) == ["ok"]
+
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile",
+                           str(config)], cwd=checkout, env=env, capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert proc.returncode != 0
+    assert "cymlp's compiled extension is missing" in output_of(proc)
+    assert "not `python -m snakemake`" in output_of(proc)
