@@ -1035,8 +1035,14 @@ def test_jobs_use_the_installed_cymlp_not_the_checkouts_sources(tmp_path):
     runs = pd.read_csv(checkout / "results" / "report" / "runs.csv")
     assert list(runs["status"]) == ["ok"]
 
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--configfile",
-                           str(config)], cwd=checkout, env=env, capture_output=True,
+    # -S and site-packages on PYTHONPATH: no .pth file is read, so an editable install
+    # of cymlp in this environment (its import hook) cannot stand in for the checkout's
+    # missing extension, as it could not for a user with a regular install
+    import sysconfig
+
+    plain = dict(env, PYTHONPATH=os.pathsep.join([str(site), sysconfig.get_paths()["purelib"]]))
+    proc = subprocess.run([sys.executable, "-S", "-m", "snakemake", "-n", "--configfile",
+                           str(config)], cwd=checkout, env=plain, capture_output=True,
                           text=True, timeout=600, check=False)
     assert proc.returncode != 0
     assert "cymlp's compiled extension is missing" in output_of(proc)
