@@ -47,11 +47,92 @@ cdef extern from *:
     #else
     #define CYMLP_PREFETCH(p) ((void)0)
     #endif
+    #include <string.h>
+    #include <stdint.h>
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    /* Token spans of an ASCII text s[0:n], split at whitespace as str.split() splits
+       (ASCII whitespace is 9-13 and 28-32), 16 bytes at a time: a bit mask of the
+       whitespace bytes of each block, then one step per token start or end. ``out``
+       has room for n + 2 entries (a token takes at least one byte and one more for
+       the whitespace after it, but the last one). Returns the number of tokens. */
+    static int64_t cymlp_split_ascii(const unsigned char* s, int64_t n, int64_t* out) {
+        const __m128i nine = _mm_set1_epi8(9), twenty8 = _mm_set1_epi8(28),
+                      four = _mm_set1_epi8(4);
+        unsigned char tail[16];
+        int64_t i, count = 0, start = 0;
+        uint32_t prev = 1;              /* whitespace before the text */
+        for (i = 0; i < n; i += 16) {
+            __m128i v, a, b;
+            uint32_t ws, before, starts, ends, events;
+            if (n - i >= 16) {
+                v = _mm_loadu_si128((const __m128i*)(s + i));
+            } else {
+                memset(tail, 32, 16);
+                memcpy(tail, s + i, (size_t)(n - i));
+                v = _mm_loadu_si128((const __m128i*)tail);
+            }
+            a = _mm_sub_epi8(v, nine);
+            b = _mm_sub_epi8(v, twenty8);
+            a = _mm_cmpeq_epi8(_mm_min_epu8(a, four), a);
+            b = _mm_cmpeq_epi8(_mm_min_epu8(b, four), b);
+            ws = (uint32_t)_mm_movemask_epi8(_mm_or_si128(a, b));
+            before = ((ws << 1) | prev) & 0xFFFFu;   /* whitespace at j - 1 */
+            starts = ~ws & before & 0xFFFFu;
+            ends = ws & ~before & 0xFFFFu;
+            prev = ws >> 15;
+            events = starts | ends;
+            while (events) {
+                int j = __builtin_ctz(events);
+                events &= events - 1;
+                if (starts & (1u << j)) {
+                    start = i + j;
+                } else {
+                    out[2 * count] = start;
+                    out[2 * count + 1] = i + j;
+                    count++;
+                }
+            }
+        }
+        if (!prev) {                    /* the last token runs to the end */
+            out[2 * count] = start;
+            out[2 * count + 1] = n;
+            count++;
+        }
+        return count;
+    }
+    #define CYMLP_HAVE_SPLIT_ASCII 1
+    #else
+    static int64_t cymlp_split_ascii(const unsigned char* s, int64_t n, int64_t* out) {
+        (void)s; (void)n; (void)out;
+        return -1;
+    }
+    #define CYMLP_HAVE_SPLIT_ASCII 0
+    #endif
+    static inline uint64_t cymlp_load_be64(const unsigned char* p) {
+    #if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) \
+        && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return __builtin_bswap64(v);
+    #else
+        uint64_t v = 0;
+        int j;
+        for (j = 0; j < 8; j++)
+            v = (v << 8) | p[j];
+        return v;
+    #endif
+    }
     """
     # a hint to load the cache line of p: the slot a key will probe. The tables are
     # larger than the caches, and a text's keys are independent, so asking for all
     # their slots before using any overlaps the waits for memory.
     void prefetch "CYMLP_PREFETCH" (const void* p) noexcept nogil
+    # the token spans of an ASCII text, 16 bytes a step (see split_ascii_ok)
+    int64_t split_ascii "cymlp_split_ascii" (const uint8_t* s, int64_t n, int64_t* out) noexcept nogil
+    bint HAVE_SPLIT_ASCII "CYMLP_HAVE_SPLIT_ASCII"
+    # bytes p[0:8] as a big-endian integer (one load where the CPU allows)
+    uint64_t load_be64 "cymlp_load_be64" (const uint8_t* p) noexcept nogil
 
 cdef extern from "Python.h":
     # str.split() splits at the characters for which this is true; a pure function
@@ -68,6 +149,8 @@ cdef enum:
     GROUP_GRAMS = 1
     GROUP_CHARS = 2
     INLINE_KEY = 16             # keys up to this many bytes are kept in their slot
+    SPLIT_ASCII_MAX = 1 << 16   # longer ASCII texts are split byte by byte (split_ascii
+                                # needs room for a span per byte)
     RADIX_BITS = 16             # bits of a digit of the radix sort
     RADIX_BUCKETS = 1 << 16
     RADIX_PASSES = 4            # digits in 64 bits
@@ -314,10 +397,12 @@ cdef inline bint bytes_equal(const char* a, const char* b, int64_t n) noexcept n
 
 
 cdef int64_t table_find_gram(const Table* t, const char* s, const int64_t* sp, int64_t i,
-                             int64_t n, int64_t L, uint64_t h) noexcept nogil:
+                             int64_t n, int64_t L, uint64_t h, int64_t* empty) noexcept nogil:
     """Slot of the word n-gram of tokens ``i .. i+n-1`` (their spans ``sp`` in ``s``)
-    joined by single spaces, ``L`` bytes, hash ``h``; -1 if absent. Compares token
-    by token: the n-gram is never joined."""
+    joined by single spaces, ``L`` bytes, hash ``h``; -1 if absent, and then the
+    empty slot that ended the search in ``empty`` (if not NULL): where
+    :func:`table_put_gram` may place it. Compares token by token: the n-gram is
+    never joined."""
     cdef int64_t e = <int64_t>(h & <uint64_t>t.mask), q, pos, len_q
     cdef const Slot* sl
     cdef const char* k
@@ -342,7 +427,48 @@ cdef int64_t table_find_gram(const Table* t, const char* s, const int64_t* sp, i
             if same:
                 return e
         e = (e + 1) & t.mask
+    if empty != NULL:
+        empty[0] = e
     return -1
+
+
+cdef int table_put_gram(Table* t, int64_t e, const char* s, const int64_t* sp, int64_t i,
+                        int64_t n, int64_t L, uint64_t h, int64_t value) noexcept nogil:
+    """Insert the word n-gram of tokens ``i .. i+n-1`` (see :func:`table_find_gram`,
+    which found it absent and ``e`` empty; no insertion since) with ``value``: its
+    tokens are copied with a space between them straight into the slot or the
+    arena. 0, or -1 if out of memory."""
+    cdef Slot* sl
+    cdef char* out
+    cdef int64_t q, len_q, pos = 0
+    if 4 * (t.n + 1) > 3 * (t.mask + 1):  # keep the table at most 3/4 full
+        if table_grow(t) < 0:
+            return -1
+        e = <int64_t>(h & <uint64_t>t.mask)
+        while t.slots[e].hash != 0:
+            e = (e + 1) & t.mask
+    sl = &t.slots[e]
+    if L <= INLINE_KEY:
+        out = sl.key
+    else:
+        if vec_reserve(&t.arena, t.arena.n + L) < 0:
+            return -1
+        (<int64_t*>sl.key)[0] = t.arena.n
+        out = t.arena.data + t.arena.n
+        t.arena.n += L
+    for q in range(i, i + n):
+        if q > i:
+            out[pos] = 32       # " "
+            pos += 1
+        len_q = sp[2 * q + 1] - sp[2 * q]
+        if len_q > 0:
+            memcpy(out + pos, s + sp[2 * q], <size_t>len_q)
+        pos += len_q
+    sl.hash = h
+    sl.len = L
+    sl.value = value
+    t.n += 1
+    return 0
 
 
 cdef int table_grow(Table* t) noexcept nogil:
@@ -584,16 +710,150 @@ cdef inline uint64_t key_prefix(const uint8_t* k, int64_t n) noexcept nogil:
     the bytes do."""
     cdef uint64_t p = 0
     cdef int64_t j
+    if n >= 8:
+        return load_be64(k)
     for j in range(8):
         p = (p << 8) | (k[j] if j < n else 0)
     return p
+
+
+cdef struct Item:
+    uint64_t prefix     # the key's first 8 bytes, big-endian, zero-padded
+    uint64_t prefix1    # its next 8 bytes
+    uint32_t slot
+    uint32_t count
+
+
+cdef inline uint64_t item_key(const Item* a, int which) noexcept nogil:
+    """The sort keys of :func:`sort_items`: 0 the count, descending; 1 the prefix."""
+    return (0xFFFFFFFFULL - a.count) if which == 0 else a.prefix
+
+
+cdef int sort_items(const Table* t, Item* a, int64_t n) noexcept nogil:
+    """Sort ``a[:n]`` as :func:`radix_sort` sorts ranks, with half the bytes to
+    move: a stable LSD radix sort on (count descending, prefix), RADIX_BITS bits a
+    pass (a pass whose digit is the same everywhere is skipped: the count takes
+    one or two), then each run that ties on both is ordered by :func:`sort_ranks`
+    from its ranks. -1 if out of memory."""
+    cdef Item* tmp = <Item*>PyMem_RawMalloc(<size_t>n * sizeof(Item))
+    cdef int64_t* hist = <int64_t*>PyMem_RawMalloc(RADIX_BUCKETS * sizeof(int64_t))
+    cdef Item* src = a
+    cdef Item* dst = tmp
+    cdef Item* swap
+    cdef Rank* r = NULL
+    cdef const Slot* s
+    cdef const uint8_t* k
+    cdef int64_t i, j, total, run, q
+    cdef int which, step, low, depth, passes
+    cdef uint64_t d
+    if tmp == NULL or hist == NULL:
+        PyMem_RawFree(tmp)
+        PyMem_RawFree(hist)
+        return -1
+    for which in range(1, -1, -1):        # least significant key first
+        passes = RADIX_PASSES if which == 1 else 32 // RADIX_BITS
+        for step in range(passes):
+            low = step * RADIX_BITS
+            for i in range(RADIX_BUCKETS):
+                hist[i] = 0
+            for i in range(n):
+                hist[(item_key(&src[i], which) >> low) & (RADIX_BUCKETS - 1)] += 1
+            d = (item_key(&src[0], which) >> low) & (RADIX_BUCKETS - 1)
+            if hist[d] == n:
+                continue                  # one digit everywhere: nothing moves
+            total = 0
+            for i in range(RADIX_BUCKETS):
+                j = hist[i]
+                hist[i] = total
+                total += j
+            for i in range(n):
+                d = (item_key(&src[i], which) >> low) & (RADIX_BUCKETS - 1)
+                dst[hist[d]] = src[i]
+                hist[d] += 1
+            swap = src
+            src = dst
+            dst = swap
+    if src != a:
+        memcpy(a, src, <size_t>n * sizeof(Item))
+    PyMem_RawFree(tmp)
+    PyMem_RawFree(hist)
+    i = 0
+    while i < n:                          # runs that tie on count and prefix
+        run = 1
+        while i + run < n and a[i + run].count == a[i].count and a[i + run].prefix == a[i].prefix:
+            run += 1
+        if run > 1:
+            PyMem_RawFree(r)
+            r = <Rank*>PyMem_RawMalloc(<size_t>run * sizeof(Rank))
+            if r == NULL:
+                return -1
+            for q in range(run):
+                r[q].count = a[i + q].count
+                r[q].prefix0 = a[i + q].prefix
+                r[q].prefix1 = a[i + q].prefix1
+                r[q].slot = a[i + q].slot
+            depth = 2
+            while (<int64_t>1 << (depth // 2)) < run and depth < 126:
+                depth += 2      # 2 log2(run) levels before heapsort
+            sort_ranks(t, r, run, depth)
+            for q in range(run):
+                a[i + q].slot = <uint32_t>r[q].slot
+        i += run
+    PyMem_RawFree(r)
+    return 0
 
 
 cdef int64_t rank_table(const Table* t, int64_t min_count, bint skip_reserved,
                         int64_t* order, int64_t* counts) noexcept nogil:
     """The slots of the keys counted at least ``min_count`` times (not the reserved
     spellings if ``skip_reserved``) into ``order``, ranked, and their counts into
-    ``counts``; how many, -1 if out of memory. Both have room for ``t.n``."""
+    ``counts``; how many, -1 if out of memory. Both have room for ``t.n``.
+
+    Compact 16-byte items (:func:`sort_items`) where every slot number and count
+    fits in 32 bits, as always in practice; else 32-byte ranks (:func:`radix_sort`)."""
+    cdef Item* a
+    cdef int64_t n
+    if t.mask <= <int64_t>0xFFFFFFFF:
+        a = <Item*>PyMem_RawMalloc(<size_t>(t.n if t.n > 0 else 1) * sizeof(Item))
+        if a == NULL:
+            return -1
+        n = rank_items(t, min_count, skip_reserved, a, order, counts)
+        PyMem_RawFree(a)
+        if n != -2:
+            return n
+    return rank_table_wide(t, min_count, skip_reserved, order, counts)
+
+
+cdef int64_t rank_items(const Table* t, int64_t min_count, bint skip_reserved, Item* a,
+                        int64_t* order, int64_t* counts) noexcept nogil:
+    """:func:`rank_table` through items (room for ``t.n`` in ``a``); -2 if a count
+    does not fit in 32 bits."""
+    cdef int64_t e, n = 0, j
+    cdef const Slot* s
+    cdef const uint8_t* k
+    for e in range(t.mask + 1):
+        s = &t.slots[e]
+        if s.hash == 0 or s.value < min_count or (skip_reserved and is_reserved(t, e)):
+            continue
+        if s.value < 0 or s.value > <int64_t>0xFFFFFFFF:
+            return -2
+        k = <const uint8_t*>slot_key(t, s)
+        a[n].prefix = key_prefix(k, s.len)
+        a[n].prefix1 = key_prefix(k + 8, s.len - 8) if s.len > 8 else 0
+        a[n].slot = <uint32_t>e
+        a[n].count = <uint32_t>s.value
+        n += 1
+    if n > 0 and sort_items(t, a, n) < 0:
+        return -1
+    for j in range(n):
+        order[j] = a[j].slot
+        counts[j] = a[j].count
+    return n
+
+
+cdef int64_t rank_table_wide(const Table* t, int64_t min_count, bint skip_reserved,
+                             int64_t* order, int64_t* counts) noexcept nogil:
+    """:func:`rank_table` through 32-byte ranks: any count, any table size."""
     cdef Rank* r = <Rank*>PyMem_RawMalloc(<size_t>(t.n if t.n > 0 else 1) * sizeof(Rank))
     cdef int64_t e, n = 0, j
     cdef const Slot* s
@@ -647,37 +907,78 @@ cdef inline int64_t utf8_next(const uint8_t* s, int64_t n, int64_t i, uint32_t* 
     return w
 
 
-# whitespace among the ASCII characters, as str.split() sees it (filled at import)
-cdef bint ASCII_SPACE[128]
-for _c in range(128):
-    ASCII_SPACE[_c] = py_isspace(<Py_UCS4>_c)
+# What a byte says about whitespace, as str.split() sees it (filled at import):
+# BYTE_TOKEN, not whitespace nor the start of any (most bytes: every other ASCII
+# character, continuation bytes, lead bytes of no whitespace character); BYTE_SPACE,
+# an ASCII whitespace character; BYTE_LEAD, the lead byte of a sequence that may
+# be whitespace (decode and ask Py_UNICODE_ISSPACE).
+cdef enum:
+    BYTE_TOKEN = 0
+    BYTE_SPACE = 1
+    BYTE_LEAD = 2
+
+cdef uint8_t BYTE_CLASS[256]
 
 
-cdef inline bint space_at(const uint8_t* s, int64_t n, int64_t i, int64_t* width) noexcept nogil:
-    """Whether the character at ``s[i]`` is whitespace; its width in ``width``."""
+cdef void _fill_byte_class():
     cdef uint32_t cp
-    if s[i] < 0x80:
-        width[0] = 1
-        return ASCII_SPACE[s[i]]
-    width[0] = utf8_next(s, n, i, &cp)
-    return py_isspace(<Py_UCS4>cp)
+    cdef int b
+    for b in range(256):
+        BYTE_CLASS[b] = BYTE_TOKEN
+    for b in range(128):
+        if py_isspace(<Py_UCS4>b):
+            BYTE_CLASS[b] = BYTE_SPACE
+    for cp in range(0x80, 0x110000):
+        if py_isspace(<Py_UCS4>cp):
+            if cp < 0x800:
+                b = 0xC0 | (cp >> 6)
+            elif cp < 0x10000:
+                b = 0xE0 | (cp >> 12)
+            else:
+                b = 0xF0 | (cp >> 18)
+            BYTE_CLASS[b] = BYTE_LEAD
+
+
+_fill_byte_class()
 
 
 cdef int64_t split_ws(const char* text, int64_t n, Vec* spans, int64_t limit) noexcept nogil:
     """Byte spans ``(start, stop)`` of the tokens of the UTF-8 text ``text[:n]``, split
     at runs of whitespace as ``str.split()`` splits; at most ``limit`` tokens (all if
-    ``limit < 0``). Returns the number of tokens, -1 if out of memory."""
+    ``limit < 0``). Returns the number of tokens, -1 if out of memory. Only a lead
+    byte of a possible whitespace character is decoded (:data:`BYTE_CLASS`); every
+    other byte costs a table look-up."""
     cdef const uint8_t* s = <const uint8_t*>text
-    cdef int64_t i = 0, start, w = 1, count = 0
+    cdef int64_t i = 0, start, w, count = 0
     cdef int64_t* out = <int64_t*>spans.data
     cdef int64_t room = spans.cap // 2
-    while i < n and count != limit:
-        while i < n and space_at(s, n, i, &w):    # whitespace before the token
+    cdef uint8_t c
+    cdef uint32_t cp
+    while count != limit:
+        while i < n:                    # whitespace before the token
+            c = BYTE_CLASS[s[i]]
+            if c == BYTE_TOKEN:
+                break
+            if c == BYTE_SPACE:
+                i += 1
+                continue
+            w = utf8_next(s, n, i, &cp)
+            if not py_isspace(<Py_UCS4>cp):
+                break
             i += w
         if i >= n:
             break
         start = i
-        while i < n and not space_at(s, n, i, &w):    # the token
+        while i < n:                    # the token
+            c = BYTE_CLASS[s[i]]
+            if c == BYTE_TOKEN:
+                i += 1
+                continue
+            if c == BYTE_SPACE:
+                break
+            w = utf8_next(s, n, i, &cp)
+            if py_isspace(<Py_UCS4>cp):
+                break
             i += w
         if count == room:
             spans.n = 2 * count
@@ -697,7 +998,8 @@ cdef struct Chunk:
     int64_t n               # texts in the chunk
     const char** data       # UTF-8 of each text (a token list: its tokens run together)
     int64_t* size           # bytes
-    int64_t* ntok           # -1: a str, split at whitespace; else a list of that many tokens
+    int64_t* ntok           # -1: a str, split at whitespace (-2: an ASCII one); else a list
+                            # of that many tokens
     int64_t* tok0           # a list's first token in toklens
     Vec toklens             # byte length of every token of the lists
 
@@ -748,7 +1050,7 @@ cdef Py_ssize_t fill_chunk(Chunk* c, list texts, Py_ssize_t start, Py_ssize_t st
             keep.append(s)
             c.data[c.n] = <const char*>PyUnicode_DATA(s)   # ASCII: its UTF-8 bytes
             c.size[c.n] = PyUnicode_GET_LENGTH(s)
-            c.ntok[c.n] = -1
+            c.ntok[c.n] = -2
         else:
             s = prepare(text, i)
             if isinstance(s, str):
@@ -789,6 +1091,12 @@ cdef int64_t chunk_tokens(const Chunk* c, int64_t k, Vec* spans, int64_t limit) 
     cdef int64_t m, j, pos = 0, L
     cdef const int64_t* lens
     cdef int64_t* sp
+    if c.ntok[k] == -2 and limit < 0 and HAVE_SPLIT_ASCII and c.size[k] <= SPLIT_ASCII_MAX:
+        if vec_reserve(spans, c.size[k] + 2) < 0:
+            return -1
+        m = split_ascii(<const uint8_t*>c.data[k], c.size[k], <int64_t*>spans.data)
+        spans.n = 2 * m
+        return m
     if c.ntok[k] < 0:
         return split_ws(c.data[k], c.size[k], spans, limit)
     m = c.ntok[k]
@@ -843,20 +1151,6 @@ cdef int64_t gram_keys(const char* s, const int64_t* sp, int64_t ntok, int64_t l
     off[m] = key.n
     koff.n = m + 1
     return m
-
-
-cdef int64_t join_gram(const char* s, const int64_t* sp, int64_t i, int64_t n,
-                       Vec* key) noexcept nogil:
-    """Tokens ``i .. i+n-1`` joined by single spaces into ``key``; the byte length,
-    -1 if out of memory."""
-    cdef int64_t t
-    key.n = 0
-    for t in range(i, i + n):
-        if t > i and push_bytes(key, " ", 1) < 0:
-            return -1
-        if push_bytes(key, s + sp[2 * t], sp[2 * t + 1] - sp[2 * t]) < 0:
-            return -1
-    return key.n
 
 
 cdef int token_hashes(const char* s, const int64_t* sp, int64_t ntok, const Table* t,
@@ -1051,7 +1345,7 @@ cdef class Counter:
         cdef const int64_t* sp
         cdef const int64_t* off
         cdef const uint64_t* hs
-        cdef int64_t t, j, m, n, i, e
+        cdef int64_t t, j, m, n, i, e, empty = 0
         if ntok < 0:
             return -1
         sp = <const int64_t*>w.spans.data
@@ -1080,11 +1374,10 @@ cdef class Counter:
         j = 0
         for n in range(self.glo, self.hi + 1):
             for i in range(ntok - n + 1):
-                e = table_find_gram(&self.grams, s, sp, i, n, off[j], hs[j])
+                e = table_find_gram(&self.grams, s, sp, i, n, off[j], hs[j], &empty)
                 if e >= 0:
                     self.grams.slots[e].value += 1
-                elif (join_gram(s, sp, i, n, &w.key) < 0       # new: join it once, to store it
-                      or table_add(&self.grams, w.key.data, off[j], hs[j], 1, True) < 0):
+                elif table_put_gram(&self.grams, empty, s, sp, i, n, off[j], hs[j], 1) < 0:
                     return -1
                 j += 1
         return 0
@@ -1277,9 +1570,10 @@ cdef class Index:
             dst[0] = src[0]
             src[0] = swap
             with nogil:
-                for e in range(dst.mask + 1):
-                    if dst.slots[e].hash != 0:
-                        dst.slots[e].value = -1
+                if order.shape[0] < dst.n:      # (all kept: every value is set below)
+                    for e in range(dst.mask + 1):
+                        if dst.slots[e].hash != 0:
+                            dst.slots[e].value = -1
                 for j in range(order.shape[0]):
                     dst.slots[order[j]].value = first_id + j
             return
@@ -1473,7 +1767,7 @@ cdef class Index:
                     if self.n_buckets > 0:
                         wid = self.n_unigrams + <int64_t>hs[j]
                     else:
-                        e = table_find_gram(&self.grams, s, sp, i, n, off[j], hs[j])
+                        e = table_find_gram(&self.grams, s, sp, i, n, off[j], hs[j], NULL)
                         wid = -1 if e < 0 else self.grams.slots[e].value
                     j += 1
                     if wid < 0:
@@ -1615,9 +1909,9 @@ def split_texts(list texts, bint lowercase, prepare):
 
 def _rank_keys(list keys, const int64_t[::1] counts, int depth):
     """The keys (bytes, distinct) ranked as the vocabulary ranks tokens: by descending
-    count, then bytewise; ``depth < 0`` through the radix sort, else through the
-    comparison sort alone with that many quicksort levels (0: heapsort). For the
-    tests."""
+    count, then bytewise; ``depth == -1`` as fitting ranks (:func:`rank_table`),
+    ``-2`` through the radix sort of 32-byte ranks, else through the comparison
+    sort alone with that many quicksort levels (0: heapsort). For the tests."""
     cdef Table t
     cdef Rank* r
     cdef int64_t n = len(keys), j, e
@@ -1627,6 +1921,10 @@ def _rank_keys(list keys, const int64_t[::1] counts, int depth):
     if table_init(&t) < 0:
         raise MemoryError()
     r = <Rank*>PyMem_RawMalloc(<size_t>(n if n > 0 else 1) * sizeof(Rank))
+    order = np.zeros(n if n > 0 else 1, dtype=np.int64)
+    ranked_counts = np.zeros(n if n > 0 else 1, dtype=np.int64)
+    cdef int64_t[::1] o = order
+    cdef int64_t[::1] oc = ranked_counts
     try:
         if r == NULL:
             raise MemoryError()
@@ -1638,20 +1936,26 @@ def _rank_keys(list keys, const int64_t[::1] counts, int depth):
                 raise MemoryError()
         if t.n != n:
             raise ValueError("keys must be distinct")
-        j = 0
-        for e in range(t.mask + 1):
-            if t.slots[e].hash != 0:
-                r[j].count = t.slots[e].value
-                r[j].prefix0 = key_prefix(<const uint8_t*>slot_key(&t, &t.slots[e]), t.slots[e].len)
-                r[j].prefix1 = (key_prefix(<const uint8_t*>slot_key(&t, &t.slots[e]) + 8,
-                                           t.slots[e].len - 8) if t.slots[e].len > 8 else 0)
-                r[j].slot = e
-                j += 1
-        if depth < 0:
-            if n > 0 and radix_sort(&t, r, n) < 0:
+        if depth == -1:
+            if rank_table(&t, -INT64_MAX, False, &o[0], &oc[0]) != n:
                 raise MemoryError()
+            for j in range(n):
+                r[j].slot = o[j]
         else:
-            sort_ranks(&t, r, n, depth)
+            j = 0
+            for e in range(t.mask + 1):
+                if t.slots[e].hash != 0:
+                    r[j].count = t.slots[e].value
+                    r[j].prefix0 = key_prefix(<const uint8_t*>slot_key(&t, &t.slots[e]), t.slots[e].len)
+                    r[j].prefix1 = (key_prefix(<const uint8_t*>slot_key(&t, &t.slots[e]) + 8,
+                                               t.slots[e].len - 8) if t.slots[e].len > 8 else 0)
+                    r[j].slot = e
+                    j += 1
+            if depth == -2:
+                if n > 0 and radix_sort(&t, r, n) < 0:
+                    raise MemoryError()
+            else:
+                sort_ranks(&t, r, n, depth)
         return [PyBytes_FromStringAndSize(<char*>slot_key(&t, &t.slots[r[j].slot]),
                                           t.slots[r[j].slot].len) for j in range(n)]
     finally:
