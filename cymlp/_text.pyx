@@ -19,11 +19,12 @@ buffers (``Vec``) take any length: a long token is never cut. Memory comes from
 ``tracemalloc`` counts it like the memory of Python objects.
 
 Hash tables: open addressing with linear probing over a power-of-two array of slots,
-at most 3/4 full. A slot holds the whole entry (hash, value, key length) and the key
-itself up to 16 bytes (most words and many bigrams), longer keys live one after
-another in an arena: a look-up usually touches one cache line. The value is a count
-while fitting and an id in the look-up index. Ranking radix-sorts compact records
-(count, first 16 key bytes, slot) and reads a key only to break a tie of all three.
+at most 3/4 full. A slot holds the whole entry (32 bits of hash, key length, value)
+and the key itself up to 16 bytes (most words and many bigrams), longer keys live one
+after another in an arena; slots are 32 bytes, two to a cache line: a look-up usually
+touches one line. The value is a count while fitting and an id in the look-up index.
+Ranking radix-sorts compact records (count, first 16 key bytes, slot) and reads a key
+only to break a tie of all three.
 
 Hashed n-grams (``n_buckets``): the bucket of an n-gram is the 32-bit FNV-1a hash of
 its UTF-8 bytes modulo ``n_buckets`` (``_fnv1a_32`` below; ``cymlp.vocab`` has the
@@ -309,13 +310,13 @@ cdef inline uint64_t poly(const char* s, int64_t n) noexcept nogil:
 
 cdef inline uint64_t mix(uint64_t h) noexcept nogil:
     """A xor-shift-multiply finaliser: every bit of h reaches the low bits (the slot);
-    never 0, which marks an empty slot."""
+    the low 32 bits (what a slot keeps) are never all 0, which marks an empty slot."""
     h ^= h >> 30
     h *= 0xbf58476d1ce4e5b9ULL
     h ^= h >> 27
     h *= 0x94d049bb133111ebULL
     h ^= h >> 31
-    return h if h != 0 else 1
+    return h if (h & 0xFFFFFFFFULL) != 0 else h | 1
 
 
 cdef inline uint64_t hash64(const char* s, int64_t n) noexcept nogil:
@@ -330,29 +331,52 @@ def _fnv1a_32(bytes data):
 
 # ------------------------------------------------------------------ hash tables
 cdef struct Slot:
-    uint64_t hash       # 0: an empty slot (hash64 never returns 0)
+    uint32_t hash       # the low 32 bits of the key's hash; 0: an empty slot (never
+                        # so for a key, see mix)
+    uint32_t len        # key length in bytes (a key has fewer than 2^32)
     int64_t value       # a count (fitting) or an id (look-up)
-    int64_t len         # key length in bytes
     char key[16]        # the key if len <= INLINE_KEY; else its offset in the arena (int64)
 
 
 cdef struct Table:
-    Slot* slots         # mask + 1 of them, a power of two, at most 3/4 full
-    int64_t mask
+    Slot* slots         # mask + 1 of them, a power of two, at most 3/4 full; the
+                        # array starts on a cache line, so a slot (32 bytes) never
+                        # straddles two
+    void* raw           # the allocation that holds slots
+    int64_t mask        # at most 2^32 - 1: a slot's hash bits place it
     int64_t n           # keys held
     Vec arena           # the bytes of the keys longer than INLINE_KEY, one after another
+
+
+cdef enum:
+    CACHE_LINE = 64
+
+
+cdef Slot* slots_alloc(int64_t n, void** raw) noexcept nogil:
+    """``n`` zeroed slots starting on a cache line (``raw``: the block to free);
+    NULL if out of memory."""
+    cdef size_t addr
+    if n > (INT64_MAX - CACHE_LINE) // <int64_t>sizeof(Slot):
+        return NULL
+    raw[0] = PyMem_RawCalloc(<size_t>(n * <int64_t>sizeof(Slot) + CACHE_LINE), 1)
+    if raw[0] == NULL:
+        return NULL
+    addr = <size_t>raw[0]
+    addr = (addr + CACHE_LINE - 1) & ~(<size_t>(CACHE_LINE - 1))
+    return <Slot*>addr
 
 
 cdef int table_init(Table* t) noexcept nogil:
     vec_init(&t.arena, 1)
     t.n = 0
     t.mask = 63
-    t.slots = <Slot*>PyMem_RawCalloc(<size_t>(t.mask + 1), sizeof(Slot))
+    t.slots = slots_alloc(t.mask + 1, &t.raw)
     return 0 if t.slots != NULL else -1
 
 
 cdef void table_free(Table* t) noexcept nogil:
-    PyMem_RawFree(t.slots)
+    PyMem_RawFree(t.raw)
+    t.raw = NULL
     t.slots = NULL
     t.n = 0
     vec_free(&t.arena)
@@ -367,7 +391,12 @@ cdef inline const char* slot_key(const Table* t, const Slot* s) noexcept nogil:
 cdef inline bint slot_is(const Table* t, const Slot* s, const char* key, int64_t n,
                          uint64_t h) noexcept nogil:
     """Slot ``s`` holds ``key``."""
-    return s.hash == h and s.len == n and bytes_equal(slot_key(t, s), key, n)
+    return s.hash == <uint32_t>h and s.len == n and bytes_equal(slot_key(t, s), key, n)
+
+
+cdef inline void prefetch_slot(const Table* t, uint64_t h) noexcept nogil:
+    """Ask for the cache line of the slot where the search for hash ``h`` starts."""
+    prefetch(&t.slots[h & <uint64_t>t.mask])
 
 
 cdef int64_t table_find(const Table* t, const char* key, int64_t n, uint64_t h) noexcept nogil:
@@ -409,7 +438,7 @@ cdef int64_t table_find_gram(const Table* t, const char* s, const int64_t* sp, i
     cdef bint same
     while t.slots[e].hash != 0:
         sl = &t.slots[e]
-        if sl.hash == h and sl.len == L:
+        if sl.hash == <uint32_t>h and sl.len == L:
             k = slot_key(t, sl)
             pos = 0
             same = True
@@ -441,6 +470,8 @@ cdef int table_put_gram(Table* t, int64_t e, const char* s, const int64_t* sp, i
     cdef Slot* sl
     cdef char* out
     cdef int64_t q, len_q, pos = 0
+    if L > <int64_t>0xFFFFFFFF:
+        return -1
     if 4 * (t.n + 1) > 3 * (t.mask + 1):  # keep the table at most 3/4 full
         if table_grow(t) < 0:
             return -1
@@ -464,8 +495,8 @@ cdef int table_put_gram(Table* t, int64_t e, const char* s, const int64_t* sp, i
         if len_q > 0:
             memcpy(out + pos, s + sp[2 * q], <size_t>len_q)
         pos += len_q
-    sl.hash = h
-    sl.len = L
+    sl.hash = <uint32_t>h
+    sl.len = <uint32_t>L
     sl.value = value
     t.n += 1
     return 0
@@ -475,9 +506,10 @@ cdef int table_grow(Table* t) noexcept nogil:
     """Double the slots and place every key again by its stored hash."""
     cdef int64_t mask = 2 * t.mask + 1, e, i
     cdef Slot* slots
-    if mask > INT64_MAX // (2 * <int64_t>sizeof(Slot)):
+    cdef void* raw
+    if mask > <int64_t>0xFFFFFFFF:      # the stored 32 hash bits place a key
         return -1
-    slots = <Slot*>PyMem_RawCalloc(<size_t>(mask + 1), sizeof(Slot))
+    slots = slots_alloc(mask + 1, &raw)
     if slots == NULL:
         return -1
     for e in range(t.mask + 1):
@@ -486,7 +518,8 @@ cdef int table_grow(Table* t) noexcept nogil:
             while slots[i].hash != 0:
                 i = (i + 1) & mask
             slots[i] = t.slots[e]
-    PyMem_RawFree(t.slots)
+    PyMem_RawFree(t.raw)
+    t.raw = raw
     t.slots = slots
     t.mask = mask
     return 0
@@ -500,6 +533,8 @@ cdef int64_t table_add(Table* t, const char* key, int64_t n, uint64_t h,
     until the next insertion (the table may grow)."""
     cdef int64_t i = <int64_t>(h & <uint64_t>t.mask)
     cdef Slot* s
+    if n > <int64_t>0xFFFFFFFF:
+        return -1
     while t.slots[i].hash != 0:
         if slot_is(t, &t.slots[i], key, n, h):
             if accumulate:
@@ -520,8 +555,8 @@ cdef int64_t table_add(Table* t, const char* key, int64_t n, uint64_t h,
         (<int64_t*>s.key)[0] = t.arena.n
         if push_bytes(&t.arena, key, n) < 0:
             return -1
-    s.hash = h
-    s.len = n
+    s.hash = <uint32_t>h
+    s.len = <uint32_t>n
     s.value = value
     t.n += 1
     return i
@@ -1169,7 +1204,7 @@ cdef int token_hashes(const char* s, const int64_t* sp, int64_t ntok, const Tabl
         (<uint64_t*>w.tp.data)[j] = poly_pow(L)
         h = mix(h)
         (<uint64_t*>w.hashes.data)[j] = h
-        prefetch(&t.slots[h & <uint64_t>t.mask])
+        prefetch_slot(t, h)
     w.th.n = w.tp.n = w.hashes.n = ntok
     return 0
 
@@ -1200,7 +1235,7 @@ cdef int64_t gram_hashes(const int64_t* sp, int64_t ntok, int64_t lo, int64_t hi
             h = mix(h)
             (<uint64_t*>w.hashes.data)[m] = h
             (<int64_t*>w.glen.data)[m] = L
-            prefetch(&t.slots[h & <uint64_t>t.mask])
+            prefetch_slot(t, h)
             m += 1
     w.hashes.n = w.glen.n = m
     return m
