@@ -155,6 +155,10 @@ cdef enum:
     RADIX_BITS = 16             # bits of a digit of the radix sort
     RADIX_BUCKETS = 1 << 16
     RADIX_PASSES = 4            # digits in 64 bits
+    ITEM_BITS = 11              # bits of a digit of the radix sort of items
+    ITEM_BUCKETS = 1 << 11
+    ITEM_PREFIX_PASSES = 6      # digits in the 64-bit prefix
+    ITEM_COUNT_PASSES = 3       # digits in the 32-bit count
 
 
 # ---------------------------------------------------------------- growable arrays
@@ -395,8 +399,12 @@ cdef inline bint slot_is(const Table* t, const Slot* s, const char* key, int64_t
 
 
 cdef inline void prefetch_slot(const Table* t, uint64_t h) noexcept nogil:
-    """Ask for the cache line of the slot where the search for hash ``h`` starts."""
-    prefetch(&t.slots[h & <uint64_t>t.mask])
+    """Ask for the cache line of the slot where the search for hash ``h`` starts, and
+    the next one, where a search often goes on (a prefetch past the array's end is
+    harmless: it never faults)."""
+    cdef const Slot* s = &t.slots[h & <uint64_t>t.mask]
+    prefetch(s)
+    prefetch(<const char*>s + CACHE_LINE)
 
 
 cdef int64_t table_find(const Table* t, const char* key, int64_t n, uint64_t h) noexcept nogil:
@@ -423,6 +431,16 @@ cdef inline bint bytes_equal(const char* a, const char* b, int64_t n) noexcept n
         if a[j] != b[j]:
             return False
     return True
+
+
+cdef inline void copy_bytes(char* dst, const char* src, int64_t n) noexcept nogil:
+    """``memcpy``; a short copy (a key) as a loop: cheaper than the call."""
+    cdef int64_t j
+    if n > INLINE_KEY:
+        memcpy(dst, src, <size_t>n)
+        return
+    for j in range(n):
+        dst[j] = src[j]
 
 
 cdef int64_t table_find_gram(const Table* t, const char* s, const int64_t* sp, int64_t i,
@@ -492,8 +510,7 @@ cdef int table_put_gram(Table* t, int64_t e, const char* s, const int64_t* sp, i
             out[pos] = 32       # " "
             pos += 1
         len_q = sp[2 * q + 1] - sp[2 * q]
-        if len_q > 0:
-            memcpy(out + pos, s + sp[2 * q], <size_t>len_q)
+        copy_bytes(out + pos, s + sp[2 * q], len_q)
         pos += len_q
     sl.hash = <uint32_t>h
     sl.len = <uint32_t>L
@@ -549,8 +566,7 @@ cdef int64_t table_add(Table* t, const char* key, int64_t n, uint64_t h,
             i = (i + 1) & t.mask
     s = &t.slots[i]
     if n <= INLINE_KEY:
-        if n > 0:
-            memcpy(s.key, key, <size_t>n)
+        copy_bytes(s.key, key, n)
     else:
         (<int64_t*>s.key)[0] = t.arena.n
         if push_bytes(&t.arena, key, n) < 0:
@@ -765,46 +781,55 @@ cdef inline uint64_t item_key(const Item* a, int which) noexcept nogil:
 
 
 cdef int sort_items(const Table* t, Item* a, int64_t n) noexcept nogil:
-    """Sort ``a[:n]`` as :func:`radix_sort` sorts ranks, with half the bytes to
-    move: a stable LSD radix sort on (count descending, prefix), RADIX_BITS bits a
-    pass (a pass whose digit is the same everywhere is skipped: the count takes
-    one or two), then each run that ties on both is ordered by :func:`sort_ranks`
-    from its ranks. -1 if out of memory."""
+    """Sort ``a[:n]`` as :func:`radix_sort` sorts ranks, with fewer bytes to move: a
+    stable LSD radix sort on (count descending, prefix), ITEM_BITS bits a pass
+    (2048 buckets: the lines being written stay in the cache), the digit counts of
+    every pass from one read of the items, a pass whose digit is the same
+    everywhere skipped (the count takes one or two); then each run that ties on
+    both is ordered by :func:`sort_ranks`. -1 if out of memory."""
     cdef Item* tmp = <Item*>PyMem_RawMalloc(<size_t>n * sizeof(Item))
-    cdef int64_t* hist = <int64_t*>PyMem_RawMalloc(RADIX_BUCKETS * sizeof(int64_t))
+    cdef int64_t* hist = <int64_t*>PyMem_RawCalloc(
+        (ITEM_PREFIX_PASSES + ITEM_COUNT_PASSES) * ITEM_BUCKETS, sizeof(int64_t))
     cdef Item* src = a
     cdef Item* dst = tmp
     cdef Item* swap
-    cdef Rank* r = NULL
-    cdef const Slot* s
-    cdef const uint8_t* k
+    cdef Rank* r
+    cdef Vec ranks             # the ranks of a run
+    cdef int64_t* h
     cdef int64_t i, j, total, run, q
     cdef int which, step, low, depth, passes
-    cdef uint64_t d
+    cdef uint64_t d, kp, kc
     if tmp == NULL or hist == NULL:
         PyMem_RawFree(tmp)
         PyMem_RawFree(hist)
         return -1
+    vec_init(&ranks, sizeof(Rank))
+    # hist[pass * ITEM_BUCKETS + digit]: the prefix passes, then the count passes
+    for i in range(n):
+        kp = item_key(&a[i], 1)
+        kc = item_key(&a[i], 0)
+        for step in range(ITEM_PREFIX_PASSES):
+            hist[step * ITEM_BUCKETS + ((kp >> (step * ITEM_BITS)) & (ITEM_BUCKETS - 1))] += 1
+        for step in range(ITEM_COUNT_PASSES):
+            hist[(ITEM_PREFIX_PASSES + step) * ITEM_BUCKETS
+                 + ((kc >> (step * ITEM_BITS)) & (ITEM_BUCKETS - 1))] += 1
     for which in range(1, -1, -1):        # least significant key first
-        passes = RADIX_PASSES if which == 1 else 32 // RADIX_BITS
+        passes = ITEM_PREFIX_PASSES if which == 1 else ITEM_COUNT_PASSES
         for step in range(passes):
-            low = step * RADIX_BITS
-            for i in range(RADIX_BUCKETS):
-                hist[i] = 0
-            for i in range(n):
-                hist[(item_key(&src[i], which) >> low) & (RADIX_BUCKETS - 1)] += 1
-            d = (item_key(&src[0], which) >> low) & (RADIX_BUCKETS - 1)
-            if hist[d] == n:
+            low = step * ITEM_BITS
+            h = hist + ((step if which == 1 else ITEM_PREFIX_PASSES + step) * ITEM_BUCKETS)
+            d = (item_key(&src[0], which) >> low) & (ITEM_BUCKETS - 1)
+            if h[d] == n:
                 continue                  # one digit everywhere: nothing moves
             total = 0
-            for i in range(RADIX_BUCKETS):
-                j = hist[i]
-                hist[i] = total
+            for i in range(ITEM_BUCKETS):
+                j = h[i]
+                h[i] = total
                 total += j
             for i in range(n):
-                d = (item_key(&src[i], which) >> low) & (RADIX_BUCKETS - 1)
-                dst[hist[d]] = src[i]
-                hist[d] += 1
+                d = (item_key(&src[i], which) >> low) & (ITEM_BUCKETS - 1)
+                dst[h[d]] = src[i]
+                h[d] += 1
             swap = src
             src = dst
             dst = swap
@@ -818,10 +843,10 @@ cdef int sort_items(const Table* t, Item* a, int64_t n) noexcept nogil:
         while i + run < n and a[i + run].count == a[i].count and a[i + run].prefix == a[i].prefix:
             run += 1
         if run > 1:
-            PyMem_RawFree(r)
-            r = <Rank*>PyMem_RawMalloc(<size_t>run * sizeof(Rank))
-            if r == NULL:
+            if vec_reserve(&ranks, run) < 0:
+                vec_free(&ranks)
                 return -1
+            r = <Rank*>ranks.data
             for q in range(run):
                 r[q].count = a[i + q].count
                 r[q].prefix0 = a[i + q].prefix
@@ -834,7 +859,7 @@ cdef int sort_items(const Table* t, Item* a, int64_t n) noexcept nogil:
             for q in range(run):
                 a[i + q].slot = <uint32_t>r[q].slot
         i += run
-    PyMem_RawFree(r)
+    vec_free(&ranks)
     return 0
 
 
