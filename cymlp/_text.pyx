@@ -152,9 +152,6 @@ cdef enum:
     INLINE_KEY = 16             # keys up to this many bytes are kept in their slot
     SPLIT_ASCII_MAX = 1 << 16   # longer ASCII texts are split byte by byte (split_ascii
                                 # needs room for a span per byte)
-    RADIX_BITS = 16             # bits of a digit of the radix sort
-    RADIX_BUCKETS = 1 << 16
-    RADIX_PASSES = 4            # digits in 64 bits
     ITEM_BITS = 11              # bits of a digit of the radix sort of items
     ITEM_BUCKETS = 1 << 11
     ITEM_PREFIX_PASSES = 6      # digits in the 64-bit prefix
@@ -693,67 +690,13 @@ cdef void sort_ranks(const Table* t, Rank* r, int64_t n, int depth) noexcept nog
         r[j] = pivot
 
 
-cdef inline uint64_t radix_key(const Rank* r, int which) noexcept nogil:
-    """The sort keys of :func:`radix_sort`: 0 the count, descending; 1 the prefix."""
-    return (0xFFFFFFFFFFFFFFFFULL - <uint64_t>r.count) if which == 0 else r.prefix0
-
-
-cdef int radix_sort(const Table* t, Rank* r, int64_t n) noexcept nogil:
-    """Sort ``r[:n]`` by :func:`ranks_before`: a stable LSD radix sort on (count
-    descending, first 8 key bytes), RADIX_BITS bits a pass (a pass whose digit is the same
-    everywhere is skipped), then :func:`sort_ranks` within each run that ties on both.
-    Linear in ``n`` where a comparison sort is not: almost all n-grams tie on the count.
-    -1 if out of memory."""
-    cdef Rank* tmp = <Rank*>PyMem_RawMalloc(<size_t>n * sizeof(Rank))
-    cdef int64_t* hist = <int64_t*>PyMem_RawMalloc(RADIX_BUCKETS * sizeof(int64_t))
-    cdef Rank* src = r
-    cdef Rank* dst = tmp
-    cdef Rank* swap
-    cdef int64_t i, j, total, run
-    cdef int which, step, low, depth
-    cdef uint64_t d
-    if tmp == NULL or hist == NULL:
-        PyMem_RawFree(tmp)
-        PyMem_RawFree(hist)
-        return -1
-    for which in range(1, -1, -1):        # least significant key first
-        for step in range(RADIX_PASSES):
-            low = step * RADIX_BITS
-            for i in range(RADIX_BUCKETS):
-                hist[i] = 0
-            for i in range(n):
-                hist[(radix_key(&src[i], which) >> low) & (RADIX_BUCKETS - 1)] += 1
-            d = (radix_key(&src[0], which) >> low) & (RADIX_BUCKETS - 1)
-            if hist[d] == n:
-                continue                  # one digit everywhere: nothing moves
-            total = 0
-            for i in range(RADIX_BUCKETS):
-                j = hist[i]
-                hist[i] = total
-                total += j
-            for i in range(n):
-                d = (radix_key(&src[i], which) >> low) & (RADIX_BUCKETS - 1)
-                dst[hist[d]] = src[i]
-                hist[d] += 1
-            swap = src
-            src = dst
-            dst = swap
-    if src != r:
-        memcpy(r, src, <size_t>n * sizeof(Rank))
-    PyMem_RawFree(tmp)
-    PyMem_RawFree(hist)
-    i = 0
-    while i < n:                          # runs that tie on count and prefix
-        run = 1
-        while i + run < n and r[i + run].count == r[i].count and r[i + run].prefix0 == r[i].prefix0:
-            run += 1
-        if run > 1:
-            depth = 2
-            while (<int64_t>1 << (depth // 2)) < run and depth < 126:
-                depth += 2      # 2 log2(run) levels before heapsort
-            sort_ranks(t, r + i, run, depth)
-        i += run
-    return 0
+cdef int depth_for(int64_t n) noexcept nogil:
+    """Quicksort levels :func:`sort_ranks` may use on ``n`` ranks before it turns to
+    heapsort: 2 log2(n)."""
+    cdef int depth = 2
+    while (<int64_t>1 << (depth // 2)) < n and depth < 126:
+        depth += 2
+    return depth
 
 
 cdef inline uint64_t key_prefix(const uint8_t* k, int64_t n) noexcept nogil:
@@ -781,7 +724,7 @@ cdef inline uint64_t item_key(const Item* a, int which) noexcept nogil:
 
 
 cdef int sort_items(const Table* t, Item* a, int64_t n) noexcept nogil:
-    """Sort ``a[:n]`` as :func:`radix_sort` sorts ranks, with fewer bytes to move: a
+    """Sort ``a[:n]`` in the order of :func:`ranks_before`, with few bytes to move: a
     stable LSD radix sort on (count descending, prefix), ITEM_BITS bits a pass
     (2048 buckets: the lines being written stay in the cache), the digit counts of
     every pass from one read of the items, a pass whose digit is the same
@@ -797,7 +740,7 @@ cdef int sort_items(const Table* t, Item* a, int64_t n) noexcept nogil:
     cdef Vec ranks             # the ranks of a run
     cdef int64_t* h
     cdef int64_t i, j, total, run, q
-    cdef int which, step, low, depth, passes
+    cdef int which, step, low, passes
     cdef uint64_t d, kp, kc
     if tmp == NULL or hist == NULL:
         PyMem_RawFree(tmp)
@@ -852,10 +795,7 @@ cdef int sort_items(const Table* t, Item* a, int64_t n) noexcept nogil:
                 r[q].prefix0 = a[i + q].prefix
                 r[q].prefix1 = a[i + q].prefix1
                 r[q].slot = a[i + q].slot
-            depth = 2
-            while (<int64_t>1 << (depth // 2)) < run and depth < 126:
-                depth += 2      # 2 log2(run) levels before heapsort
-            sort_ranks(t, r, run, depth)
+            sort_ranks(t, r, run, depth_for(run))
             for q in range(run):
                 a[i + q].slot = <uint32_t>r[q].slot
         i += run
@@ -869,8 +809,9 @@ cdef int64_t rank_table(const Table* t, int64_t min_count, bint skip_reserved,
     spellings if ``skip_reserved``) into ``order``, ranked, and their counts into
     ``counts``; how many, -1 if out of memory. Both have room for ``t.n``.
 
-    Compact 16-byte items (:func:`sort_items`) where every slot number and count
-    fits in 32 bits, as always in practice; else 32-byte ranks (:func:`radix_sort`)."""
+    Compact 16-byte items (:func:`sort_items`, a radix sort) where every slot number
+    and count fits in 32 bits, as always in practice; else 32-byte ranks sorted by
+    comparison (:func:`rank_table_wide`)."""
     cdef Item* a
     cdef int64_t n
     if t.mask <= <int64_t>0xFFFFFFFF:
@@ -913,7 +854,8 @@ cdef int64_t rank_items(const Table* t, int64_t min_count, bint skip_reserved, I
 
 cdef int64_t rank_table_wide(const Table* t, int64_t min_count, bint skip_reserved,
                              int64_t* order, int64_t* counts) noexcept nogil:
-    """:func:`rank_table` through 32-byte ranks: any count, any table size."""
+    """:func:`rank_table` through 32-byte ranks: any count, any table size (counts of
+    2**32 and more; a comparison sort, as it never runs on real data)."""
     cdef Rank* r = <Rank*>PyMem_RawMalloc(<size_t>(t.n if t.n > 0 else 1) * sizeof(Rank))
     cdef int64_t e, n = 0, j
     cdef const Slot* s
@@ -930,9 +872,8 @@ cdef int64_t rank_table_wide(const Table* t, int64_t min_count, bint skip_reserv
         r[n].prefix1 = key_prefix(k + 8, s.len - 8) if s.len > 8 else 0
         r[n].slot = e
         n += 1
-    if n > 0 and radix_sort(t, r, n) < 0:
-        PyMem_RawFree(r)
-        return -1
+    if n > 0:
+        sort_ranks(t, r, n, depth_for(n))
     for j in range(n):
         order[j] = r[j].slot
         counts[j] = r[j].count
@@ -1970,7 +1911,7 @@ def split_texts(list texts, bint lowercase, prepare):
 def _rank_keys(list keys, const int64_t[::1] counts, int depth):
     """The keys (bytes, distinct) ranked as the vocabulary ranks tokens: by descending
     count, then bytewise; ``depth == -1`` as fitting ranks (:func:`rank_table`),
-    ``-2`` through the radix sort of 32-byte ranks, else through the comparison
+    ``-2`` as it ranks counts beyond 32 bits (:func:`rank_table_wide`), else through the comparison
     sort alone with that many quicksort levels (0: heapsort). For the tests."""
     cdef Table t
     cdef Rank* r
@@ -1996,8 +1937,9 @@ def _rank_keys(list keys, const int64_t[::1] counts, int depth):
                 raise MemoryError()
         if t.n != n:
             raise ValueError("keys must be distinct")
-        if depth == -1:
-            if rank_table(&t, -INT64_MAX, False, &o[0], &oc[0]) != n:
+        if depth == -1 or depth == -2:
+            if (rank_table(&t, -INT64_MAX, False, &o[0], &oc[0]) if depth == -1 else
+                    rank_table_wide(&t, -INT64_MAX, False, &o[0], &oc[0])) != n:
                 raise MemoryError()
             for j in range(n):
                 r[j].slot = o[j]
@@ -2011,11 +1953,7 @@ def _rank_keys(list keys, const int64_t[::1] counts, int depth):
                                                t.slots[e].len - 8) if t.slots[e].len > 8 else 0)
                     r[j].slot = e
                     j += 1
-            if depth == -2:
-                if n > 0 and radix_sort(&t, r, n) < 0:
-                    raise MemoryError()
-            else:
-                sort_ranks(&t, r, n, depth)
+            sort_ranks(&t, r, n, depth)
         return [PyBytes_FromStringAndSize(<char*>slot_key(&t, &t.slots[r[j].slot]),
                                           t.slots[r[j].slot].len) for j in range(n)]
     finally:
