@@ -1024,6 +1024,17 @@ def _record_config(params, data_source, model):
     return config
 
 
+def _class_weight_of_labels(weights, y):
+    """A ``class_weight`` mapping keyed by the training labels themselves: a key is
+    matched to the label written the same way, so ``{"1": 2.0}`` from a JSON run spec
+    weighs the int label 1 of a data file (labels are compared as text, as by
+    ``cymlp test``). Keys that match no label are kept, for the estimator to refuse."""
+    if is_label_lists(y):
+        return weights
+    labels = {str(v): v for v in np.unique(np.asarray(y)).tolist()}
+    return {labels.get(str(k), k): w for k, w in weights.items()}
+
+
 def fit_and_score(splits, data, params, *, threads=1, out=None, data_source=None,
                   log=None, return_model=False):
     """Train one model on ``splits`` and return its run record.
@@ -1058,6 +1069,9 @@ def fit_and_score(splits, data, params, *, threads=1, out=None, data_source=None
     log = log or (lambda line: None)
     params = dict(params)
     params.setdefault("random_state", 0)
+    if isinstance(params.get("class_weight"), dict):
+        params["class_weight"] = _class_weight_of_labels(params["class_weight"],
+                                                         splits.train[1])
     model = None
     record = {
         "record_version": RECORD_VERSION,
