@@ -82,6 +82,30 @@ def test_train_parses_every_documented_option():
                                                                       "r.json")
 
 
+def test_train_parses_the_multilabel_and_embedding_options(capsys):
+    parser = cli.build_parser()
+    args = parser.parse_args([
+        "train", "--train", "t.ft", "--holdout", "0.1", "--class-weight", "balanced",
+        "--threshold", "0.3", "--pretrained-vectors", "v.vec", "--freeze-embeddings",
+        "--n-buckets", "1000"])
+    assert (args.class_weight, args.threshold, args.n_buckets) == ("balanced", 0.3, 1000)
+    assert args.pretrained_vectors == os.path.abspath("v.vec") and args.freeze_embeddings
+    options = {o.dest: o for o in cli.TRAIN_OPTIONS}
+    assert options["freeze_embeddings"].param == "embed_trainable"
+    assert options["freeze_embeddings"].value(True) is False
+    for flag, value, message in (("--threshold", "1", "(0, 1)"),
+                                 ("--threshold", "0", "(0, 1)"),
+                                 ("--class-weight", "heavy", "invalid choice: 'heavy'"),
+                                 ("--n-buckets", "0", ">= 1")):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["train", "--dataset", "xor", flag, value])
+        assert message in capsys.readouterr().err
+    for flag, value in (("-k", "0"), ("--threshold", "1")):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["predict", "--model", "m.npz", "in.txt", flag, value])
+        capsys.readouterr()
+
+
 @pytest.mark.parametrize("command", [[], ["train"], ["test"], ["evaluate"], ["predict"]])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -474,6 +498,14 @@ def test_train_on_svmlight_uses_the_sparse_matrix(tmp_path, capsys):
         ([1.5, 1.0, 1.5, 1.0], [1, 3, 0, 2], [0, 2, 2, 4]), shape=(3, X.shape[1])))
     assert out[:-1] == [str(v) for v in expected] and out[-1] == ""
     assert out[0] == "1" and out[2] == "0"
+    # test on an svmlight file whose largest index is below the model's width
+    narrow = tmp_path / "narrow.svm"
+    narrow.write_text("0 1:1.5 3:1\n1 2:1.5\n")
+    assert cli.main(["test", "--model", str(model), str(narrow), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_samples"] == 2 and result["format"] == "svmlight"
+    assert result["accuracy"] == np.mean(loaded.predict(scipy.sparse.csr_matrix(
+        ([1.5, 1.0, 1.5], [0, 2, 1], [0, 2, 3]), shape=(2, X.shape[1]))) == [0, 1])
 
 
 def test_train_splits_one_file_by_cv_and_holdout(tmp_path, capsys):
@@ -933,6 +965,16 @@ def test_predict_top_k_of_a_single_label_model(text_model, tmp_path, capsys):
     assert cli.main(["predict", "--model", str(text_model), str(inputs), "--threshold",
                      "0.999999"]) == 0
     assert capsys.readouterr().out == "\n\n\n"  # one (empty) line per input line
+    labelled = tmp_path / "labelled.txt"
+    labelled.write_text("pos the film was good\nneg bad\nmeh fine\n")
+    assert cli.main(["test", "--model", str(text_model), str(labelled), "-k", "2",
+                     "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["top_k_accuracy"] == {"2": pytest.approx(2 / 3)}  # 'meh' is unknown
+    assert cli.main(["test", "--model", str(text_model), str(labelled), "-k", "1",
+                     "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["top_k_accuracy"]["1"] == pytest.approx(result["accuracy"])
 
 
 def test_train_records_class_weight_embeddings_and_buckets(tmp_path, capsys):

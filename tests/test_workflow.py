@@ -1142,3 +1142,22 @@ def test_class_weight_as_an_axis_a_key_and_a_parameter(tmp_path):
     record = json.loads(open(run.record).read())
     assert record["status"] == "ok"
     assert record["params"]["class_weight"] == {"0": 3.0, "2": 0.5}
+
+
+def test_a_word_vector_file_of_params_is_part_of_the_runs_identity(tmp_path):
+    vectors = tmp_path / "v.vec"
+    vectors.write_text("2 4\nnot 0 0 0 1\ngood 1 0 0 0\n")
+    base = {"datasets": ["negation"], "activations": ["relu"], "bias": ["both"],
+            "hidden": [[4]], "seeds": [0], "embed_dim": 4}
+    _, plan = plan_of(tmp_path, params={"pretrained_vectors": "v.vec",
+                                        "embed_trainable": False}, **base)
+    (run,) = plan.runs.values()
+    assert run.params["pretrained_vectors"] == str(vectors)  # resolved against the start
+    assert run.params["embed_trainable"] is False
+    first = run.spec()["data"]["pretrained_vectors_sha256"]
+    vectors.write_text("2 4\nnot 0 0 0 1\ngood 0 1 0 0\n")
+    _, plan = plan_of(tmp_path, params={"pretrained_vectors": "v.vec",
+                                        "embed_trainable": False}, **base)
+    (changed,) = plan.runs.values()
+    assert changed.spec()["data"]["pretrained_vectors_sha256"] != first
+    assert changed.run_id == run.run_id and changed.spec() != run.spec()

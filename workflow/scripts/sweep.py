@@ -444,6 +444,7 @@ def build_plan(config, base, results=None):
     keep_models = bool(config.get("save_models", True))
     size = int(config.get("block_size", 48))
     seen_alias = set()
+    digests = {}  # word-vector file -> SHA-256
     for dataset in datasets.values():
         fixed, rates = _fixed(config, dataset, base)
         rates = _learning_rates(rates) if rates else None
@@ -490,6 +491,11 @@ def build_plan(config, base, results=None):
                             **{k: v for k, v in dataset.source.items()
                                if k not in ("train", "dev", "test", "data_dir", "name",
                                             "dataset")}}
+                    vectors = params.get("pretrained_vectors")
+                    if vectors:  # editing the word vectors retrains the runs using them
+                        if vectors not in digests:
+                            digests[vectors] = _digest(vectors)
+                        data["pretrained_vectors_sha256"] = digests[vectors]
                     run = Run(dataset.name, rid, labels, int(seed), fold, dataset.kind,
                               plain({**params, "random_state": int(seed)}), source,
                               os.path.join(results, "runs", dataset.name, f"{rid}.json"),
