@@ -9,8 +9,16 @@ complete file)::
     {"record_version": 2, "config": {...}, "params": {...}, "data": {...},
      "status": "ok" | "diverged" | "failed", "error": str | null, "history": [...],
      "dev_accuracy": float, "test_accuracy": float, "test_macro_f1": float,
-     "train_seconds": float, "samples_per_s": float, "n_epochs": int,
-     "cymlp_version": str, "provenance": {...}}
+     "test_micro_f1": float, "multilabel": bool, "train_seconds": float,
+     "samples_per_s": float, "n_epochs": int, "cymlp_version": str, "provenance": {...}}
+
+For multi-label data (several labels per example: fastText lines with several
+``__label__`` tags, JSON lists, svmlight ``L1,L2``) the model has a sigmoid output per
+label; ``dev_accuracy`` and ``test_accuracy`` are then subset accuracies (the share of
+examples whose predicted label set is exactly right), ``test_micro_f1`` and
+``test_macro_f1`` are over the labels, and ``test_precision_at_1`` and
+``test_recall_at_1`` are added. For single-label data ``test_micro_f1`` equals the
+accuracy. svmlight files give sparse features, which MLPClassifier takes as they are.
 
 ``data`` says what the model saw: the files, their formats (and why a format was
 chosen), their SHA-256 checksums and the split. ``provenance`` says what produced the
@@ -24,7 +32,10 @@ stderr and exit code 1; ``train`` records it with status ``"failed"`` first when
 
 ``test`` (``evaluate`` is another name for it) scores a saved model on a labelled file
 or a built-in split: accuracy, macro-F1, per-class precision and recall, and the
-confusion matrix. ``predict`` prints exactly one label per input line.
+confusion matrix; for a multi-label model subset accuracy, micro- and macro-F1, P@k and
+R@k. ``predict`` prints exactly one line per input line: the label, the labels of a
+multi-label model, or with ``-k``/``--threshold`` the top labels and their
+probabilities.
 
 The experiment workflow calls :func:`fit_and_score` for every run of a block; people use
 the same code through the commands. Run ``cymlp COMMAND --help`` for the options.
@@ -50,6 +61,7 @@ from cymlp.io import atomic_write
 from cymlp.text import ENCODERS
 
 __all__ = ["build_parser", "check_params", "classification_report", "fit_and_score",
+           "is_label_lists", "multilabel_report",
            "load_data", "macro_f1", "main", "make_estimator", "parse_hidden", "provenance",
            "write_json_atomic"]
 
@@ -153,6 +165,27 @@ def _unit_float(text):
     return value
 
 
+def _open_unit(text):
+    value = _number(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
+def _closed_open_unit(text):
+    value = _number(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _file_path(text):
+    """A file named on the command line, made absolute (the record says which file)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a file name")
+    return os.path.abspath(os.path.expanduser(text))
+
+
 def _fraction(text):
     value = _number(text)
     if not 0.0 < value < 1.0:
@@ -218,12 +251,15 @@ class _Option:
     """A ``train`` option and the estimator parameter it sets."""
 
     def __init__(self, flag, param, type, help, *, group="training", choices=None,
-                 metavar=None, text_only=False, record=None):
+                 metavar=None, text_only=False, record=None, value=None):
         self.flag, self.param, self.type, self.help = flag, param, type, help
         self.group, self.choices, self.metavar = group, choices, metavar
         self.text_only = text_only
         self.dest = flag[2:].replace("-", "_")
-        #: how the value is written in the run record
+        #: the estimator parameter's value for the option's value (a flag that turns a
+        #: default off, such as --freeze-embeddings, sets its parameter to False)
+        self.value = value or (lambda v: v)
+        #: how the parameter's value is written in the run record, under the option's name
         self.record = record or (lambda v: list(v) if isinstance(v, tuple) else v)
 
 
@@ -251,6 +287,18 @@ TRAIN_OPTIONS = (
             "word (3,5 say), or none", group="model", metavar="MIN,MAX", text_only=True),
     _Option("--min-count", "min_count", _positive_int,
             "text: minimum token count for the vocabulary", group="model", text_only=True),
+    _Option("--n-buckets", "n_buckets", _positive_int,
+            "text, bag encoder: hash word n-grams longer than one word (and subwords) into "
+            "N shared rows, as fastText's -bucket does", group="model", metavar="N",
+            text_only=True),
+    _Option("--pretrained-vectors", "pretrained_vectors", _file_path,
+            "text: start the embeddings from a word-vector file (fastText .vec or GloVe "
+            ".txt; its vector size must equal --embed-dim)", group="model", metavar="FILE",
+            text_only=True),
+    _Option("--freeze-embeddings", "embed_trainable", bool,
+            "text: keep the embeddings as initialised (with --pretrained-vectors, the "
+            "pretrained vectors), training only the layers above", group="model",
+            text_only=True, value=lambda v: not v, record=lambda v: not v),
     _Option("--dtype", "dtype", str, "floating-point precision", group="model",
             choices=("float32", "float64")),
     _Option("--solver", "solver", str, "optimiser", choices=SOLVERS),
@@ -263,6 +311,13 @@ TRAIN_OPTIONS = (
             "random seed of initialisation and shuffling (default 0)"),
     _Option("--label-smoothing", "label_smoothing", _unit_float,
             "label smoothing eps in [0, 1)"),
+    _Option("--class-weight", "class_weight", str,
+            "balanced: weight each example by n_samples / (n_classes * its class's count), "
+            "so that every class weighs as much in the loss (single-label data)",
+            choices=("balanced",)),
+    _Option("--threshold", "threshold", _open_unit,
+            "multi-label data: a label is predicted when its probability reaches P "
+            "(default 0.5)", metavar="P"),
     _Option("--alpha", "alpha", _non_negative_float, "L2 penalty"),
     _Option("--momentum", "momentum", _unit_float,
             "sgd momentum (0 gives plain SGD)"),
@@ -345,7 +400,9 @@ def build_parser():
         "test", aliases=["evaluate"], help="score a saved model on labelled data",
         description="Load a saved model and score it on a labelled data file, or on a "
                     "split of a built-in data set (--dataset): accuracy, macro-F1, "
-                    "per-class precision and recall, and the confusion matrix. "
+                    "per-class precision and recall, and the confusion matrix; for a "
+                    "multi-label model subset accuracy, micro- and macro-F1, P@k and R@k "
+                    "and per-label precision and recall. "
                     "'cymlp evaluate' is another name for this command.")
     test.add_argument("--model", required=True, help="saved model (.npz)")
     test.add_argument("file", metavar="FILE", nargs="?", default=None,
@@ -355,6 +412,12 @@ def build_parser():
     group.add_argument("--split", default="test", choices=("train", "dev", "test"),
                        help="with --dataset: the split to score; default test")
     _add_format_arguments(group)
+    test.add_argument("-k", type=_positive_int, default=None, metavar="K",
+                      help="multi-label models: also print P@K and R@K (P@1 and R@1 are "
+                           "always printed); single-label models: the top-K accuracy")
+    test.add_argument("--threshold", type=_open_unit, default=None, metavar="P",
+                      help="multi-label models: predict the labels whose probability "
+                           "reaches P; default the model's threshold")
     test.add_argument("--json", action="store_true",
                       help="print the result as one JSON object")
     test.add_argument("--threads", type=_positive_int, default=1,
@@ -366,7 +429,10 @@ def build_parser():
         "predict", help="print the predicted label of every input line",
         description="Load a saved model and print exactly one line per input line, in "
                     "order: the predicted label (and with --proba the class "
-                    "probabilities). Text models read one text per line (an empty line "
+                    "probabilities); for a multi-label model the predicted labels, "
+                    "tab-separated (an empty line when none reaches the threshold); with "
+                    "-k or --threshold the top labels, each followed by its probability. "
+                    "Text models read one text per line (an empty line "
                     "is an empty text); numeric models read one row of numbers per line, "
                     "comma-separated (tab-separated for .tsv files), after an optional "
                     "header line of column names, which gives no output line. Use - for "
@@ -382,6 +448,25 @@ def build_parser():
     predict.add_argument("--label-column", default="label", metavar="C",
                          help="numeric models: a header column of this name is not a "
                               "feature and is left out; default 'label'")
+    predict.add_argument("-k", type=_positive_int, default=None, metavar="K",
+                         help="print the K most probable labels of every input, each "
+                              "followed by its probability, tab-separated (fastText's "
+                              "predict-prob); at most K, fewer with --threshold")
+    predict.add_argument("--threshold", type=_closed_open_unit, default=None, metavar="P",
+                         help="with -k, or alone: print the labels whose probability "
+                              "reaches P, each followed by its probability (an input "
+                              "whose labels all fall below P gets an empty line); default "
+                              "0 for single-label models, the model's threshold for "
+                              "multi-label models")
+    predict.add_argument("--svmlight", action="store_true", default=None,
+                         help="numeric models: read every line as svmlight features, "
+                              "[LABEL] INDEX:VALUE ... (a sparse row; the label, if any, is "
+                              "ignored, an empty line is a row without features); implied "
+                              "by the names .svm, .svmlight and .libsvm")
+    predict.add_argument("--zero-based", action="store_true",
+                         help="with svmlight input: indices start at 0 (default: at 1, "
+                              "libsvm's convention), as in the files the model was "
+                              "trained on")
     predict.add_argument("--threads", type=_positive_int, default=1,
                          help="BLAS threads; default 1")
     predict.set_defaults(func=cmd_predict)
@@ -480,6 +565,119 @@ def classification_report(y_true, y_pred, classes=()):
         "confusion_matrix": matrix.tolist(),
         "unknown_labels": unknown,
     }
+
+
+def is_label_lists(y):
+    """Whether ``y`` holds one list of labels per example (multi-label data, as
+    :func:`cymlp.datasets.read_file` gives them)."""
+    return isinstance(y, list) and len(y) > 0 and isinstance(y[0], (list, tuple))
+
+
+def _label_sets(y):
+    """Every example's labels as a set of str (a 1-D ``y``: one label each)."""
+    if is_label_lists(y):
+        return [{str(v) for v in labels} for labels in y]
+    return [{str(v)} for v in np.asarray(y, dtype=object).tolist()]
+
+
+def multilabel_report(y_true, proba, classes, threshold=0.5, ks=(1,)):
+    """The scores of a multi-label model: subset accuracy, micro and macro F1, P@k, R@k.
+
+    A label is predicted when its probability reaches ``threshold`` (the model's
+    ``predict``); P@k and R@k look at the ``k`` most probable labels of every example
+    whatever their probability, as fastText's ``test`` does. Labels are compared as
+    text (``str``), like :func:`classification_report`; a true label the model does
+    not know is never predicted, so it always counts as missed.
+
+    Parameters
+    ----------
+    y_true : list of label lists, or array-like of shape (n_samples,)
+        The labels of every example (a 1-D array: one label each).
+    proba : array of shape (n_samples, n_labels)
+        The probability of every label of ``classes``, as ``predict_proba`` gives.
+    classes : sequence
+        The model's labels, the columns of ``proba``.
+    threshold : float, default=0.5
+    ks : sequence of int, default=(1,)
+        The k of P@k and R@k (at most the number of labels is taken).
+
+    Returns
+    -------
+    dict
+        ``n_samples``, ``multilabel`` (True), ``threshold``, ``accuracy`` and
+        ``subset_accuracy`` (the share of examples whose predicted label set is exactly
+        their true one), ``micro_precision``, ``micro_recall``, ``micro_f1`` (over all
+        example-label pairs), ``macro_f1`` (the mean F1 of the labels that occur in the
+        data or the predictions), ``precision_at_k`` and ``recall_at_k`` (k as str ->
+        value: the share of the top-k labels that are true, and the share of the true
+        labels among the top k), ``classes``, ``per_class`` (label -> precision, recall,
+        f1, support) and ``unknown_labels``.
+    """
+    truth = _label_sets(y_true)
+    proba = np.asarray(proba, dtype=np.float64)
+    names = [str(c) for c in classes]
+    if proba.ndim != 2 or proba.shape != (len(truth), len(names)):
+        raise ValueError(f"proba has shape {proba.shape}, expected ({len(truth)}, "
+                         f"{len(names)}): one row per example, one column per label")
+    n, m = proba.shape
+    index = {label: j for j, label in enumerate(names)}
+    Y = np.zeros((n, m), dtype=bool)
+    missed = np.zeros(n, dtype=np.int64)  # true labels the model does not know
+    unknown = set()
+    for i, labels in enumerate(truth):
+        for label in labels:
+            if label in index:
+                Y[i, index[label]] = True
+            else:
+                missed[i] += 1
+                unknown.add(label)
+    P = proba >= threshold
+    tp_c, fp_c, fn_c = (Y & P).sum(axis=0), (~Y & P).sum(axis=0), (Y & ~P).sum(axis=0)
+    tp, fp = int(tp_c.sum()), int(fp_c.sum())
+    fn = int(fn_c.sum() + missed.sum())
+    per_class, f1s = {}, []
+    for j, label in enumerate(names):
+        predicted, support = int(tp_c[j] + fp_c[j]), int(tp_c[j] + fn_c[j])
+        f1 = 2 * int(tp_c[j]) / (predicted + support) if predicted + support else None
+        per_class[label] = {"precision": int(tp_c[j]) / predicted if predicted else None,
+                            "recall": int(tp_c[j]) / support if support else None,
+                            "f1": f1, "support": support}
+        if f1 is not None:
+            f1s.append(f1)
+    for label in sorted(unknown):
+        support = sum(label in labels for labels in truth)
+        per_class[label] = {"precision": None, "recall": 0.0, "f1": 0.0, "support": support}
+        f1s.append(0.0)
+    n_true = int(Y.sum() + missed.sum())
+    order = np.argsort(-proba, axis=1, kind="stable")
+    precision_at, recall_at = {}, {}
+    for k in ks:
+        top = min(int(k), m)
+        hits = int(np.take_along_axis(Y, order[:, :top], axis=1).sum())
+        precision_at[str(k)] = hits / (n * top) if n and top else None
+        recall_at[str(k)] = hits / n_true if n_true else None
+    subset = float(np.mean(np.all(P == Y, axis=1) & (missed == 0))) if n else None
+    return {
+        "n_samples": n,
+        "multilabel": True,
+        "threshold": float(threshold),
+        "accuracy": subset,
+        "subset_accuracy": subset,
+        "micro_precision": tp / (tp + fp) if tp + fp else None,
+        "micro_recall": tp / (tp + fn) if tp + fn else None,
+        "micro_f1": 2 * tp / (2 * tp + fp + fn) if 2 * tp + fp + fn else 0.0,
+        "macro_f1": float(np.mean(f1s)) if f1s else 0.0,
+        "precision_at_k": precision_at,
+        "recall_at_k": recall_at,
+        "classes": names + sorted(unknown),
+        "per_class": per_class,
+        "unknown_labels": sorted(unknown),
+    }
+
+
+def is_multilabel_model(model):
+    """Whether a fitted estimator predicts several labels per example (sigmoid outputs)."""
+    return getattr(model.network_, "output", "softmax") == "sigmoid"
 
 
 # --------------------------------------------------------------------------- files
@@ -730,16 +928,14 @@ def load_data(source, log=None):
         fmt, reason = formats.get(path, (splits.format, "given"))
         role = roles.get(path, "data")
         log(f"{role} {_relative(path)}: format {fmt} ({reason}); sha256 {digest}")
-    X_train = splits.train[0]
-    if _is_sparse(X_train):
-        raise ValueError(
-            f"{splits.format} files hold sparse features, and the estimators do not accept "
-            "sparse input yet; convert the data to a dense format (numeric CSV, .npz)")
+    multilabel = is_label_lists(splits.train[1])
     sizes = {part: _n_rows(getattr(splits, part)[0]) for part in ("train", "dev", "test")}
     split = dict(splits.split)
     split.pop("files", None)
     log(f"split {split.get('split')}: {sizes['train']} train, {sizes['dev']} dev, "
-        f"{sizes['test']} test examples, {splits.n_classes} classes")
+        f"{sizes['test']} test examples, {splits.n_classes} "
+        f"{'labels (multi-label)' if multilabel else 'classes'}"
+        f"{', sparse features' if _is_sparse(splits.train[0]) else ''}")
     data = {
         "name": splits.name,
         "kind": splits.kind,
@@ -753,6 +949,8 @@ def load_data(source, log=None):
         "n_dev": sizes["dev"],
         "n_test": sizes["test"],
         "n_classes": int(splits.n_classes),
+        "multilabel": multilabel,
+        "sparse": _is_sparse(splits.train[0]),
     }
     return splits, data
 
@@ -826,6 +1024,17 @@ def _record_config(params, data_source, model):
     return config
 
 
+def _class_weight_of_labels(weights, y):
+    """A ``class_weight`` mapping keyed by the training labels themselves: a key is
+    matched to the label written the same way, so ``{"1": 2.0}`` from a JSON run spec
+    weighs the int label 1 of a data file (labels are compared as text, as by
+    ``cymlp test``). Keys that match no label are kept, for the estimator to refuse."""
+    if is_label_lists(y):
+        return weights
+    labels = {str(v): v for v in np.unique(np.asarray(y)).tolist()}
+    return {labels.get(str(k), k): w for k, w in weights.items()}
+
+
 def fit_and_score(splits, data, params, *, threads=1, out=None, data_source=None,
                   log=None, return_model=False):
     """Train one model on ``splits`` and return its run record.
@@ -860,6 +1069,9 @@ def fit_and_score(splits, data, params, *, threads=1, out=None, data_source=None
     log = log or (lambda line: None)
     params = dict(params)
     params.setdefault("random_state", 0)
+    if isinstance(params.get("class_weight"), dict):
+        params["class_weight"] = _class_weight_of_labels(params["class_weight"],
+                                                         splits.train[1])
     model = None
     record = {
         "record_version": RECORD_VERSION,
@@ -872,9 +1084,11 @@ def fit_and_score(splits, data, params, *, threads=1, out=None, data_source=None
         "dev_accuracy": None,
         "test_accuracy": None,
         "test_macro_f1": None,
+        "test_micro_f1": None,
         "train_seconds": None,
         "samples_per_s": None,
         "n_epochs": 0,
+        "multilabel": bool(data.get("multilabel")),
         "n_classes": data["n_classes"],
         "n_train": data["n_train"],
         "n_dev": data["n_dev"],
@@ -886,6 +1100,9 @@ def fit_and_score(splits, data, params, *, threads=1, out=None, data_source=None
         model = make_estimator(splits.kind, params)
         record["config"] = _record_config(params, data_source or {}, model)
         record["params"] = model.get_params()
+        if record["multilabel"] and params.get("class_weight") is not None:
+            raise ValueError("class_weight applies to single-label data, and these data "
+                             "are multi-label (several labels per example); leave it out")
         X_train, y_train = splits.train
         X_dev, y_dev = splits.dev
         X_test, y_test = splits.test
@@ -906,11 +1123,24 @@ def fit_and_score(splits, data, params, *, threads=1, out=None, data_source=None
             record["status"] = "ok"
             if validation is not None:
                 record["dev_accuracy"] = float(model.score(X_dev, y_dev))
-            if _n_rows(X_test):
+            if _n_rows(X_test) and is_multilabel_model(model):
+                report = multilabel_report(y_test, model.predict_proba(X_test),
+                                           model.classes_, threshold=model.threshold)
+                record["test_accuracy"] = report["subset_accuracy"]
+                record["test_macro_f1"] = report["macro_f1"]
+                record["test_micro_f1"] = report["micro_f1"]
+                record["test_precision_at_1"] = report["precision_at_k"]["1"]
+                record["test_recall_at_1"] = report["recall_at_k"]["1"]
+            elif _n_rows(X_test):
                 y_pred = np.asarray(model.predict(X_test))
                 y_test = np.asarray(y_test)
                 record["test_accuracy"] = float(np.mean(y_pred == y_test))
                 record["test_macro_f1"] = macro_f1(y_test, y_pred)
+                # one true and one predicted label per example: micro-F1 is the accuracy
+                record["test_micro_f1"] = record["test_accuracy"]
+            coverage = getattr(model, "pretrained_coverage_", None)
+            if coverage is not None:
+                record["pretrained_coverage"] = float(coverage)
         record["n_epochs"] = int(record["n_epochs"] or getattr(model, "n_iter_", 0))
         if record["train_seconds"]:
             record["samples_per_s"] = (record["n_train"] * record["n_epochs"]
@@ -928,8 +1158,12 @@ def fit_and_score(splits, data, params, *, threads=1, out=None, data_source=None
     if record["provenance"] is None:
         record["provenance"] = provenance(threads)
     summary = record["status"]
-    for key, name in (("dev_accuracy", "dev accuracy"), ("test_accuracy", "test accuracy"),
-                      ("test_macro_f1", "test macro-F1")):
+    names = ((("dev_accuracy", "dev subset accuracy"),
+              ("test_accuracy", "test subset accuracy"), ("test_micro_f1", "test micro-F1"),
+              ("test_macro_f1", "test macro-F1")) if record["multilabel"] else
+             (("dev_accuracy", "dev accuracy"), ("test_accuracy", "test accuracy"),
+              ("test_macro_f1", "test macro-F1")))
+    for key, name in names:
         if record[key] is not None:
             summary += f", {name} {record[key]:.4f}"
     if record["status"] != "failed":
@@ -978,7 +1212,7 @@ def cmd_train(args):
     _check_output_path(args.metrics, "--metrics")
     _check_output_path(args.out, "--out")
     source = _data_source(args)
-    params = {o.param: getattr(args, o.dest) for o in TRAIN_OPTIONS
+    params = {o.param: o.value(getattr(args, o.dest)) for o in TRAIN_OPTIONS
               if getattr(args, o.dest) is not None}
     if args.verbose:
         params["verbose"] = True
@@ -990,8 +1224,8 @@ def cmd_train(args):
                 "record_version": RECORD_VERSION, "config": dict(source), "params": None,
                 "data": None, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
                 "history": [], "dev_accuracy": None, "test_accuracy": None,
-                "test_macro_f1": None, "train_seconds": None, "samples_per_s": None,
-                "n_epochs": 0, "cymlp_version": _version(),
+                "test_macro_f1": None, "test_micro_f1": None, "train_seconds": None,
+                "samples_per_s": None, "n_epochs": 0, "cymlp_version": _version(),
                 "provenance": provenance(args.threads)})
         raise
     text_only = [o for o in TRAIN_OPTIONS if o.text_only and o.param in params]
@@ -1044,22 +1278,57 @@ def cmd_test(args):
         data_kind = splits.kind
     else:
         raise UsageError("no data: give a labelled data FILE, or --dataset NAME")
-    if _is_sparse(X):
-        raise ValueError("the file holds sparse features (svmlight), and the estimators "
-                         "do not accept sparse input yet; convert it to a dense format")
     if data_kind != kind:
         raise ValueError(f"{args.model} is a {type(model).__name__}, which takes "
                          f"{'texts' if kind == 'text' else 'numeric features'}, but the "
                          f"data hold {'texts' if data_kind == 'text' else 'numeric features'}")
+    multilabel = is_multilabel_model(model)
+    if is_label_lists(y) and not multilabel:
+        i = next((i for i, labels in enumerate(y) if len(labels) > 1), 0)
+        raise ValueError(f"the data are multi-label (example {i + 1} has the labels "
+                         f"{[str(v) for v in y[i]]}), but {args.model} predicts one label "
+                         "per example; score it on single-label data, or train a model on "
+                         "multi-label data")
+    X = _fit_width(X, model)
     with _threads(args.threads):
-        y_pred = np.asarray(model.predict(X))
-    report = classification_report(y, y_pred, classes=model.classes_)
+        if multilabel:
+            threshold = model.threshold if args.threshold is None else args.threshold
+            report = multilabel_report(y, model.predict_proba(X), model.classes_,
+                                       threshold=threshold,
+                                       ks=sorted({1} | ({args.k} if args.k else set())))
+        else:
+            if args.threshold is not None:
+                raise UsageError("--threshold applies to multi-label models; this one "
+                                 "predicts one label per example")
+            y_pred = np.asarray(model.predict(X))
+            report = classification_report(y, y_pred, classes=model.classes_)
+            if args.k is not None:
+                report["top_k_accuracy"] = {str(args.k): _top_k_accuracy(
+                    y, model.predict_proba(X), model.classes_, args.k)}
     result = {"model": os.fspath(args.model), **where, **report}
     if args.json:
         print(json.dumps(_jsonable(result)))
         return 0
     print(_format_report(result))
     return 0
+
+
+def _fit_width(X, model):
+    """A sparse matrix narrower than the model's input (an svmlight file whose largest
+    index is below the model's width) widened with empty columns; anything else as is."""
+    width = getattr(model, "n_features_in_", None)
+    if _is_sparse(X) and width is not None and X.shape[1] < width:
+        import scipy.sparse
+        X = scipy.sparse.csr_matrix((X.data, X.indices, X.indptr), shape=(X.shape[0], width))
+    return X
+
+
+def _top_k_accuracy(y_true, proba, classes, k):
+    """The share of examples whose label is among the ``k`` most probable (as text)."""
+    names = np.array([str(c) for c in classes], dtype=object)
+    top = names[np.argsort(-np.asarray(proba), axis=1, kind="stable")[:, :k]]
+    truth = [str(v) for v in np.asarray(y_true, dtype=object).tolist()]
+    return float(np.mean([t in set(row) for t, row in zip(truth, top)])) if truth else None
 
 
 def _cell(value, digits=4):
@@ -1072,9 +1341,14 @@ def _format_report(result):
         title = f"{_relative(result['file'])} ({result['format']})"
     else:
         title = f"{result['dataset']} {result['split']} (fold {result['fold']})"
+    if result.get("multilabel"):
+        return _format_multilabel_report(title, result)
     lines = [f"{title}: {result['n_samples']} examples",
              f"accuracy  {_cell(result['accuracy'])}",
-             f"macro-F1  {_cell(result['macro_f1'])}", ""]
+             f"macro-F1  {_cell(result['macro_f1'])}"]
+    for k, value in (result.get("top_k_accuracy") or {}).items():
+        lines.append(f"top-{k} accuracy  {_cell(value)}")
+    lines.append("")
     classes = result["classes"]
     width = max([5] + [len(c) for c in classes])
     lines.append(f"{'class':<{width}}  precision  recall  f1      support")
@@ -1092,6 +1366,32 @@ def _format_report(result):
     if result["unknown_labels"]:
         shown = ", ".join(repr(v) for v in result["unknown_labels"][:5])
         lines.append(f"note: labels the model does not know (always counted as errors): "
+                     f"{shown}{' ...' if len(result['unknown_labels']) > 5 else ''}")
+    return "\n".join(lines)
+
+
+def _format_multilabel_report(title, result):
+    """The result of ``cymlp test`` for a multi-label model."""
+    lines = [f"{title}: {result['n_samples']} examples, multi-label "
+             f"({len(result['classes']) - len(result['unknown_labels'])} labels, "
+             f"threshold {result['threshold']:g})",
+             f"subset accuracy  {_cell(result['subset_accuracy'])}",
+             f"micro-F1         {_cell(result['micro_f1'])}  (precision "
+             f"{_cell(result['micro_precision'])}, recall {_cell(result['micro_recall'])})",
+             f"macro-F1         {_cell(result['macro_f1'])}"]
+    for k in result["precision_at_k"]:
+        lines.append(f"P@{k:<14} {_cell(result['precision_at_k'][k])}  "
+                     f"R@{k} {_cell(result['recall_at_k'][k])}")
+    classes = result["classes"]
+    width = max([5] + [len(c) for c in classes])
+    lines += ["", f"{'label':<{width}}  precision  recall  f1      support"]
+    for label in classes:
+        row = result["per_class"][label]
+        lines.append(f"{label:<{width}}  {_cell(row['precision']):<9}  "
+                     f"{_cell(row['recall']):<6}  {_cell(row['f1']):<6}  {row['support']}")
+    if result["unknown_labels"]:
+        shown = ", ".join(repr(v) for v in result["unknown_labels"][:5])
+        lines.append(f"note: labels the model does not know (always counted as missed): "
                      f"{shown}{' ...' if len(result['unknown_labels']) > 5 else ''}")
     return "\n".join(lines)
 
@@ -1184,13 +1484,93 @@ def _one_line(label):
     return str(label).translate(_LINE_BREAKS)
 
 
+_SVMLIGHT_NAMES = (".svm", ".svmlight", ".libsvm")
+
+
+def _svmlight_rows(lines, n_features, dtype, zero_based):
+    """One sparse row per line, ``[LABEL] INDEX:VALUE ...`` (svmlight), as a CSR matrix.
+
+    A first token without ``:`` is a label and is ignored; ``#`` starts a comment;
+    ``qid:`` fields are ignored; an empty line is a row without features (it still gets
+    its output line). Every problem is a ValueError naming the 1-based line.
+    """
+    import scipy.sparse
+
+    from cymlp._datafiles import _NUMBER, _SVMLIGHT_INDEX
+
+    limit = float(np.finfo(dtype).max)
+    base = 0 if zero_based else 1
+    indptr, indices, values = [0], [], []
+    for lineno, raw in enumerate(lines, start=1):
+        tokens = _decode(raw).split("#", 1)[0].split()
+        if tokens and ":" not in tokens[0]:
+            tokens = tokens[1:]  # the label
+        row = {}
+        for token in tokens:
+            key, sep, value = token.partition(":")
+            if not sep:
+                raise ValueError(f"line {lineno}: {token!r} is not INDEX:VALUE")
+            if key == "qid":
+                continue
+            if not _SVMLIGHT_INDEX.match(key):
+                raise ValueError(f"line {lineno}: feature index {key!r} is not an integer")
+            index = int(key) - base
+            if index < 0:
+                raise ValueError(f"line {lineno}: feature index 0, but the indices are "
+                                 "read as one-based (libsvm's convention); give "
+                                 "--zero-based for zero-based files")
+            if index >= n_features:
+                raise ValueError(f"line {lineno}: feature index {key} is beyond the "
+                                 f"model's {n_features} features (indices "
+                                 f"{base} to {n_features - 1 + base})")
+            if not _NUMBER.match(value):
+                raise ValueError(f"line {lineno}, feature {key}: {value!r} is not a number")
+            number = float(value)
+            if not math.isfinite(number) or abs(number) > limit:
+                raise ValueError(f"line {lineno}, feature {key}: {value} is too large for "
+                                 f"{np.dtype(dtype).name}, the model's dtype")
+            if index in row:
+                raise ValueError(f"line {lineno}: feature index {key} appears twice")
+            row[index] = number
+        for index in sorted(row):
+            indices.append(index)
+            values.append(row[index])
+        indptr.append(len(indices))
+    return scipy.sparse.csr_matrix(
+        (np.array(values, dtype=np.float64), np.array(indices, dtype=np.int64),
+         np.array(indptr, dtype=np.int64)), shape=(len(lines), n_features))
+
+
+def _top_lines(model, X, k, threshold):
+    """Lines of ``label<TAB>probability`` pairs, most probable first."""
+    labels, probabilities = model.predict_topk(X, k=k, threshold=threshold)
+    return ["\t".join(f"{_one_line(label)}\t{p:.6g}" for label, p in zip(row, row_p))
+            for row, row_p in zip((r.tolist() for r in labels), probabilities)]
+
+
 def cmd_predict(args):
     """Run ``cymlp predict``; returns the exit code."""
     model = _load_model(args.model)
     kind = _parts_of_model(model)
+    multilabel = is_multilabel_model(model)
+    top = args.k is not None or args.threshold is not None
+    if top and args.proba:
+        raise UsageError("--proba prints every class's probability, -k and --threshold "
+                         "the top labels with theirs: give one or the other")
+    if multilabel and args.proba:
+        raise UsageError("a multi-label model: use -k K or --threshold P to print the "
+                         "labels with their probabilities")
+    svmlight = args.svmlight or str(args.input).lower().endswith(_SVMLIGHT_NAMES)
+    if svmlight and kind == "text":
+        raise UsageError("--svmlight applies to numeric models; this one takes texts")
+    if args.zero_based and not svmlight:
+        raise UsageError("--zero-based applies to svmlight input (--svmlight)")
     lines = _input_lines(args.input)
     if kind == "text":
         X = [_decode(line) for line in lines]
+    elif svmlight:
+        X = _svmlight_rows(lines, model.n_features_in_, getattr(model, "dtype", "float64"),
+                           args.zero_based)
     else:
         delimiter = args.delimiter
         if delimiter is None:
@@ -1202,16 +1582,27 @@ def cmd_predict(args):
     if _n_rows(X) == 0:
         return 0
     with _threads(args.threads):
-        labels = np.asarray(model.predict(X)).tolist()
-        proba = model.predict_proba(X) if args.proba else None
-    if len(labels) != _n_rows(X):  # never print labels that could be shifted
-        raise RuntimeError(f"{len(labels)} predictions for {_n_rows(X)} inputs")
-    out = []
-    for i, label in enumerate(labels):
-        line = _one_line(label)
-        if proba is not None:
-            line += "\t" + "\t".join(f"{p:.6g}" for p in proba[i])
-        out.append(line)
+        if top:
+            threshold = args.threshold
+            if threshold is None:
+                threshold = model.threshold if multilabel else 0.0
+            k = args.k if args.k is not None else (len(model.classes_) if multilabel else 1)
+            out = _top_lines(model, X, k, threshold)
+        elif multilabel:
+            classes = np.asarray(model.classes_)
+            out = ["\t".join(_one_line(label) for label in classes[row != 0].tolist())
+                   for row in np.asarray(model.predict(X))]
+        else:
+            labels = np.asarray(model.predict(X)).tolist()
+            proba = model.predict_proba(X) if args.proba else None
+            out = []
+            for i, label in enumerate(labels):
+                line = _one_line(label)
+                if proba is not None:
+                    line += "\t" + "\t".join(f"{p:.6g}" for p in proba[i])
+                out.append(line)
+    if len(out) != _n_rows(X):  # never print labels that could be shifted
+        raise RuntimeError(f"{len(out)} predictions for {_n_rows(X)} inputs")
     sys.stdout.write("\n".join(out) + "\n")
     sys.stdout.flush()
     return 0

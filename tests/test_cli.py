@@ -82,6 +82,30 @@ def test_train_parses_every_documented_option():
                                                                       "r.json")
 
 
+def test_train_parses_the_multilabel_and_embedding_options(capsys):
+    parser = cli.build_parser()
+    args = parser.parse_args([
+        "train", "--train", "t.ft", "--holdout", "0.1", "--class-weight", "balanced",
+        "--threshold", "0.3", "--pretrained-vectors", "v.vec", "--freeze-embeddings",
+        "--n-buckets", "1000"])
+    assert (args.class_weight, args.threshold, args.n_buckets) == ("balanced", 0.3, 1000)
+    assert args.pretrained_vectors == os.path.abspath("v.vec") and args.freeze_embeddings
+    options = {o.dest: o for o in cli.TRAIN_OPTIONS}
+    assert options["freeze_embeddings"].param == "embed_trainable"
+    assert options["freeze_embeddings"].value(True) is False
+    for flag, value, message in (("--threshold", "1", "(0, 1)"),
+                                 ("--threshold", "0", "(0, 1)"),
+                                 ("--class-weight", "heavy", "invalid choice: 'heavy'"),
+                                 ("--n-buckets", "0", ">= 1")):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["train", "--dataset", "xor", flag, value])
+        assert message in capsys.readouterr().err
+    for flag, value in (("-k", "0"), ("--threshold", "1")):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["predict", "--model", "m.npz", "in.txt", flag, value])
+        capsys.readouterr()
+
+
 @pytest.mark.parametrize("command", [[], ["train"], ["test"], ["evaluate"], ["predict"]])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -444,17 +468,44 @@ def test_train_test_predict_round_trip_on_each_format(tmp_path, capsys, fmt, ext
     assert out.split("\n")[:-1] == expected and out.endswith("\n")
 
 
-def test_train_on_svmlight_says_sparse_input_is_not_supported(tmp_path, capsys):
+def test_train_on_svmlight_uses_the_sparse_matrix(tmp_path, capsys):
+    import cymlp
+    from cymlp import datasets
+
     path = tmp_path / "data.svm"
-    path.write_text("".join(f"{i % 2} 1:{i % 2}.5 3:1\n" for i in range(30)))
-    metrics = tmp_path / "run.json"
-    code = cli.main(["train", "--train", str(path), "--holdout", "0.2",
-                     "--metrics", str(metrics)])
-    err = capsys.readouterr().err
-    assert code == 1
-    assert "sparse input" in err and "not accept" in err
-    assert "Traceback" not in err and len(err.strip().splitlines()) <= 3
-    assert json.loads(metrics.read_text())["status"] == "failed"
+    path.write_text("".join(f"{i % 2} {1 + i % 2}:1.5 {3 + i % 4}:1\n" for i in range(40)))
+    metrics, model = tmp_path / "run.json", tmp_path / "m.npz"
+    code = cli.main(["train", "--train", str(path), "--holdout", "0.2", "--hidden", "4",
+                     "--epochs", "40", "--lr", "0.05", "--metrics", str(metrics),
+                     "--out", str(model)])
+    assert code == 0, capsys.readouterr().err
+    record = json.loads(metrics.read_text())
+    assert record["status"] == "ok" and record["data"]["sparse"] is True
+    assert record["data"]["format"] == "svmlight" and record["multilabel"] is False
+    assert (record["n_train"], record["n_dev"], record["n_test"]) == (24, 8, 8)
+    assert record["test_micro_f1"] == record["test_accuracy"]
+    assert record["test_accuracy"] == 1.0  # feature 1 or 2 tells the class
+    # predict reads svmlight rows (a label first is ignored, an empty line is a row)
+    rows = tmp_path / "rows.svm"
+    rows.write_text("1 2:1.5 4:1\n\n1:1.5 3:1 # comment\n")  # rows 1 and 0 of the file
+    capsys.readouterr()
+    assert cli.main(["predict", "--model", str(model), str(rows)]) == 0
+    out = capsys.readouterr().out.split("\n")
+    loaded = cymlp.load(model)
+    X = datasets.read_file(path).X
+    import scipy.sparse
+    expected = loaded.predict(scipy.sparse.csr_matrix(
+        ([1.5, 1.0, 1.5, 1.0], [1, 3, 0, 2], [0, 2, 2, 4]), shape=(3, X.shape[1])))
+    assert out[:-1] == [str(v) for v in expected] and out[-1] == ""
+    assert out[0] == "1" and out[2] == "0"
+    # test on an svmlight file whose largest index is below the model's width
+    narrow = tmp_path / "narrow.svm"
+    narrow.write_text("0 1:1.5 3:1\n1 2:1.5\n")
+    assert cli.main(["test", "--model", str(model), str(narrow), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_samples"] == 2 and result["format"] == "svmlight"
+    assert result["accuracy"] == np.mean(loaded.predict(scipy.sparse.csr_matrix(
+        ([1.5, 1.0, 1.5], [0, 2, 1], [0, 2, 3]), shape=(2, X.shape[1]))) == [0, 1])
 
 
 def test_train_splits_one_file_by_cv_and_holdout(tmp_path, capsys):
@@ -754,3 +805,267 @@ def test_the_console_script_is_not_shadowed_by_a_source_folder(tmp_path):
     assert proc.returncode == 1
     assert "cymlp's compiled extension is missing" in proc.stderr
     assert "pip install -e ." in proc.stderr
+
+
+# ------------------------------------------------------------------ multi-label, top-k, new options
+
+def _multilabel_rows(n, seed):
+    """fastText lines with one or two of three labels; each label has words of its own."""
+    rng = np.random.default_rng(seed)
+    words = {"a": ["apple", "pear", "fig"], "b": ["car", "bus", "tram"],
+             "c": ["red", "blue", "green"]}
+    lines, gold = [], []
+    for _ in range(n):
+        labels = list(rng.choice(["a", "b", "c"], size=rng.integers(1, 3), replace=False))
+        tokens = [str(rng.choice(words[label])) for label in labels for _ in range(3)]
+        tokens += [str(rng.choice(["the", "of", "and"])) for _ in range(2)]
+        rng.shuffle(tokens)
+        lines.append(" ".join(f"__label__{label}" for label in labels) + " " + " ".join(tokens))
+        gold.append(labels)
+    return lines, gold
+
+
+@pytest.fixture(scope="module")
+def multilabel_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("multilabel")
+    train_lines, _ = _multilabel_rows(240, 0)
+    test_lines, test_gold = _multilabel_rows(40, 1)
+    (folder / "train.ft").write_text("\n".join(train_lines) + "\n")
+    (folder / "test.ft").write_text("\r\n".join(test_lines) + "\r\n")  # CRLF
+    model, metrics = folder / "m.npz", folder / "run.json"
+    assert cli.main(["train", "--train", str(folder / "train.ft"), "--test",
+                     str(folder / "test.ft"), "--holdout", "0.1", "--hidden", "8",
+                     "--embed-dim", "8", "--epochs", "15", "--threshold", "0.4",
+                     "--out", str(model), "--metrics", str(metrics)]) == 0
+    return folder, model, json.loads(metrics.read_text()), test_gold
+
+
+def test_multilabel_report_matches_hand_computation():
+    proba = np.array([[0.9, 0.6, 0.1],    # predicted {a, b}, true {a, b}: exact
+                      [0.2, 0.7, 0.55],   # predicted {b, c}, true {c}
+                      [0.3, 0.1, 0.2]])   # predicted {}, true {a, z}; z unknown
+    report = cli.multilabel_report([["a", "b"], ["c"], ["a", "z"]], proba, ["a", "b", "c"],
+                                   threshold=0.5, ks=(1, 2))
+    # tp: a, b (row 0), c (row 1) = 3; fp: b (row 1) = 1; fn: a, z (row 2) = 2
+    assert report["micro_precision"] == pytest.approx(3 / 4)
+    assert report["micro_recall"] == pytest.approx(3 / 5)
+    assert report["micro_f1"] == pytest.approx(6 / 9)
+    assert report["subset_accuracy"] == pytest.approx(1 / 3) == report["accuracy"]
+    # per label F1: a 2*1/(1+2) = 2/3, b 2*1/(2+1) = 2/3, c 1, z 0
+    assert report["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 1 + 0) / 4)
+    # top 1: a (hit), b (miss), a (hit); top 2: + b (hit), c (hit), c (miss)
+    assert report["precision_at_k"] == {"1": pytest.approx(2 / 3), "2": pytest.approx(4 / 6)}
+    assert report["recall_at_k"] == {"1": pytest.approx(2 / 5), "2": pytest.approx(4 / 5)}
+    assert report["unknown_labels"] == ["z"] and report["per_class"]["z"]["support"] == 1
+    single = cli.multilabel_report(np.array([0, 1]), [[0.8, 0.1], [0.6, 0.7]], [0, 1])
+    # row 0: {0} right; row 1: {0, 1} for {1}: tp 2, fp 1, fn 0
+    assert single["subset_accuracy"] == 0.5 and single["micro_f1"] == pytest.approx(4 / 5)
+
+
+def test_train_on_multilabel_fasttext_records_its_metrics(multilabel_run):
+    import cymlp
+    from cymlp import datasets
+
+    folder, model, record, gold = multilabel_run
+    assert record["status"] == "ok" and record["multilabel"] is True
+    assert record["data"]["multilabel"] is True and record["n_test"] == 40
+    assert record["config"]["threshold"] == 0.4 and record["params"]["threshold"] == 0.4
+    loaded = cymlp.load(model)
+    assert cli.is_multilabel_model(loaded) and sorted(loaded.classes_) == ["a", "b", "c"]
+    X = datasets.read_file(folder / "test.ft").X
+    proba = loaded.predict_proba(X)
+    names = [str(c) for c in loaded.classes_]
+    predicted = [{names[j] for j in range(3) if proba[i, j] >= 0.4} for i in range(40)]
+    exact = np.mean([p == set(g) for p, g in zip(predicted, gold)])
+    tp = sum(len(p & set(g)) for p, g in zip(predicted, gold))
+    fp = sum(len(p - set(g)) for p, g in zip(predicted, gold))
+    fn = sum(len(set(g) - p) for p, g in zip(predicted, gold))
+    assert record["test_accuracy"] == pytest.approx(exact)
+    assert record["test_micro_f1"] == pytest.approx(2 * tp / (2 * tp + fp + fn))
+    top1 = [names[j] for j in np.argmax(proba, axis=1)]
+    assert record["test_precision_at_1"] == pytest.approx(
+        np.mean([t in g for t, g in zip(top1, gold)]))
+    assert record["test_accuracy"] > 0.5  # the words tell the labels
+
+
+def test_test_prints_multilabel_metrics(multilabel_run, capsys):
+    folder, model, record, _ = multilabel_run
+    capsys.readouterr()
+    assert cli.main(["test", "--model", str(model), str(folder / "test.ft"), "-k", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "40 examples, multi-label (3 labels, threshold 0.4)" in out
+    for name in ("subset accuracy", "micro-F1", "macro-F1", "P@1", "R@1", "P@2", "R@2"):
+        assert name in out, name
+    assert cli.main(["test", "--model", str(model), str(folder / "test.ft"), "-k", "2",
+                     "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["multilabel"] is True and result["n_samples"] == 40
+    assert result["subset_accuracy"] == pytest.approx(record["test_accuracy"])
+    assert result["micro_f1"] == pytest.approx(record["test_micro_f1"])
+    assert result["macro_f1"] == pytest.approx(record["test_macro_f1"])
+    assert set(result["precision_at_k"]) == set(result["recall_at_k"]) == {"1", "2"}
+    assert result["precision_at_k"]["1"] == pytest.approx(record["test_precision_at_1"])
+    assert cli.main(["test", "--model", str(model), str(folder / "test.ft"),
+                     "--threshold", "0.99", "--json"]) == 0
+    strict = json.loads(capsys.readouterr().out)
+    assert strict["threshold"] == 0.99
+    # P@k ranks the labels whatever their probability; fewer labels reach 0.99
+    assert strict["precision_at_k"]["1"] == result["precision_at_k"]["1"]
+    assert strict["micro_recall"] < result["micro_recall"]
+
+
+def test_predict_multilabel_label_sets_and_top_k(multilabel_run, capsys):
+    import cymlp
+
+    folder, model, _, _ = multilabel_run
+    texts = ["apple pear fig", "car bus red blue", "", "the of and"]
+    inputs = folder / "in.txt"
+    inputs.write_text("\n".join(texts) + "\n")
+    loaded = cymlp.load(model)
+    proba = loaded.predict_proba(texts)
+    names = [str(c) for c in loaded.classes_]
+    capsys.readouterr()
+    assert cli.main(["predict", "--model", str(model), str(inputs)]) == 0
+    lines = capsys.readouterr().out.split("\n")
+    assert len(lines) == 5 and lines[-1] == ""
+    for line, row in zip(lines, proba):
+        assert set(filter(None, line.split("\t"))) == {n for n, p in zip(names, row)
+                                                       if p >= 0.4}
+    for extra, k, threshold in ((["-k", "2"], 2, 0.4), (["--threshold", "0.0"], 3, 0.0),
+                                (["-k", "1", "--threshold", "0.999999"], 1, 0.999999)):
+        assert cli.main(["predict", "--model", str(model), str(inputs), *extra]) == 0
+        lines = capsys.readouterr().out.split("\n")
+        assert len(lines) == 5 and lines[-1] == ""
+        for line, row in zip(lines, proba):
+            fields = line.split("\t") if line else []
+            labels, probs = fields[0::2], [float(v) for v in fields[1::2]]
+            expected = [n for n, p in sorted(zip(names, row), key=lambda t: -t[1])
+                        if p >= threshold][:k]
+            assert labels == expected, (extra, line)
+            assert probs == sorted(probs, reverse=True)
+            assert probs == pytest.approx([row[names.index(n)] for n in labels], rel=1e-5)
+
+
+def test_predict_top_k_of_a_single_label_model(text_model, tmp_path, capsys):
+    import cymlp
+
+    inputs = tmp_path / "in.txt"
+    inputs.write_text("the film was good\n\nbad\n")
+    capsys.readouterr()
+    assert cli.main(["predict", "--model", str(text_model), str(inputs), "-k", "2"]) == 0
+    lines = capsys.readouterr().out.split("\n")[:-1]
+    loaded = cymlp.load(text_model)
+    proba = loaded.predict_proba(["the film was good", "", "bad"])
+    assert len(lines) == 3
+    for line, row in zip(lines, proba):
+        fields = line.split("\t")
+        assert len(fields) == 4 and fields[0] == str(loaded.classes_[np.argmax(row)])
+        assert float(fields[1]) == pytest.approx(row.max(), rel=1e-5)
+        assert float(fields[1]) >= float(fields[3])
+    assert cli.main(["predict", "--model", str(text_model), str(inputs), "--threshold",
+                     "0.999999"]) == 0
+    assert capsys.readouterr().out == "\n\n\n"  # one (empty) line per input line
+    labelled = tmp_path / "labelled.txt"
+    labelled.write_text("pos the film was good\nneg bad\nmeh fine\n")
+    assert cli.main(["test", "--model", str(text_model), str(labelled), "-k", "2",
+                     "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["top_k_accuracy"] == {"2": pytest.approx(2 / 3)}  # 'meh' is unknown
+    assert cli.main(["test", "--model", str(text_model), str(labelled), "-k", "1",
+                     "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["top_k_accuracy"]["1"] == pytest.approx(result["accuracy"])
+
+
+def test_train_records_class_weight_embeddings_and_buckets(tmp_path, capsys):
+    import cymlp
+
+    texts, labels = _texts(60, 0)
+    train = tmp_path / "train.txt"
+    _write_text_file(train, "label_text", texts, labels)
+    vectors = tmp_path / "vectors.vec"
+    vocab = sorted({w for t in texts for w in t.split()})
+    rng = np.random.default_rng(0)
+    table = {w: rng.normal(size=4).round(3) for w in vocab[: len(vocab) // 2]}
+    vectors.write_text(f"{len(table)} 4\n" + "".join(
+        w + " " + " ".join(repr(float(v)) for v in vec) + "\n" for w, vec in table.items()))
+    model, metrics = tmp_path / "m.npz", tmp_path / "run.json"
+    code = cli.main(["train", "--train", str(train), "--holdout", "0.2", "--hidden", "4",
+                     "--epochs", "5", "--embed-dim", "4", "--ngram-range", "1,1",
+                     "--class-weight", "balanced", "--pretrained-vectors", str(vectors),
+                     "--freeze-embeddings", "--n-buckets", "64", "--out", str(model),
+                     "--metrics", str(metrics)])
+    assert code == 0, capsys.readouterr().err
+    record = json.loads(metrics.read_text())
+    config, params = record["config"], record["params"]
+    assert config["class_weight"] == params["class_weight"] == "balanced"
+    assert config["pretrained_vectors"] == params["pretrained_vectors"] == str(vectors)
+    assert config["freeze_embeddings"] is True and params["embed_trainable"] is False
+    assert config["n_buckets"] == params["n_buckets"] == 64
+    assert 0 < record["pretrained_coverage"] <= 1
+    loaded = cymlp.load(model)
+    ids = loaded.vocabulary_.token_to_id
+    found = [w for w in table if w in ids]
+    assert len(found) >= 5
+    for word in found:  # frozen: still exactly the file's vectors after training
+        np.testing.assert_allclose(loaded.embeddings_[ids[word]], table[word], rtol=1e-6)
+    # left out, the options take the estimator's defaults, recorded as such
+    assert cli.main(["train", "--train", str(train), "--holdout", "0.2", "--hidden", "4",
+                     "--epochs", "2", "--embed-dim", "4", "--metrics", str(metrics)]) == 0
+    config = json.loads(metrics.read_text())["config"]
+    assert config["class_weight"] is None and config["freeze_embeddings"] is False
+    assert config["pretrained_vectors"] is None and config["threshold"] == 0.5
+
+
+MULTILABEL_MISTAKES = {
+    "single_label_model_on_multilabel_data": (
+        ["test", "--model", "{text_model}", "{ml}"],
+        "the data are multi-label (example 1 has the labels ['a', 'b']), but"),
+    "class_weight_on_multilabel_data": (
+        ["train", "--train", "{ml}", "--holdout", "0.3", "--epochs", "1",
+         "--class-weight", "balanced"],
+        "class_weight applies to single-label data, and these data are multi-label"),
+    "proba_of_a_multilabel_model": (
+        ["predict", "--model", "{ml_model}", "{texts}", "--proba"],
+        "a multi-label model: use -k K or --threshold P"),
+    "proba_with_k": (
+        ["predict", "--model", "{text_model}", "{texts}", "--proba", "-k", "2"],
+        "--proba prints every class's probability, -k and --threshold"),
+    "threshold_of_a_single_label_test": (
+        ["test", "--model", "{text_model}", "{single}", "--threshold", "0.5"],
+        "--threshold applies to multi-label models"),
+    "svmlight_index_beyond_the_model": (
+        ["predict", "--model", "{numeric_model}", "{svm_wide}"],
+        "line 2: feature index 3 is beyond the model's 2 features (indices 1 to 2)"),
+    "svmlight_index_zero_one_based": (
+        ["predict", "--model", "{numeric_model}", "{svm_zero}"],
+        "line 1: feature index 0, but the indices are read as one-based"),
+    "svmlight_not_index_value": (
+        ["predict", "--model", "{numeric_model}", "{svm_bad}"],
+        "line 1, feature 2: 'x' is not a number"),
+}
+
+
+@pytest.mark.parametrize("args, message", MULTILABEL_MISTAKES.values(),
+                         ids=MULTILABEL_MISTAKES)
+def test_multilabel_and_top_k_mistakes_are_one_line(tmp_path, capsys, text_model,
+                                                     numeric_model, multilabel_run, args,
+                                                     message):
+    ml = tmp_path / "ml.ft"
+    ml.write_text("__label__a __label__b good\n__label__a bad\n" * 5)
+    single = tmp_path / "single.txt"
+    single.write_text("pos good\nneg bad\n")
+    texts = tmp_path / "t.txt"
+    texts.write_text("good\n")
+    files = {"svm_wide": "1:0.5\n2:1 3:1\n", "svm_zero": "0 0:1\n", "svm_bad": "1 2:x\n"}
+    for name, content in files.items():
+        (tmp_path / f"{name}.svm").write_text(content)
+    names = {"text_model": text_model, "numeric_model": numeric_model,
+             "ml_model": multilabel_run[1], "ml": ml, "single": single, "texts": texts,
+             **{name: tmp_path / f"{name}.svm" for name in files}}
+    code = cli.main([a.format(**names) for a in args])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert message in captured.err, captured.err
+    assert "Traceback" not in captured.err and captured.out == ""
+    assert captured.err.strip().splitlines()[-1].startswith(f"cymlp {args[0]}: ")

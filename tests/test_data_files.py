@@ -97,16 +97,36 @@ def test_fasttext_label_prefix_is_configurable(tmp_path):
     assert datasets.read_file(path, label_prefix="#c#").format == "fasttext"
 
 
-def test_fasttext_multilabel_line_needs_multilabel_true(tmp_path):
+def test_fasttext_several_labels_make_a_multilabel_file(tmp_path):
     path = _write(tmp_path, "ft.txt", "__label__a one\n__label__b __label__c two words\n")
+    for multilabel in ("auto", True):
+        got = datasets.read_file(path, multilabel=multilabel)
+        assert got.y == [["a"], ["b", "c"]]  # every row a list, one label or several
+        assert got.X == ["one", "two words"]  # no label read as a word
+        assert got.n_rows == 2 and got.format == "fasttext"
+    assert datasets.read_file(path).y == [["a"], ["b", "c"]]  # "auto" is the default
     with pytest.raises(
         DataFormatError,
-        match=r"ft\.txt, line 2: 2 labels \['b', 'c'\].*needs multilabel=True",
+        match=r"ft\.txt, line 2: 2 labels \['b', 'c'\].*multilabel=False",
     ):
-        datasets.read_file(path)
-    got = datasets.read_file(path, multilabel=True)
-    assert got.y == [["a"], ["b", "c"]]
-    assert got.X == ["one", "two words"]  # no label read as a word
+        datasets.read_file(path, multilabel=False)
+
+
+def test_fasttext_multilabel_exact_rows_crlf_and_bom(tmp_path):
+    content = ("\ufeff__label__x __label__y a b\r\n__label__y c\r\n"
+               "__label__z __label__x __label__y  d\r\n__label__x e")  # no final newline
+    path = _write(tmp_path, "ml.ft", content)
+    got = datasets.read_file(path)
+    assert got.n_rows == 4 and len(got.X) == 4 and len(got.y) == 4
+    assert got.y == [["x", "y"], ["y"], ["z", "x", "y"], ["x"]]
+    assert got.X == ["a b", "c", "d", "e"]  # CR dropped, labels never in the text
+
+
+def test_fasttext_one_label_per_line_stays_single_label_with_auto(tmp_path):
+    path = _write(tmp_path, "ft.txt", "__label__a one\n__label__b two\n")
+    got = datasets.read_file(path)
+    assert isinstance(got.y, np.ndarray) and got.y.tolist() == ["a", "b"]
+    assert datasets.read_file(path, multilabel=True).y == [["a"], ["b"]]
 
 
 def test_fasttext_multilabel_integer_labels(tmp_path):
@@ -220,7 +240,6 @@ def test_jsonl_keys_are_configurable_and_integer_labels(tmp_path):
         ('{"text": "x", "label": 1.5}', r"line 2: label 'label' is float"),
         ('{"text": "x", "label": true}', r"line 2: label 'label' is bool"),
         ('{"text": "x", "label": ""}', r"line 2: empty label"),
-        ('{"text": "x", "label": ["a", "b"]}', r"line 2: .*multi-label.*multilabel=True"),
         ("", r"line 2: empty line"),
         ("[" * 100000, r"line 2: not valid JSON \(nested too deeply\)"),
     ],
@@ -235,6 +254,13 @@ def test_jsonl_multilabel(tmp_path):
     path = _write(tmp_path, "d.jsonl", '{"text": "x", "label": ["a", "b"]}\n'
                                        '{"text": "y", "label": "c"}\n')
     assert datasets.read_file(path, multilabel=True).y == [["a", "b"], ["c"]]
+    assert datasets.read_file(path).y == [["a", "b"], ["c"]]
+    with pytest.raises(DataFormatError, match=r"line 1: .*a list, a multi-label example, "
+                                              r"but multilabel=False"):
+        datasets.read_file(path, multilabel=False)
+    one = _write(tmp_path, "one.jsonl", '{"text": "x", "label": ["a"]}\n'
+                                        '{"text": "y", "label": "c"}\n')
+    assert datasets.read_file(one).y == [["a"], ["c"]]  # a JSON list is multi-label
 
 
 def test_jsonl_cp1252_line_is_repaired(tmp_path):
@@ -482,14 +508,30 @@ def test_svmlight_qid_is_ignored_with_a_warning(tmp_path):
         ("1 x:1", r"line 2: feature index 'x' is not an integer"),
         ("1 2:abc", r"line 2, feature 2: 'abc' is not a number"),
         ("1 2:nan", r"line 2, feature 2: NaN or infinity"),
-        ("1,2 3:1", r"line 2: label '1,2' lists several labels"),
         ("3:1", r"line 2: starts with '3:1'; expected 'LABEL INDEX:VALUE"),
+        ("1, 3:1", r"line 2: empty label"),
     ],
 )
 def test_svmlight_errors_name_the_line(tmp_path, line, match):
     path = _write(tmp_path, "d.svm", "0 1:1\n" + line + "\n")
     with pytest.raises(DataFormatError, match=match):
         datasets.read_file(path)
+
+
+def test_svmlight_multilabel_rows(tmp_path):
+    content = "# labels 0..3\r\n0,2 1:0.5 3:1\r\n\r\n1 2:2\r\n3,0,1 1:1 # c\r\n2\r\n"
+    path = _write(tmp_path, "ml.svm", content)
+    got = datasets.read_file(path)
+    assert got.n_rows == 4 and got.X.shape == (4, 3) and got.X.format == "csr"
+    assert got.y == [[0, 2], [1], [3, 0, 1], [2]]
+    np.testing.assert_array_equal(got.X.toarray(),
+                                  [[0.5, 0, 1], [0, 2, 0], [1, 0, 0], [0, 0, 0]])
+    with pytest.raises(DataFormatError, match=r"line 2: label '0,2' lists several labels, a "
+                                              r"multi-label example, but multilabel=False"):
+        datasets.read_file(path, multilabel=False)
+    single = _write(tmp_path, "s.svm", "0 1:1\n1 2:1\n")
+    assert datasets.read_file(single, multilabel=True).y == [[0], [1]]
+    assert datasets.read_file(single).y.tolist() == [0, 1]
 
 
 # ---------------------------------------------------------------------------
@@ -576,8 +618,11 @@ def test_unknown_format_errors_list_the_formats(tmp_path):
 
 def test_options_that_do_not_apply_are_errors(tmp_path):
     path = _write(tmp_path, "a.txt", "1 x\n")
-    with pytest.raises(ValueError, match="multilabel=True applies to fasttext and jsonl"):
+    with pytest.raises(ValueError, match="multilabel=True applies to fasttext, jsonl and "
+                                         "svmlight"):
         datasets.read_file(path, multilabel=True)
+    with pytest.raises(ValueError, match="multilabel must be 'auto', True or False"):
+        datasets.read_file(path, multilabel="yes")
     with pytest.raises(ValueError, match="only npy files take"):
         datasets.read_file(path, label_column=0)
     with pytest.raises(ValueError, match="delimiter must be one character"):
@@ -874,6 +919,29 @@ def test_load_files_svmlight_agree_on_base_and_width(tmp_path):
     splits = datasets.load_files(train, train, zero)
     assert splits.train[0].shape == (3, 3)
     np.testing.assert_array_equal(splits.train[0].toarray()[0], [0, 1, 2])
+
+
+def test_load_files_one_multilabel_file_makes_every_part_lists(tmp_path):
+    train = _write(tmp_path, "train.ft", "__label__a __label__b x\n__label__a y\n"
+                                         "__label__b z\n__label__a __label__b w\n")
+    dev = _write(tmp_path, "dev.ft", "__label__a x\n__label__b y\n")  # one label a line
+    splits = datasets.load_files(train, dev, dev)
+    assert splits.train[1] == [["a", "b"], ["a"], ["b"], ["a", "b"]]
+    assert splits.dev[1] == [["a"], ["b"]] and splits.test[1] == [["a"], ["b"]]
+    assert splits.n_classes == 2 and len(splits.train[0]) == 4
+    ints = _write(tmp_path, "ints.ft", "__label__1 __label__2 x\n__label__1 y\n")
+    words = _write(tmp_path, "words.ft", "__label__one x\n")  # strings: all become str
+    splits = datasets.load_files(ints, words, words)
+    assert splits.train[1] == [["1", "2"], ["1"]] and splits.dev[1] == [["one"]]
+
+
+def test_load_files_multilabel_svmlight_with_holdout(tmp_path):
+    rows = "".join(f"{i % 3},{(i + 1) % 3} {i % 5 + 1}:1\n" for i in range(30))
+    path = _write(tmp_path, "ml.svm", rows)
+    splits = datasets.load_files(path, holdout=0.2, seed=0)
+    sizes = [splits.train[0].shape[0], splits.dev[0].shape[0], splits.test[0].shape[0]]
+    assert sum(sizes) == 30 and sizes[1] == sizes[2] == 6
+    assert all(isinstance(labels, list) and len(labels) == 2 for labels in splits.test[1])
 
 
 def test_load_files_n_samples_reduces_train_only(tmp_path):

@@ -284,6 +284,13 @@ REFUSED_BEFORE_ANY_JOB = {  # id: (configuration change, message excerpt)
     "per_dataset_unknown": ({"per_dataset": {"negaton": {"epochs": 3}}},
                             "per_dataset: negaton is neither a built-in data set nor a "
                             "name in datasets"),
+    "params_class_weight_unknown": ({"params": {"class_weight": "heavy"}},
+                                    "class_weight must be None, 'balanced' or a dict"),
+    "axis_class_weight_negative": ({"axes": {"class_weight": [None, {0: -1.0}]}},
+                                   "class_weight[0] must be"),
+    "params_vectors_missing": ({"params": {"pretrained_vectors": "absent.vec"}},
+                               "params: pretrained_vectors: the word-vector file absent.vec "
+                               "is not found"),
 }
 
 
@@ -1047,3 +1054,116 @@ def test_jobs_use_the_installed_cymlp_not_the_checkouts_sources(tmp_path):
     assert proc.returncode != 0
     assert "cymlp's compiled extension is missing" in output_of(proc)
     assert "not `python -m snakemake`" in output_of(proc)
+
+
+# ------------------------------------------------------------------ multi-label, svmlight, class_weight
+
+def _multilabel_file(path, n, seed):
+    rng = np.random.default_rng(seed)
+    words = {"a": ["apple", "pear"], "b": ["car", "bus"], "c": ["red", "blue"]}
+    lines = []
+    for _ in range(n):
+        labels = list(rng.choice(["a", "b", "c"], size=rng.integers(1, 3), replace=False))
+        tokens = [str(rng.choice(words[label])) for label in labels for _ in range(3)]
+        lines.append(" ".join(f"__label__{label}" for label in labels) + " " + " ".join(tokens))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _svmlight_file(path, n):
+    path.write_text("".join(f"{i % 3} {1 + i % 3}:1 {4 + i % 5}:0.5\n" for i in range(n)))
+    return path
+
+
+def _train_all_blocks(plan, tmp_path):
+    train_block = _script("train_block")
+    for (dataset, block), members in plan.blocks.items():
+        lines = []
+        code = train_block.train_block([r.job() for r in members],
+                                       str(tmp_path / "blocks" / f"{dataset}.{block}.json"),
+                                       lines.append)
+        assert code == 0, lines
+
+
+def test_multilabel_and_svmlight_datasets_go_through_the_sweep(tmp_path):
+    tags = _multilabel_file(tmp_path / "tags.ft", 120, 0)
+    sparse = _svmlight_file(tmp_path / "points.svm", 60)
+    sweep, plan = plan_of(
+        tmp_path, datasets=[{"name": "tags", "train": "tags.ft", "holdout": 0.2},
+                            {"name": "sparse", "train": "points.svm", "holdout": 0.2}],
+        activations=["relu"], bias=["both"], hidden=[[8]], seeds=[0], epochs=15,
+        embed_dim=8, lr={"default": 0.05}, threshold=0.4)
+    assert plan.datasets["tags"].kind == "text" and plan.datasets["sparse"].kind == "numeric"
+    assert {r.params["threshold"] for r in plan.runs.values()} == {0.4}
+    _train_all_blocks(plan, tmp_path)
+    records = {run.dataset: json.loads(open(run.record).read()) for run in plan.runs.values()}
+    tags_record, sparse_record = records["tags"], records["sparse"]
+    assert tags_record["status"] == sparse_record["status"] == "ok"
+    assert tags_record["multilabel"] is True and sparse_record["multilabel"] is False
+    assert sparse_record["data"]["sparse"] is True
+    assert tags_record["test_accuracy"] is not None and tags_record["test_micro_f1"] > 0.5
+    assert sparse_record["test_micro_f1"] == sparse_record["test_accuracy"]
+
+    collect = _script("collect")
+    runs, _ = collect.collect([[r.dataset, r.run_id, r.record] for r in plan.runs.values()],
+                              plan.axes)
+    row = runs.set_index("dataset").loc["tags"]
+    assert bool(row["multilabel"]) is True
+    assert row["test_accuracy"] == tags_record["test_accuracy"]  # the subset accuracy
+    assert row["test_micro_f1"] == tags_record["test_micro_f1"]
+    assert bool(runs.set_index("dataset").loc["sparse", "multilabel"]) is False
+    path = tmp_path / "runs.csv"
+    runs.to_csv(path, index=False)  # the tables read runs.csv back
+    tables = _script("tables")
+    sections, summary = tables.build(pd.read_csv(path), "tags", "test_accuracy",
+                                     "dev_accuracy", plan.axes)
+    assert "multi-label data: every accuracy is a subset accuracy" in summary
+    best = sections[-1][2]
+    assert best.loc["relu", "test micro-F1"] == f"{100 * tags_record['test_micro_f1']:.1f}"
+    sections, summary = tables.build(pd.read_csv(path), "sparse", "test_accuracy",
+                                     "dev_accuracy", plan.axes)
+    assert "multi-label" not in summary and "test micro-F1" not in sections[-1][2]
+
+
+def test_class_weight_as_an_axis_a_key_and_a_parameter(tmp_path):
+    _svmlight_file(tmp_path / "points.svm", 60)
+    own = [{"name": "sparse", "train": "points.svm", "holdout": 0.2}]
+    base = {"activations": ["relu"], "bias": ["both"], "hidden": [[4]], "seeds": [0],
+            "epochs": 3}
+    sweep, plan = plan_of(tmp_path, datasets=["xor", *own],
+                          axes={"class_weight": [None, "balanced"]}, **base)
+    assert plan.levels["class_weight"] == ["none", "balanced"]
+    assert {r.params["class_weight"] for r in plan.runs.values()} == {None, "balanced"}
+    assert any(".class_weight=balanced." in rid for _, rid in plan.runs)
+    _, keyed = plan_of(tmp_path, datasets=own, class_weight="balanced",
+                       per_dataset={"sparse": {"class_weight": None}}, **base)
+    assert {r.params["class_weight"] for r in keyed.runs.values()} == {None}
+    _, default = plan_of(tmp_path, datasets=own, **base)  # left out: not in the spec
+    assert all("class_weight" not in r.params for r in default.runs.values())
+    # a mapping of label to weight: JSON keys (str) weigh the file's int labels
+    _, mapped = plan_of(tmp_path, datasets=own, params={"class_weight": {0: 3.0, 2: 0.5}},
+                        **base)
+    _train_all_blocks(mapped, tmp_path)
+    (run,) = mapped.runs.values()
+    record = json.loads(open(run.record).read())
+    assert record["status"] == "ok"
+    assert record["params"]["class_weight"] == {"0": 3.0, "2": 0.5}
+
+
+def test_a_word_vector_file_of_params_is_part_of_the_runs_identity(tmp_path):
+    vectors = tmp_path / "v.vec"
+    vectors.write_text("2 4\nnot 0 0 0 1\ngood 1 0 0 0\n")
+    base = {"datasets": ["negation"], "activations": ["relu"], "bias": ["both"],
+            "hidden": [[4]], "seeds": [0], "embed_dim": 4}
+    _, plan = plan_of(tmp_path, params={"pretrained_vectors": "v.vec",
+                                        "embed_trainable": False}, **base)
+    (run,) = plan.runs.values()
+    assert run.params["pretrained_vectors"] == str(vectors)  # resolved against the start
+    assert run.params["embed_trainable"] is False
+    first = run.spec()["data"]["pretrained_vectors_sha256"]
+    vectors.write_text("2 4\nnot 0 0 0 1\ngood 0 1 0 0\n")
+    _, plan = plan_of(tmp_path, params={"pretrained_vectors": "v.vec",
+                                        "embed_trainable": False}, **base)
+    (changed,) = plan.runs.values()
+    assert changed.spec()["data"]["pretrained_vectors_sha256"] != first
+    assert changed.run_id == run.run_id and changed.spec() != run.spec()

@@ -1,6 +1,7 @@
 """Collect the run records of a sweep into two tidy tables.
 
-``runs.csv``: one row per run (sweep axes, training options, status, final metrics).
+``runs.csv``: one row per run (sweep axes, training options, status, final metrics; for
+multi-label data ``test_accuracy`` is the subset accuracy and ``test_micro_f1`` is added).
 ``history.csv``: one row per run and epoch (loss, accuracies, unit diagnostics).
 """
 
@@ -105,6 +106,11 @@ def run_row(dataset, run_id, record, axes):
         "dev_accuracy": record.get("dev_accuracy"),
         "test_accuracy": record.get("test_accuracy"),
         "test_macro_f1": record.get("test_macro_f1"),
+        # multi-label runs: the accuracies are subset accuracies; micro-F1 is over the
+        # example-label pairs (for single-label runs it equals the accuracy)
+        "test_micro_f1": record.get("test_micro_f1"),
+        "multilabel": bool(record.get("multilabel")
+                           or (record.get("data") or {}).get("multilabel")),
         "train_seconds": record.get("train_seconds"),
         "samples_per_s": record.get("samples_per_s"),
         "n_epochs": record.get("n_epochs"),

@@ -41,6 +41,10 @@ TRAINING_KEYS = ("lr", "epochs", "batch_size", "label_smoothing", "alpha", "mome
                  "tol", "n_iter_no_change", "early_stopping", "encoder", "embed_dim",
                  "window", "ngram_range", "char_ngram_range", "min_count")
 
+#: Training options without a default: set only when the configuration (or a
+#: dataset's override) gives them, so that the runs of earlier sweeps keep their specs.
+OPTIONAL_KEYS = ("class_weight", "threshold")
+
 #: Run-wide estimator settings of the configuration.
 RUN_WIDE_KEYS = ("dtype", "diagnostics")
 
@@ -248,10 +252,6 @@ def _own(entry, config, base):
     except (ValueError, OSError) as exc:
         raise ConfigError(f"datasets: {name}: {exc}") from None
     kind = ds.FORMATS[fmt]["kind"]
-    if fmt == "svmlight":
-        raise ConfigError(f"datasets: {name}: svmlight files hold sparse features, and the "
-                          "estimators do not accept sparse input yet; convert the data to "
-                          "a dense format (numeric CSV, .npz)")
     if kind not in ("text", "numeric"):  # Parquet holds either: its columns decide
         kind = _parquet_kind(source["train"], entry.get("text_column"), name)
     folds = _folds(config, name, cv) if cv is not None else [0]
@@ -302,15 +302,17 @@ def _axes(config, kinds):
     return axes
 
 
-def _fixed(config, dataset):
+def _fixed(config, dataset, base="."):
     """The estimator parameters every run of ``dataset`` shares (before the axes):
     the training options (with the dataset's overrides), the run-wide settings and
     ``params``. Returns (params, per-activation learning rates or None)."""
     from cymlp import cli
 
     options = {key: config[key] for key in TRAINING_KEYS}
+    options.update({key: config[key] for key in OPTIONAL_KEYS if key in config})
     override = config.get("per_dataset", {}).get(dataset.name, {})
-    options.update({k: v for k, v in override.items() if k in TRAINING_KEYS})
+    options.update({k: v for k, v in override.items()
+                    if k in TRAINING_KEYS or k in OPTIONAL_KEYS})
     options.update({key: config[key] for key in RUN_WIDE_KEYS})
     known = set(cli.estimator_parameters(dataset.kind))
     params, rates = {}, None
@@ -332,10 +334,21 @@ def _fixed(config, dataset):
             if any(param in cli.estimator_parameters(k) for k in ("text", "numeric")):
                 continue  # applies to the other kind of data
             raise ConfigError(f"params: {key!r} is not an estimator parameter")
+        if param == "pretrained_vectors" and value is not None:
+            value = _vectors_file(value, base, key)
         params[param] = as_param(value)
         if param == "learning_rate_init":
             rates = None
     return params, rates
+
+
+def _vectors_file(value, base, key):
+    """A word-vector file of ``params``, made absolute; it must exist."""
+    path = resolve(value, base)
+    if not os.path.isfile(path):
+        raise ConfigError(f"params: {key}: the word-vector file {value} is not found "
+                          f"(looked for {path})")
+    return path
 
 
 def _learning_rates(rates):
@@ -431,8 +444,9 @@ def build_plan(config, base, results=None):
     keep_models = bool(config.get("save_models", True))
     size = int(config.get("block_size", 48))
     seen_alias = set()
+    digests = {}  # word-vector file -> SHA-256
     for dataset in datasets.values():
-        fixed, rates = _fixed(config, dataset)
+        fixed, rates = _fixed(config, dataset, base)
         rates = _learning_rates(rates) if rates else None
         planned = []
         checked = {}
@@ -477,6 +491,11 @@ def build_plan(config, base, results=None):
                             **{k: v for k, v in dataset.source.items()
                                if k not in ("train", "dev", "test", "data_dir", "name",
                                             "dataset")}}
+                    vectors = params.get("pretrained_vectors")
+                    if vectors:  # editing the word vectors retrains the runs using them
+                        if vectors not in digests:
+                            digests[vectors] = _digest(vectors)
+                        data["pretrained_vectors_sha256"] = digests[vectors]
                     run = Run(dataset.name, rid, labels, int(seed), fold, dataset.kind,
                               plain({**params, "random_state": int(seed)}), source,
                               os.path.join(results, "runs", dataset.name, f"{rid}.json"),

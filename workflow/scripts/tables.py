@@ -77,10 +77,12 @@ def best_per_activation(runs, metric, selection, activations, columns=None):
     ok = runs[runs["status"] == "ok"]
     if ok.empty:
         return pd.DataFrame(columns=["activation"])
+    micro = _is_multilabel(runs) and "test_micro_f1" in ok
+    extra = {"micro": ("test_micro_f1", "mean")} if micro else {}
     stats = (ok.groupby(columns, sort=False, dropna=False)
              .agg(dev=(selection, "mean"), test=(metric, "mean"),
                   test_std=(metric, "std"), f1=("test_macro_f1", "mean"),
-                  runs=(metric, "size"), loss=("final_loss", "mean"))
+                  runs=(metric, "size"), loss=("final_loss", "mean"), **extra)
              .reset_index())
     stats["units"] = stats["hidden"].map(
         lambda h: sum(int(v) for v in str(h).split("x") if v))
@@ -97,9 +99,16 @@ def best_per_activation(runs, metric, selection, activations, columns=None):
                           f"{100 * m:.1f} ± {100 * s:.1f}"
                           for m, s in zip(best["test"], best["test_std"])],
         "test macro-F1": [f"{100 * v:.1f}" for v in best["f1"]],
+        **({"test micro-F1": [f"{100 * v:.1f}" for v in best["micro"]]} if micro else {}),
         "runs": best["runs"].astype(int),
     }, index=best.index)
     return table
+
+
+def _is_multilabel(runs):
+    """Whether the runs are of multi-label data (runs.csv of older sweeps has no column)."""
+    return "multilabel" in runs and bool(
+        runs["multilabel"].astype(str).str.lower().eq("true").any())
 
 
 def to_markdown(table):
@@ -166,7 +175,12 @@ def build(runs, dataset, metric, selection, axes=None):
         best))
     counts = runs["status"].value_counts().to_dict()
     status = ", ".join(f"{counts[k]} {k}" for k in sorted(counts))
-    return sections, f"{len(runs)} runs ({status})"
+    summary = f"{len(runs)} runs ({status})"
+    if _is_multilabel(runs):
+        summary += ("; multi-label data: every accuracy is a subset accuracy (the share of "
+                    "examples whose predicted label set is exactly right), and the F1 "
+                    "scores are over the labels")
+    return sections, summary
 
 
 #: Table rows in the order of cymlp's activation registry.

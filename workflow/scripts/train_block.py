@@ -49,7 +49,8 @@ def failed_record(job, exc, cli):
     return {"record_version": cli.RECORD_VERSION, "config": job["source"], "params": None,
             "data": None, "status": "failed", "error": f"{type(exc).__name__}: {exc}",
             "history": [], "dev_accuracy": None, "test_accuracy": None,
-            "test_macro_f1": None, "train_seconds": None, "samples_per_s": None,
+            "test_macro_f1": None, "test_micro_f1": None, "train_seconds": None,
+            "samples_per_s": None,
             "n_epochs": 0, "cymlp_version": cli._version(), "provenance": cli.provenance()}
 
 
