@@ -346,6 +346,10 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         weights = self._sample_weights(s, model, targets, sample_weight, incremental)
         val, inputs, targets, weights = self._validation(
             model, s, inputs, targets, weights, validation_data, incremental and train)
+        if not warm:  # what the encoder learns from the labels (of the training rows only)
+            inputs, val_inputs = model.encoder.fit_labels(
+                targets, inputs, None if val is None else val[0], s["dtype"])
+            val = None if val is None else (val_inputs, *val[1:])
         batch_size = self._batch_size(s, len(inputs))
         diag = None
         if s["diagnostics"]:

@@ -52,6 +52,10 @@ class DenseEncoder:
                         feature_names=self.feature_names_in)
         return DenseInputs(X)
 
+    def fit_labels(self, targets, inputs, val, dtype):
+        """Numeric columns learn nothing from the labels: ``(inputs, val)`` unchanged."""
+        return inputs, val
+
     def n_features(self, settings):
         return self.n_features_in
 
