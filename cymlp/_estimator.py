@@ -603,8 +603,15 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------- the epochs
     def _run_epochs(self, run):
+        # cymlp.autotune watches the epochs of its trials: the hook returns True to end
+        # the fit here (the budget is spent: the best epoch so far is kept), or raises
+        # to abandon it (a pruned trial), which then fails like any other fit
+        watch = getattr(self, "_epoch_callback", None)
         for _ in range(run.n_epochs):
             record = self._epoch(run)
+            if watch is not None and watch(record):
+                run.stopped = True
+                break
             if self._should_stop(run, record):
                 run.stopped = True
                 break
