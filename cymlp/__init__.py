@@ -2,10 +2,14 @@
 backpropagation is derived by hand and compiled with Cython.
 
 Public API: :class:`MLPClassifier`, :class:`TextClassifier`, :class:`Vocabulary`,
-:func:`gradcheck`, :func:`save` and :func:`load` (model files), and the modules
-:mod:`cymlp.datasets` and :mod:`cymlp.io`. ``docs/architecture.md`` maps the modules.
+:class:`TfidfFeatures` and :class:`TextPipeline`
+(sparse n-gram features under an MLP), :class:`SeedEnsemble`, :func:`gradcheck`,
+:func:`save` and :func:`load` (model files), and the modules :mod:`cymlp.datasets` and
+:mod:`cymlp.io`. ``docs/architecture.md`` maps the modules.
 """
 from cymlp import datasets
+from cymlp.ensemble import SeedEnsemble
+from cymlp.features import TextPipeline, TfidfFeatures
 from cymlp.gradcheck import gradcheck
 from cymlp.io import load, save
 from cymlp.mlp import MLPClassifier
@@ -14,5 +18,6 @@ from cymlp.vocab import Vocabulary
 
 __version__ = "0.1.0"
 
-__all__ = ["MLPClassifier", "TextClassifier", "Vocabulary", "gradcheck", "load", "save",
-           "datasets", "__version__"]
+__all__ = ["MLPClassifier", "TextClassifier", "Vocabulary", "TfidfFeatures", "TextPipeline",
+           "SeedEnsemble", "gradcheck", "load", "save", "datasets",
+           "__version__"]
