@@ -2,12 +2,14 @@
 backpropagation is derived by hand and compiled with Cython.
 
 Public API: :class:`MLPClassifier`, :class:`TextClassifier`, :class:`Vocabulary`,
-:class:`TfidfFeatures` and :class:`TextPipeline`
+:func:`autotune` (hyper-parameters and model families chosen on development data within
+a time budget, :mod:`cymlp.tuning`), :class:`TfidfFeatures` and :class:`TextPipeline`
 (sparse n-gram features under an MLP), :class:`SeedEnsemble`, :func:`gradcheck`,
 :func:`save` and :func:`load` (model files), and the modules :mod:`cymlp.datasets` and
 :mod:`cymlp.io`. ``docs/architecture.md`` maps the modules.
 """
 from cymlp import datasets
+from cymlp.tuning import autotune
 from cymlp.ensemble import SeedEnsemble
 from cymlp.features import TextPipeline, TfidfFeatures
 from cymlp.gradcheck import gradcheck
@@ -19,5 +21,5 @@ from cymlp.vocab import Vocabulary
 __version__ = "0.1.0"
 
 __all__ = ["MLPClassifier", "TextClassifier", "Vocabulary", "TfidfFeatures", "TextPipeline",
-           "SeedEnsemble", "gradcheck", "load", "save", "datasets",
+           "SeedEnsemble", "autotune", "gradcheck", "load", "save", "datasets",
            "__version__"]

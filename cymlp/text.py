@@ -25,6 +25,7 @@ from cymlp import io as _io
 from cymlp._estimator import _BaseNetwork, _store_arguments
 from cymlp._inputs import TokenInputs
 from cymlp._network import Embedding
+from cymlp._tuned import TunedMixin, check_budget, fit_autotuned
 from cymlp._datafiles import DataFormatError
 from cymlp._validation import Interval
 from cymlp.io import ModelFileError
@@ -481,7 +482,7 @@ class TextEncoder:
 
 
 @_io.register
-class TextClassifier(_BaseNetwork):
+class TextClassifier(TunedMixin, _BaseNetwork):
     """Sentence classifier: word (and n-gram) embeddings, an encoder, an MLP.
 
     The defaults are a bag of lower-cased uni- and bigram embeddings (mean, ``e = 100``), one
@@ -553,6 +554,15 @@ class TextClassifier(_BaseNetwork):
         rows of ``E`` by a stable hash of their UTF-8 bytes (32-bit FNV-1a, the same on
         every machine and run), as fastText's ``-bucket``: the table stays bounded
         however large the corpus (see :class:`cymlp.Vocabulary`).
+    autotune_budget : float or None, default=None
+        Seconds: ``fit`` then searches the bag and window encoders' hyper-parameters
+        for that long (:func:`cymlp.autotune` with ``ensembles=False``), on
+        ``validation_data`` if given, else by a 3-fold cross-validation of X, and
+        keeps the best configuration's network, refitted on all the data
+        (``docs/autotune.md``).
+        The parameters set here to other than their defaults are held fixed; the
+        estimator's parameters are not changed (``best_params_`` holds the choice, and
+        ``autotune_trials_`` every trial). ``random_state`` seeds the search.
 
     Attributes
     ----------
@@ -590,6 +600,7 @@ class TextClassifier(_BaseNetwork):
         "pretrained_vectors": _check_pretrained,
         "embed_trainable": bool,
         "n_buckets": _check_n_buckets,
+        "autotune_budget": check_budget,
     }
 
     def __init__(self, hidden_layer_sizes=(256,), activation="relu", *, encoder="bag",
@@ -605,7 +616,7 @@ class TextClassifier(_BaseNetwork):
                  n_iter_no_change=3, bias="both", label_smoothing=0.0, dtype="float32",
                  leaky_slope=0.01, swish_beta=1.0, init="auto", diagnostics=False,
                  class_weight=None, threshold=0.5, n_jobs=None, pretrained_vectors=None,
-                 embed_trainable=True, n_buckets=None):
+                 embed_trainable=True, n_buckets=None, autotune_budget=None):
         _store_arguments(self, locals())
 
     _encoder_class = TextEncoder
@@ -679,6 +690,8 @@ class TextClassifier(_BaseNetwork):
         sample_weight : array-like of shape (n_texts,), optional
             Weight of every text in the loss (see :meth:`MLPClassifier.fit`).
         """
+        if self.autotune_budget is not None:
+            return fit_autotuned(self, X, y, validation_data, sample_weight)
         return self._fit(X, y, incremental=False, validation_data=validation_data,
                          sample_weight=sample_weight)
 
