@@ -74,6 +74,11 @@ MIN_REPORTS = 6
 TRIAL_SHARE = 0.25
 REFIT_MARGIN = 1.3
 
+#: the most of the budget the search keeps back for the ensemble stage: when the
+#: chosen configuration trains slowly, growing its ensemble to ``ensembles`` members
+#: would otherwise leave next to no time to search
+ENSEMBLE_SHARE = 0.25
+
 #: epochs and patience of the trials of each family (early stopping on dev)
 FIT_SETTINGS = {
     "bag": {"max_iter": 30, "n_iter_no_change": 3},
@@ -842,12 +847,18 @@ class _Search:
 
     def _kept_back(self):
         """Seconds the search leaves for what follows it: the ensemble stage (the
-        chosen configuration's fit once per new member and fold) and the refit of the
-        largest ensemble."""
+        chosen configuration's fit once per new member and fold), at most
+        ``ENSEMBLE_SHARE`` of the budget, and the refit of the largest ensemble that
+        fits in that."""
         if self.chosen is None:
             return 0.0
-        grow = (self.ensembles - 1) * self.chosen["fit_seconds"] * len(self.data.folds)
-        return grow + self._refit_seconds(self.ensembles)
+        per_member = self.chosen["fit_seconds"] * len(self.data.folds)
+        grow = (self.ensembles - 1) * per_member
+        members = self.ensembles
+        if self.budget is not None and grow > ENSEMBLE_SHARE * self.budget:
+            grow = ENSEMBLE_SHARE * self.budget
+            members = 1 + int(grow // per_member)
+        return grow + self._refit_seconds(members)
 
     def _refits(self):
         return self.refit == "train+dev" or self.data.kind == "cv"
