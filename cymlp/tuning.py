@@ -74,6 +74,9 @@ MIN_REPORTS = 6
 TRIAL_SHARE = 0.25
 REFIT_MARGIN = 1.3
 
+#: no trial starts in the last share of the budget
+START_MARGIN = 0.03
+
 #: the most of the budget the search keeps back for the ensemble stage: when the
 #: chosen configuration trains slowly, growing its ensemble to ``ensembles`` members
 #: would otherwise leave next to no time to search
@@ -911,9 +914,12 @@ class _Search:
         number = 0
         while self.n_trials is None or number < self.n_trials:
             # start a trial only if its first epoch (as long as the median first epoch
-            # so far, encoding included) can end in time, the refit kept back
+            # so far, encoding included) can end in time, the refit kept back, and
+            # not in the last START_MARGIN of the budget: an epoch cannot be cut, and
+            # a new configuration's first one may take much longer than the median
             first = float(np.median(self.first_epochs)) if self.first_epochs else 0.0
-            if self._left() - self._kept_back() <= first:
+            margin = 0.0 if self.budget is None else START_MARGIN * self.budget
+            if self._left() - self._kept_back() <= max(first, margin):
                 break
             self._trial()
             number += 1

@@ -152,20 +152,24 @@ def test_autotune_splits_takes_the_dev_split_or_folds(data):
 @pytest.mark.parametrize("refit", ["train", "train+dev"])
 def test_the_budget_is_respected(refit, make_blobs):
     """Trials that would train for ever (no early stopping, no epoch limit) are cut at
-    the deadline: the call ends within a generous margin of the budget, whatever the
-    speed of the machine."""
+    the deadline: the call ends within 5% (plus 0.3 s) of the budget, and uses most
+    of it. One BLAS thread, as the benchmarks: an epoch cannot be cut, and on a loaded
+    machine a multi-threaded BLAS can make one take a second."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
     X, y = make_blobs(n_per_class=400, n_features=20, n_classes=3, spread=3.0)
     endless = MLPClassifier(max_iter=10**6, n_iter_no_change=10**6, tol=0.0)
     budget = 3.0
-    with _Alarm(60):
+    with _Alarm(60), threadpoolctl.threadpool_limits(1):
         tic = time.perf_counter()
         model = cymlp.autotune(endless, X, y, time_budget=budget, validation=0.2,
                                refit=refit, random_state=0)
         elapsed = time.perf_counter() - tic
-    assert elapsed <= budget * 1.1 + 0.5, elapsed
+    assert budget * 0.8 <= elapsed <= budget * 1.05 + 0.3, elapsed
     summary = model.autotune_summary_
-    assert summary["seconds"] <= budget * 1.1 + 0.5
+    assert summary["seconds"] <= budget * 1.05 + 0.3
     assert summary["trials_timeout"] >= 1
+    # no trial starts in the last 3% of the budget
+    assert all(r["started"] <= 0.97 * budget for r in model.autotune_records())
     # a trial cut by the deadline after some epochs still ranks: its best epoch so far
     assert model.predict(X).shape == (len(y),)
 
@@ -349,3 +353,20 @@ def test_a_tuned_model_saves_and_loads(data, tmp_path):
     assert type(loaded) is type(model)
     probe = data.test[0][:100]
     np.testing.assert_array_equal(loaded.predict_proba(probe), model.predict_proba(probe))
+
+
+def test_progress_goes_to_stderr(data, capsys):
+    """verbose=1: one line per trial on stderr with its number, family, status, dev
+    score, the best so far, the time left and the configuration; nothing on stdout."""
+    X, y = data.train
+    cymlp.autotune("tfidf", X, y, n_trials=2, time_budget=60, validation=0.25,
+                   random_state=0, ensembles=1, verbose=1)
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = [line for line in err.splitlines() if line.startswith("autotune trial")]
+    assert len(lines) == 2
+    for number, line in enumerate(lines):
+        assert line.split()[2:4] == [str(number), "tfidf"]
+        assert " dev " in line and " best " in line and " s left" in line
+        assert "features.ngram_range=" in line and "learning_rate_init=" in line
+    assert "autotune: best trial" in err.splitlines()[-1]
