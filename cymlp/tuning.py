@@ -840,9 +840,11 @@ class _Search:
         configuration on training and development data (0 without a refit): its
         encoding and first epoch, then its other epochs up to the best one, as they
         took in the trial, times ``REFIT_MARGIN`` for the larger data."""
-        if self.chosen is None or not self._refits():
+        # (while no trial has completed, the best one the budget cut short is what
+        # would be refitted)
+        c = self.chosen if self.chosen is not None else self.partial
+        if c is None or not self._refits():
             return 0.0
-        c = self.chosen
         rest = max(c["epochs_run"] - 1, 1)
         per_epoch = max(c["fit_seconds"] - c["first_epoch"], 0.0) / rest
         one = c["first_epoch"] + per_epoch * max(c["best_epoch"] - 1, 0)
@@ -854,7 +856,7 @@ class _Search:
         ``ENSEMBLE_SHARE`` of the budget, and the refit of the largest ensemble that
         fits in that."""
         if self.chosen is None:
-            return 0.0
+            return self._refit_seconds(1)
         per_member = self.chosen["fit_seconds"] * len(self.data.folds)
         grow = (self.ensembles - 1) * per_member
         members = self.ensembles
@@ -1061,6 +1063,12 @@ class _Search:
         self.result._kept = kept  # (the model as trained in its trial)
         if not self._refits():
             self.result.refit = {"on": "train", "status": "kept", "seconds": 0.0}
+            return kept
+        if self.budget is not None and self._left() < self._refit_seconds(len(members)):
+            # it would not end in time: not started (an epoch cannot be cut)
+            self.result.refit = {"on": "train+dev", "status": "skipped, not enough time "
+                                 "left; kept the model trained on the training part",
+                                 "seconds": 0.0}
             return kept
         X, y, w = self.data.everything()
         epochs = [np.mean([_best_epoch(fold[k]) for fold in folds]) for k in
