@@ -1152,20 +1152,19 @@ def autotune(estimator_or_family, X, y, *, time_budget=None, n_trials=None,
     X, y : training data (texts, or numeric features for ``'mlp'``) and labels
     time_budget : float, optional
         Seconds of wall time for the whole call: trials start while time is left
-        (less the expected time of the refit), a trial still running when the time
-        is up is stopped after its current epoch (``'timeout'``), and a refit that
-        would overrun is abandoned for the best trial's model. At least one of
+        (less the expected time of the ensemble stage and the refit, and never in
+        the last 3%), a trial still running when the time is up is stopped after its
+        current epoch (``'timeout'``), and a refit that would not end in time is not
+        started (or abandoned) for the best trial's model. At least one of
         ``time_budget`` and ``n_trials``.
     n_trials : int, optional
         Stop after this many trials (pruned, failed and stopped ones included).
     validation : int, float or (X_dev, y_dev[, w_dev]), default=3
         Development data: the number of folds of a stratified cross-validation of
         ``X`` (every trial trains once per fold, its score is the mean; seeded by
-        ``random_state``); a stratified fraction of ``X`` held out; or given. Three
-        folds chose better models than one held-out tenth or a given development set
-        in the measurements of ``docs/autotune.md``: the score of a trial then rests
-        on every training example, so the search is less often misled by a lucky
-        one.
+        ``random_state``); a stratified fraction of ``X`` held out; or given. With
+        folds the score of a trial rests on every training example, so the search is
+        less often misled by a lucky split (``docs/autotune.md``).
     random_state : int, default=0
         Seeds the search, the held-out split or the folds, and the models (every
         trial's member ``k`` is seeded with ``random_state + k``).
