@@ -29,9 +29,9 @@ from cymlp._validation import (
 from cymlp.io import ModelFileError
 from cymlp.mlp import MLPClassifier
 from cymlp.text import _check_texts, nb_weights
-from cymlp.vocab import _check_span, Vocabulary
+from cymlp.vocab import Vocabulary, _check_span
 
-__all__ = ["TERM_FREQUENCIES", "COLUMN_WEIGHTS", "TfidfFeatures", "TextPipeline"]
+__all__ = ["COLUMN_WEIGHTS", "TERM_FREQUENCIES", "TextPipeline", "TfidfFeatures"]
 
 #: the term frequency of an n-gram in a text, from its count k: k, 1 + log k, or 1
 TERM_FREQUENCIES = ("raw", "log", "binary")
@@ -345,7 +345,7 @@ class TextPipeline(TunedMixin, ClassifierMixin, BaseEstimator):
         A = self.transform(X)
         return self.classifier_.score(A, y, sample_weight=sample_weight)
 
-    def _fitted_attr(name):  # noqa: N805 - a helper that makes properties
+    def _fitted_attr(name):  # a helper that makes properties (not a method)
         def get(self):
             classifier = getattr(self, "classifier_", None)
             if classifier is None:

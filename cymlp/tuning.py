@@ -519,7 +519,7 @@ def _stratified_split(strata, fraction, rng):
     dev = []
     for c in np.unique(strata):
         rows = rng.permutation(np.flatnonzero(strata == c))
-        k = int(round(len(rows) * fraction))
+        k = round(len(rows) * fraction)
         if k == 0 and len(rows) >= 2:
             k = 1
         dev.append(rows[:k])

@@ -101,8 +101,8 @@ def test_same_seed_and_trial_count_give_the_same_search_and_model(data, search):
     if search == "tpe":
         pytest.importorskip("optuna")
     X, y = data.train
-    kw = dict(n_trials=11 if search == "tpe" else 6, validation=0.25, random_state=3,
-              search=search, ensembles=2)
+    kw = {"n_trials": 11 if search == "tpe" else 6, "validation": 0.25, "random_state": 3,
+          "search": search, "ensembles": 2}
     first = cymlp.autotune("text", X, y, **kw)
     again = cymlp.autotune("text", X, y, **kw)
     assert _untimed(first.autotune_records()) == _untimed(again.autotune_records())
@@ -133,7 +133,7 @@ def test_configurations_do_not_depend_on_the_budget(data):
 def test_the_test_split_never_reaches_the_search(data, validation):
     """Poisoned test labels (and texts) change the reported test accuracy and nothing
     else: not a trial, not the choice, not the model."""
-    kw = dict(n_trials=4, random_state=0, validation=validation, ensembles=2)
+    kw = {"n_trials": 4, "random_state": 0, "validation": validation, "ensembles": 2}
     model, record = autotune_splits(data, "text", **kw)
     rng = np.random.default_rng(0)
     test_X, test_y = data.test
@@ -235,7 +235,7 @@ def test_the_trials_frame_says_pandas_is_missing(data, monkeypatch):
     model = cymlp.autotune("bag", *data.train, n_trials=1, validation=0.25)
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ImportError, match="install pandas"):
-        model.autotune_trials_
+        _ = model.autotune_trials_
     assert model.autotune_records()  # the plain records need nothing
 
 
@@ -352,7 +352,8 @@ def test_autotune_budget_is_checked():
     with pytest.raises(ValueError, match="warm_start"):
         TextClassifier(autotune_budget=1, warm_start=True).fit(["a b", "c d"], [0, 1])
     with pytest.raises(AttributeError, match="cymlp.autotune"):
-        TextClassifier(max_iter=1, early_stopping=False).fit(["a b", "c d"], [0, 1]).best_params_
+        _ = TextClassifier(max_iter=1, early_stopping=False).fit(["a b", "c d"],
+                                                                 [0, 1]).best_params_
 
 
 def test_a_tuned_model_saves_and_loads(data, tmp_path):
