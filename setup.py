@@ -5,8 +5,13 @@ One Extension per ``.pyx`` file. Cython's safety checks are off project-wide
 before a kernel runs. ``CYMLP_CYTHON_DEBUG=1`` turns the checks back on and builds
 without optimisation, for the debug test run. ``CYMLP_SANITIZE=address`` builds with
 AddressSanitizer.
+
+Every build also writes ``cymlp/_build_info.py``: the git commit the package is built
+from (and whether the work tree had uncommitted changes), so that a run record can say
+which code produced it without looking at the folder it happens to run in.
 """
 import os
+import subprocess
 
 import numpy as np
 from Cython.Build import cythonize
@@ -31,6 +36,49 @@ if SANITIZE:
     link_args += [f"-fsanitize={SANITIZE}"]
 
 MODULES = ["_blas", "_activations", "_mlp", "_text"]
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD_INFO = os.path.join(HERE, "cymlp", "_build_info.py")
+
+
+def _git(*args):
+    """Output of a git command run in the source tree, or None (no git, not a checkout)."""
+    try:
+        proc = subprocess.run(["git", "-C", HERE, *args], capture_output=True, text=True,
+                              timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def write_build_info():
+    """Record the commit of the source tree in ``cymlp/_build_info.py``.
+
+    Rewritten only when its content changes, so that repeated builds leave the file
+    (and its modification time) alone.
+    """
+    commit = _git("rev-parse", "--verify", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
+    dirty = None if status is None else bool(status)
+    text = (
+        '"""Written by setup.py at build time: the source the compiled package was built '
+        'from."""\n\n'
+        f"#: git commit of the source tree (None: not built from a git checkout)\n"
+        f"COMMIT = {commit!r}\n"
+        f"#: whether tracked files differed from that commit (None: unknown)\n"
+        f"DIRTY = {dirty!r}\n"
+    )
+    try:
+        with open(BUILD_INFO, encoding="utf-8") as fh:
+            if fh.read() == text:
+                return
+    except OSError:
+        pass
+    with open(BUILD_INFO, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+write_build_info()
 
 extensions = [
     Extension(

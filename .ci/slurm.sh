@@ -275,12 +275,16 @@ if len(bad):
     problems.append(f"runs not ok: {list(bad.index)}")
 logs = glob.glob(os.path.join(slurm_dir, ".snakemake/slurm_logs/rule_train/**/*.log"),
                  recursive=True)
-if len(logs) < len(a):
-    problems.append(f"only {len(logs)} SLURM job logs for {len(a)} training runs")
+# Runs are trained in blocks, one SLURM job each; every block wrote its manifest.
+blocks = glob.glob(os.path.join(slurm_dir, "results/blocks/**/*.json"), recursive=True)
+if len(blocks) < 2:
+    problems.append(f"{len(blocks)} block manifest(s): the sweep should take several jobs")
+if len(logs) < len(blocks):
+    problems.append(f"only {len(logs)} SLURM job logs for {len(blocks)} training blocks")
 if problems:
     print("MISMATCH:\n  " + "\n  ".join(problems))
     sys.exit(1)
-print(f"identical: {len(common)} runs, {len(logs)} SLURM job logs; "
+print(f"identical: {len(common)} runs, {len(blocks)} blocks, {len(logs)} SLURM job logs; "
       f"test accuracy per run: "
       + ", ".join(f"{rid}={acc:.4f}" for (_, rid), acc in a["test_accuracy"].items()))
 PY

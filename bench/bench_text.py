@@ -56,9 +56,24 @@ Gathering, pooling and scattering the embedding rows, bias, ReLU, softmax and th
 updates are not counted. The window model's GFLOP/s is compared with the sgemm peak of
 ``peak.py`` at the same thread count.
 
+``--fasttext DATA_DIR`` adds a comparison on real text, from raw strings: MR (fold 0:
+about 8,500 training and 1,070 test sentences), ``TextClassifier()`` with its defaults
+(uni+bigram bag, e = 100, 256 ReLU, Adagrad) for exactly 10 epochs (no early stopping)
+against fastText's ``train_supervised`` (``wordNgrams=2``, ``dim=100``, ``epoch=10``,
+``thread=1``, its other defaults) on the same sentences written as a fastText file before
+timing. Training rate: 10 x training sentences / seconds of the fit, which for cymlp
+includes building the vocabulary and encoding the strings, and for fastText reading the
+file and building its dictionary. Prediction rate: test sentences / seconds of
+``TextClassifier.predict`` on the strings, and of fastText's ``test`` on the test file
+(its ``predict`` fails on NumPy 2; ``test`` predicts every line of the file and reports
+precision at 1, which for one label a sentence is the accuracy). Held-out accuracy on the
+test fold for both. Rounds interleave the two; a fresh model every round (seed = round).
+
 Usage::
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_text.py --rounds 5
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_text.py \
+        --models --fasttext ../shared/data --rounds 5       # fastText on MR only
 
 writes ``bench/out/text.csv`` (one row per measurement) and ``bench/out/text.md``;
 ``--quick`` is a smoke run of about a quarter of a minute.
@@ -571,12 +586,92 @@ def markdown(summary, names, peaks, info, args, missing):
     return "\n".join(lines) + "\n"
 
 
+# ----------------------------------------------------------------------- fastText on MR
+def bench_fasttext(data_dir, rounds, out_dir, log):
+    """TextClassifier() against fastText on MR fold 0, from raw strings (see the module
+    docstring); returns the Markdown section and writes ``fasttext.csv``."""
+    import tempfile
+    import time
+
+    import fasttext
+
+    from cymlp import TextClassifier, datasets
+
+    splits = datasets.load("mr", data_dir=data_dir, fold=0)
+    (train, y_train), (test, y_test) = splits.train, splits.test
+    tmp = tempfile.mkdtemp(prefix="cymlp-bench-")
+    files = {}
+    for part, texts, labels in (("train", train, y_train), ("test", test, y_test)):
+        files[part] = os.path.join(tmp, f"{part}.txt")
+        with open(files[part], "w", encoding="utf-8") as fh:
+            for text, label in zip(texts, labels):
+                fh.write(f"__label__{label} {text}\n")
+    rows = []
+    with common.limit_threads(1):
+        for r in range(rounds):
+            order = ["cymlp", "fasttext"] if r % 2 == 0 else ["fasttext", "cymlp"]
+            for name in order:
+                tic = time.perf_counter()
+                if name == "cymlp":
+                    clf = TextClassifier(max_iter=10, early_stopping=False, random_state=r)
+                    clf.fit(train, y_train)
+                    fit_s = time.perf_counter() - tic
+                    tic = time.perf_counter()
+                    pred = clf.predict(test)
+                    predict_s = time.perf_counter() - tic
+                    accuracy = float(np.mean(pred == np.asarray(y_test)))
+                else:
+                    model = fasttext.train_supervised(input=files["train"], epoch=10,
+                                                      wordNgrams=2, dim=100, thread=1,
+                                                      seed=r, verbose=0)
+                    fit_s = time.perf_counter() - tic
+                    tic = time.perf_counter()
+                    _, precision, _ = model.test(files["test"])
+                    predict_s = time.perf_counter() - tic
+                    accuracy = float(precision)
+                rows.append({"round": r, "implementation": name, "fit_seconds": fit_s,
+                             "train_sentences_per_s": 10 * len(train) / fit_s,
+                             "predict_seconds": predict_s,
+                             "predict_sentences_per_s": len(test) / predict_s,
+                             "test_accuracy": accuracy, "n_train": len(train),
+                             "n_test": len(test)})
+                log(f"  mr round {r + 1}/{rounds} {name}: fit {fit_s:.2f} s, predict "
+                    f"{predict_s:.3f} s, accuracy {accuracy:.4f}")
+    common.write_csv(os.path.join(out_dir, "fasttext.csv"), rows)
+
+    def med(name, key):
+        return common.median([row[key] for row in rows if row["implementation"] == name])
+
+    def ratio(key):
+        per_round = {}
+        for row in rows:
+            per_round.setdefault(row["round"], {})[row["implementation"]] = row[key]
+        return common.median([v["cymlp"] / v["fasttext"] for v in per_round.values()])
+
+    lines = ["", "## TextClassifier() against fastText on MR, from raw strings (1 thread)",
+             "", (f"MR fold 0: {len(train):,} training and {len(test):,} test sentences; "
+                  f"10 epochs, uni+bigrams, dim 100; median of {rounds} interleaved rounds; "
+                  "ratios are medians of per-round ratios."), "",
+             "| | cymlp | fastText | cymlp/fastText |", "|---|---|---|---|"]
+    for label, key in (("training sentences/s", "train_sentences_per_s"),
+                       ("prediction sentences/s", "predict_sentences_per_s")):
+        lines.append(f"| {label} | {common.fmt_rate(med('cymlp', key))} | "
+                     f"{common.fmt_rate(med('fasttext', key))} | "
+                     f"{common.fmt_ratio(ratio(key))} |")
+    lines.append(f"| held-out accuracy | {100 * med('cymlp', 'test_accuracy'):.1f}% | "
+                 f"{100 * med('fasttext', 'test_accuracy'):.1f}% | |")
+    return "\n".join(lines) + "\n"
+
+
 # ----------------------------------------------------------------------- main
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     p.add_argument("--threads", type=int, nargs="+", default=list(common.THREADS))
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
+    p.add_argument("--models", nargs="*", default=list(MODELS), choices=MODELS)
+    p.add_argument("--fasttext", metavar="DATA_DIR", default=None,
+                   help="also compare TextClassifier() with fastText on MR from this "
+                        "data folder")
     p.add_argument("--impls", nargs="+", default=list(IMPLEMENTATIONS),
                    choices=IMPLEMENTATIONS)
     p.add_argument("--seconds", type=float, default=0.75,
@@ -615,12 +710,21 @@ def main(argv=None):
     log(f"{info['cpu_model']}; BLAS {info['blas_internal_api']} {info['blas_version']} "
         f"kernel {info['blas_architecture']}; torch {info['torch_version']} "
         f"({info['torch_blas']})")
+    extra = ""
+    if args.fasttext:
+        extra = bench_fasttext(os.path.abspath(args.fasttext), args.rounds, args.out, log)
+    if not args.models:
+        print(extra)
+        with open(os.path.join(args.out, "fasttext.md"), "w", encoding="utf-8") as fh:
+            fh.write(extra)
+        return 0
     peaks = bench_mlp.measure_peaks(args, log)
     rows = []
     for model in args.models:
         rows += bench_model(model, names, args.threads, args, peaks, info, log)
     common.finish(rows, peaks, bench_mlp.measure_peaks(args, log), "text", args.out,
-                  lambda pk: markdown(summarise(rows, names), names, pk, info, args, missing),
+                  lambda pk: markdown(summarise(rows, names), names, pk, info, args,
+                                      missing) + extra,
                   log)
     return 0
 

@@ -65,7 +65,8 @@ except ImportError:  # pragma: no cover
             y = np.asarray(y)
             if sample_weight is None:
                 return float(np.mean(pred == y))
-            w = np.asarray(sample_weight, dtype=float)
+            from cymlp._validation import check_score_weights
+            w = check_score_weights(sample_weight, len(pred))
             return float(np.sum(w * (pred == y)) / np.sum(w))
 
     def clone(estimator):

@@ -23,6 +23,7 @@ import json
 import os
 import pathlib
 import re
+import stat
 import warnings
 from dataclasses import dataclass, field
 
@@ -123,8 +124,9 @@ class DataFile:
         float64 CSR matrix; one row per example, in file order.
     y : ndarray of shape (n_rows,) or list of lists
         The labels: int64 when every label is written as a canonical decimal
-        integer that fits int64, str otherwise (see ``docs/data.md``). With
-        ``multilabel=True`` a list holding one list of labels per example.
+        integer that fits int64, str otherwise (see ``docs/data.md``). For a
+        multi-label file (see ``multilabel`` of :func:`read_file`) a list
+        holding one list of labels per example.
     kind : {"text", "numeric"}
     format : str
         The key of :data:`FORMATS` the file was read as.
@@ -171,7 +173,7 @@ class DataFile:
 class _Options:
     text_column: str
     label_column: object
-    multilabel: bool
+    multilabel: object  # True, False or "auto"
     label_prefix: str
     delimiter: object
     x_key: str
@@ -208,17 +210,33 @@ def _absolute(path):
 
 
 def _read_bytes(path):
-    """Return ``(absolute path, bytes)``; clear errors for missing, directory, empty."""
+    """Return ``(absolute path, bytes)``; clear errors for missing, directory, empty,
+    and for a device or a socket (``/dev/zero`` would be read until memory runs out).
+    Regular files and pipes (``<(zcat data.gz)``; opening one waits for its writer)
+    are read. The type is checked before opening and again on the open file."""
     path = _absolute(path)
-    if path.is_dir():
-        raise IsADirectoryError(errno.EISDIR, "Is a directory, not a data file", str(path))
     try:
-        data = path.read_bytes()
+        mode = path.stat().st_mode
     except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, "data file not found", str(path)) from None
+    _check_file_type(mode, path)
+    try:
+        with open(path, "rb") as fh:
+            _check_file_type(os.fstat(fh.fileno()).st_mode, path)
+            data = fh.read()
+    except FileNotFoundError:  # removed since the check
         raise FileNotFoundError(errno.ENOENT, "data file not found", str(path)) from None
     if not data:
         raise DataFormatError(f"{path} is empty: expected at least one example")
     return path, data
+
+
+def _check_file_type(mode, path):
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory, not a data file", str(path))
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+        raise DataFormatError(f"{path} is a device or a socket, not a data file (data "
+                              "files are regular files or pipes)")
 
 
 def _decode_line(raw, encoding):
@@ -426,20 +444,34 @@ def _parse_fasttext(lines, path, prefix, multilabel):
                 f"{path}, line {lineno}: label tag {late!r} after the text starts; "
                 "write every label at the start of the line"
             )
-        if len(labels) > 1 and not multilabel:
+        if len(labels) > 1 and multilabel is False:
             raise DataFormatError(
                 f"{path}, line {lineno}: {len(labels)} labels {labels} on one line, a "
-                "multi-label example; multi-label input needs multilabel=True"
+                "multi-label example, but multilabel=False; read it with "
+                "multilabel='auto' (the default) or True"
             )
         texts.append(text)
         label_lists.append(labels)
     return texts, label_lists
 
 
+def _is_multilabel(option, label_lists):
+    """Whether a file's labels are read as lists: ``multilabel=True``, or ``"auto"``
+    and some example has several labels (a JSON list counts as several)."""
+    if isinstance(option, str):  # "auto"
+        return any(len(labels) > 1 or isinstance(labels, _JSONList)
+                   for labels in label_lists)
+    return option
+
+
+class _JSONList(list):
+    """Labels written as a JSON list (multi-label even when it holds one label)."""
+
+
 def _read_fasttext(path, data, opts):
     lines, repaired = _decode_lines(data, opts.encoding)
     texts, label_lists = _parse_fasttext(lines, path, opts.label_prefix, opts.multilabel)
-    if opts.multilabel:
+    if _is_multilabel(opts.multilabel, label_lists):
         y = _label_lists(label_lists)
     else:
         y = _labels_array([labels[0] for labels in label_lists])
@@ -478,21 +510,24 @@ def _read_jsonl(path, data, opts):
             )
         label = record[label_key]
         if isinstance(label, list):
-            if not opts.multilabel:
+            if opts.multilabel is False:
                 raise DataFormatError(
                     f"{path}, line {lineno}: label {label_key!r} is a list, a multi-label "
-                    "example; multi-label input needs multilabel=True"
+                    "example, but multilabel=False; read it with multilabel='auto' (the "
+                    "default) or True"
                 )
             if not label:
                 raise DataFormatError(f"{path}, line {lineno}: empty list of labels")
-            label = [_json_label(v, path, f"line {lineno}", label_key) for v in label]
+            label = _JSONList(_json_label(v, path, f"line {lineno}", label_key)
+                              for v in label)
         else:
-            label = _json_label(label, path, f"line {lineno}", label_key)
-            if opts.multilabel:
-                label = [label]
+            label = [_json_label(label, path, f"line {lineno}", label_key)]
         texts.append(text)
         labels.append(label)
-    y = _label_lists(labels) if opts.multilabel else _labels_array(labels)
+    if _is_multilabel(opts.multilabel, labels):
+        y = _label_lists(labels)
+    else:
+        y = _labels_array([label[0] for label in labels])
     return _Parsed(texts, y, "text", repaired)
 
 
@@ -835,12 +870,14 @@ def _read_svmlight(path, data, opts):
             raise DataFormatError(
                 f"{path}, line {lineno}: starts with {label!r}; expected 'LABEL INDEX:VALUE ...'"
             )
-        if "," in label:
+        if "," in label and opts.multilabel is False:
             raise DataFormatError(
-                f"{path}, line {lineno}: label {label!r} lists several labels; multi-label "
-                "svmlight files are not supported"
+                f"{path}, line {lineno}: label {label!r} lists several labels, a "
+                "multi-label example, but multilabel=False; read it with "
+                "multilabel='auto' (the default) or True"
             )
-        labels.append(_check_label(label, path, f"line {lineno}"))
+        labels.append([_check_label(part, path, f"line {lineno}")
+                       for part in label.split(",")])
         row_lines.append(lineno)
         row = {}
         for token in tokens[1:]:
@@ -903,8 +940,15 @@ def _read_svmlight(path, data, opts):
         shape=(len(labels), width),
     )
     ignored = {"qid": qid_lines} if qid_lines else {}
-    return _Parsed(X, _labels_array(labels), "numeric", repaired, ignored=ignored)
+    if _is_multilabel(opts.multilabel, labels):
+        y = _label_lists(labels)
+    else:
+        y = _labels_array([label[0] for label in labels])
+    return _Parsed(X, y, "numeric", repaired, ignored=ignored)
 
+
+#: The formats that can hold several labels per example.
+_MULTILABEL_FORMATS = ("fasttext", "jsonl", "svmlight")
 
 _READERS = {
     "label_text": _read_label_text,
@@ -1060,8 +1104,8 @@ def _options(format, text_column, label_column, multilabel, label_prefix, delimi
             raise ValueError(
                 f"label_column must be a non-empty str (or an int, for npy), got {label_column!r}"
             )
-    if not isinstance(multilabel, bool):
-        raise ValueError(f"multilabel must be True or False, got {multilabel!r}")
+    if not (isinstance(multilabel, bool) or multilabel == "auto"):
+        raise ValueError(f"multilabel must be 'auto', True or False, got {multilabel!r}")
     if not isinstance(label_prefix, str) or not label_prefix or any(
         c.isspace() for c in label_prefix
     ):
@@ -1112,9 +1156,10 @@ def _finish_options(opts, fmt, path):
                 f"{path}: label_column={opts.label_column!r} is a column index, which only "
                 f"npy files take; {fmt} columns are named"
             )
-    if opts.multilabel and fmt not in ("fasttext", "jsonl"):
+    if opts.multilabel is True and fmt not in _MULTILABEL_FORMATS:
         raise ValueError(
-            f"{path}: multilabel=True applies to fasttext and jsonl files; this is {fmt}"
+            f"{path}: multilabel=True applies to fasttext, jsonl and svmlight files; this "
+            f"is {fmt}"
         )
 
 
@@ -1169,7 +1214,7 @@ def read_file(
     format=None,
     text_column=None,
     label_column=None,
-    multilabel=False,
+    multilabel="auto",
     label_prefix="__label__",
     delimiter=None,
     x_key="X",
@@ -1194,10 +1239,14 @@ def read_file(
     label_column : str or int, optional
         The column or key holding the label; default ``"label"``. For an
         ``.npy`` array, the column index (default -1, the last).
-    multilabel : bool, default=False
-        fastText and JSON Lines only: allow several labels per example
-        (several ``__label__`` tags, or a JSON list). ``y`` is then a list of
-        label lists. Without it such a line is a :class:`DataFormatError`.
+    multilabel : {"auto", True, False}, default="auto"
+        Several labels per example: several ``__label__`` tags (fastText), a
+        JSON list (JSON Lines) or ``1,3`` (svmlight). ``"auto"`` reads a file
+        holding such an example as multi-label, ``y`` then a list of label
+        lists (one list per example, also for the examples with one label),
+        and any other file as single-label. ``True`` always gives lists (these
+        three formats only); ``False`` makes such an example a
+        :class:`DataFormatError`.
     label_prefix : str, default="__label__"
         The tag that marks a label in fastText lines.
     delimiter : str, optional

@@ -32,11 +32,15 @@ from cymlp._mlp import SOLVERS, DivergenceError
 from cymlp._network import BIAS_PLACEMENTS, Network
 from cymlp._validation import (
     Interval,
+    available_memory,
+    check_epsilon,
     check_hidden_sizes,
     check_params,
     check_random_state,
     check_sample_weight,
+    check_score_weights,
     check_targets,
+    check_validation_data,
     encode_labels,
     encode_multilabel,
     is_multilabel,
@@ -105,9 +109,9 @@ def _check_n_jobs(name, value):
     if value is None:
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or (
-            value < 1 and value != -1):
-        raise ValueError(f"{name} must be None, -1 (every core) or an int >= 1, got "
-                         f"{value!r}")
+            value < 1 and value != -1) or value > 2**31 - 1:
+        raise ValueError(f"{name} must be None, -1 (every core) or an int in [1, 2**31 - 1],"
+                         f" got {value!r}")
     return int(value)
 
 
@@ -120,10 +124,7 @@ def n_threads(n_jobs):
 
 
 def _available_memory():
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
-        return None
+    return available_memory()
 
 
 def _store_arguments(estimator, arguments):
@@ -322,6 +323,7 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         Nothing of the estimator changes here.
         """
         s = self._validate_params()
+        check_epsilon(s["epsilon"], s["dtype"], s["solver"])
         if train and s["activation"] == "step":
             raise ValueError(
                 "activation='step' has no derivative, so the network cannot be trained "
@@ -518,28 +520,17 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         development set ``(X, y)`` or ``(X, y, sample_weight)``, or a stratified split of
         the training data (early_stopping)."""
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-                raise ValueError("validation_data must be a pair (X_dev, y_dev) or a triple "
-                                 "(X_dev, y_dev, sample_weight_dev), got "
-                                 f"{type(validation_data).__name__}"
-                                 + (f" of length {len(validation_data)}"
-                                    if isinstance(validation_data, (tuple, list)) else ""))
-            Xv, yv = validation_data[:2]
-            val_inputs = model.encoder.transform(Xv, s["dtype"])
             multilabel = targets.ndim == 2
-            if not multilabel:
-                yv = check_targets(yv, len(val_inputs), estimator=type(self).__name__)
-            try:
-                _, yv_enc = self._targets(yv, len(val_inputs), model.classes, multilabel)
-            except ValueError as exc:
-                raise ValueError(f"validation_data: {exc}".replace(
-                    "; pass every class to the first partial_fit (classes=...) or refit",
-                    ": the model can only be scored on the classes it is trained on")) from None
-            wv = None
-            if len(validation_data) == 3:
-                wv = check_sample_weight(validation_data[2], len(val_inputs), np.float64,
-                                         name="validation sample_weight")
-            val = (val_inputs, yv_enc, wv)
+
+            def encode(yv, n):
+                if multilabel:
+                    return encode_multilabel(yv, n, model.classes)[1]
+                yv = check_targets(yv, n, estimator=type(self).__name__)
+                return encode_labels(yv, model.classes, advice="a development set can only "
+                                     "hold classes of the training data")
+
+            val = check_validation_data(
+                validation_data, lambda Xv: model.encoder.transform(Xv, s["dtype"]), encode)
         elif s["early_stopping"] and not incremental:
             train_rows, val_rows = self._split_validation(targets, len(model.classes),
                                                           s["validation_fraction"],
@@ -633,6 +624,15 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
                 f"infinite (learning rate {lr:g}, solver {s['solver']!r}); lower "
                 "learning_rate_init or use a smaller batch, or rescale the input. "
                 "The estimator keeps its state from before this fit.") from None
+        bad = model.non_finite()
+        if bad is not None:
+            # the loss can stay finite while parameters are NaN (a ReLU maps NaN to 0)
+            raise FloatingPointError(
+                f"training diverged at epoch {rec.n_iter + 1}: {bad} became NaN or "
+                f"infinite although the loss stayed finite (learning rate {lr:g}, solver "
+                f"{s['solver']!r}, epsilon {s['epsilon']:g}); lower learning_rate_init, "
+                "raise epsilon or rescale the input. The estimator keeps its state from "
+                "before this fit.")
         seconds = time.perf_counter() - tic
         rec.n_iter += 1
         rec.t += n
@@ -849,7 +849,7 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         training count as errors."""
         model, inputs = self._inputs_for_prediction(X)
         n = len(inputs)
-        w = check_sample_weight(sample_weight, n, np.float64)
+        w = None if sample_weight is None else check_score_weights(sample_weight, n)
         if model.network.output == "sigmoid":
             if not is_multilabel(y):
                 raise ValueError("this model predicts several labels per example: y must "
@@ -891,6 +891,13 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         else:
             meta["fitted"] = None
         return meta, arrays
+
+    @classmethod
+    def _state_arrays(cls, meta):
+        """{array name: the most bytes of data it may hold} for the state ``meta``:
+        the arrays a model file of this estimator is read for (:func:`cymlp.io.load`)."""
+        fitted = meta.get("fitted")
+        return {} if fitted is None else FittedModel.array_limits(fitted, cls._encoder_class)
 
     @classmethod
     def _from_state(cls, meta, arrays):

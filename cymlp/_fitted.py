@@ -19,6 +19,7 @@ import numpy as np
 
 from cymlp._mlp import SOLVERS, Engine
 from cymlp._network import Network
+from cymlp._validation import all_finite
 from cymlp.io import ModelFileError as StateError  # saved state that cannot be read back
 
 __all__ = ["FittedModel", "TrainingRecord"]
@@ -57,7 +58,12 @@ class TrainingRecord:
             self.lr_init = self.lr
 
     def copy(self):
-        return copy.deepcopy(self)
+        """A copy whose lists can grow apart (their items are never changed in place)."""
+        out = copy.copy(self)
+        for name in ("loss_curve", "validation_scores", "history"):
+            value = getattr(self, name)
+            setattr(out, name, None if value is None else list(value))
+        return out
 
     def to_json(self):
         out = dict(vars(self))
@@ -90,41 +96,69 @@ class TrainingRecord:
         epoch = d.get("best_epoch")
         rec.best_epoch = None if epoch is None else _count(d, "best_epoch")
         history = d.get("history", [])
-        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
-            raise StateError("training record: history must be a list of objects")
+        if not isinstance(history, list) or not all(_is_epoch_record(h) for h in history):
+            raise StateError("training record: history must be a list of objects of numbers, "
+                             "strings, null or lists of those")
         rec.history = history
         return rec
 
 
+def _is_epoch_record(h):
+    """One epoch of ``history``: a flat object (lists of plain values at most), so that
+    copying and saving it cannot recurse deeply."""
+    plain = (type(None), bool, int, float, str)
+    return isinstance(h, dict) and all(
+        isinstance(k, str) and (isinstance(v, plain) or (
+            isinstance(v, list) and all(isinstance(x, plain) for x in v)))
+        for k, v in h.items())
+
+
 def _count(d, key):
     value = d.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise StateError(f"training record: {key} must be an int >= 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise StateError(f"training record: {key} must be an int in [0, 2**63), got "
+                         f"{_short(value)}")
     return value
+
+
+def _short(value, limit=60):
+    """``repr(value)`` for a message, cut to ``limit`` characters."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int Python will not print
+        return "a huge integer"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _number(d, key, low=None, open_low=False):
     value = d.get(key)
-    ok = (not isinstance(value, bool) and isinstance(value, (int, float))
-          and math.isfinite(value))
+    out = None
+    if not isinstance(value, bool) and isinstance(value, (int, float)):
+        try:
+            out = float(value)
+        except OverflowError:  # an int beyond the float range
+            out = None
+    ok = out is not None and math.isfinite(out)
     if ok and low is not None:
-        ok = value > low if open_low else value >= low
+        ok = out > low if open_low else out >= low
     if not ok:
-        raise StateError(f"training record: {key} must be a finite number, got {value!r}")
-    return float(value)
+        raise StateError(f"training record: {key} must be a finite number, got "
+                         f"{_short(value)}")
+    return out
 
 
 def _numbers(d, key):
     values = d.get(key)
     if not isinstance(values, list):
-        raise StateError(f"training record: {key} must be a list of numbers")
+        raise StateError(f"training record: {key} must be a list of numbers, got "
+                         f"{_short(values)}")
     return [_number({key: v}, key) for v in values]
 
 
 def _flag(d, key):
     value = d.get(key)
     if not isinstance(value, bool):
-        raise StateError(f"training record: {key} must be true or false, got {value!r}")
+        raise StateError(f"training record: {key} must be true or false, got {_short(value)}")
     return value
 
 
@@ -134,17 +168,24 @@ def classes_to_state(classes):
 
     Numeric and boolean labels are stored as an array of their own dtype (uint8 stays
     uint8, uint64 stays uint64); strings as a JSON list; Python ints beyond 64 bits as
-    a JSON list of ints.
+    a JSON list of ints; labels of several types (``[1, 'a', 2.5]``) as a JSON list of
+    those values, which keeps each one's type.
     """
     if classes.dtype.kind in "biuf":
         return {"kind": "array"}, {"classes": classes}
-    values = classes.tolist()
+    values = [v.item() if isinstance(v, np.generic) else v for v in classes.tolist()]
     if classes.dtype.kind == "U" or all(isinstance(v, str) for v in values):
         return {"kind": "str", "values": [str(v) for v in values]}, {}
     if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values):
         return {"kind": "int", "values": [int(v) for v in values]}, {}
-    raise TypeError("only models whose labels are all numbers, all strings or all "
-                    f"booleans can be saved; got labels {values[:5]!r}")
+    if all(isinstance(v, _MIXED_TYPES) for v in values):
+        return {"kind": "mixed", "values": values}, {}
+    raise TypeError("only models whose labels are numbers, strings or booleans can be "
+                    f"saved; got labels {values[:5]!r}")
+
+
+#: the label types a JSON list keeps apart (true, 1, 1.5, "1")
+_MIXED_TYPES = (str, bool, int, float)
 
 
 def classes_from_state(meta, arrays):
@@ -155,15 +196,25 @@ def classes_from_state(meta, arrays):
         classes = arrays.get("classes")
         if classes is None or classes.ndim != 1 or classes.dtype.kind not in "biuf":
             raise StateError("classes must be a 1-D numeric or boolean array")
-    elif kind in ("str", "int"):
+    elif kind in ("str", "int", "mixed"):
         values = meta.get("values")
-        want = str if kind == "str" else int
-        if not isinstance(values, list) or not all(
-                isinstance(v, want) and not isinstance(v, bool) for v in values):
-            raise StateError(f"classes must be a list of {want.__name__}")
-        classes = np.asarray(values, dtype=str) if kind == "str" else np.empty(
-            len(values), dtype=object)
-        if kind == "int":
+        if kind == "mixed":
+            ok = isinstance(values, list) and all(
+                isinstance(v, _MIXED_TYPES) and not (isinstance(v, float)
+                                                     and not math.isfinite(v))
+                for v in values)
+            what = "strings, numbers and booleans"
+        else:
+            want = str if kind == "str" else int
+            ok = isinstance(values, list) and all(
+                isinstance(v, want) and not isinstance(v, bool) for v in values)
+            what = want.__name__
+        if not ok:
+            raise StateError(f"classes must be a list of {what}")
+        if kind == "str" and not any(v.endswith("\0") for v in values):
+            classes = np.asarray(values, dtype=str)
+        else:  # NumPy's str arrays would drop a label's trailing NUL characters
+            classes = np.empty(len(values), dtype=object)
             classes[:] = values
     else:
         raise StateError(f"unknown kind of classes {kind!r}")
@@ -238,6 +289,25 @@ class FittedModel:
             self.expose()
 
     # ------------------------------------------------------------- training support
+    def non_finite(self):
+        """The name of the first parameter array that holds NaN or infinity, e.g.
+        ``'coefs_[0]'``, or of an optimiser state array that holds NaN; None when there
+        is none. (An infinite second moment is a valid state: Adam's and Adagrad's step
+        for that parameter is then 0.)"""
+        e = self.engine
+        params = e.params
+        for l, layer in enumerate(self.network.layers):
+            if not all_finite(params[layer.w_slice]):
+                return f"coefs_[{l}]"
+            if layer.has_bias and not all_finite(params[layer.b_slice]):
+                return f"intercepts_[{l}]"
+        if self.network.embedding is not None and not all_finite(e.E):
+            return "embeddings_"
+        for name in _OPTIMISER_ARRAYS:
+            if not all_finite(getattr(e, name), allow_inf=True):
+                return f"the optimiser state ({name})"
+        return None
+
     def snapshot(self):
         """Everything a fit changes, to undo a failed warm fit with :meth:`restore`."""
         e = self.engine
@@ -258,7 +328,13 @@ class FittedModel:
 
     # ------------------------------------------------------------- plain data
     def to_state(self):
-        """(meta, arrays): JSON-serialisable values and NumPy arrays."""
+        """(meta, arrays): JSON-serialisable values and NumPy arrays; ValueError for
+        parameters changed in place to NaN or infinity (no state is ever written that
+        :meth:`from_state` would refuse)."""
+        bad = self.non_finite()
+        if bad is not None:
+            raise ValueError(f"{bad} holds NaN or infinity: a model file (or a pickle) of "
+                             "it could not be loaded; fit again, or repair the array")
         e = self.engine
         classes_meta, arrays = classes_to_state(self.classes)
         encoder_meta, encoder_arrays = self.encoder.to_state()
@@ -275,15 +351,32 @@ class FittedModel:
                 "rng": _jsonable_rng(self.rng)}
         return meta, arrays
 
+    @staticmethod
+    def array_limits(meta, encoder_class):
+        """{array name: the most bytes of data it can hold} for the state ``meta`` (of
+        :meth:`to_state`), from its network description alone, so that a model file's
+        arrays can be bounded before any of them is read."""
+        if not isinstance(meta, dict):
+            raise StateError("the fitted state must be an object")
+        network = _network_of(meta)
+        size = network.itemsize
+        n = network.n_params * size
+        e = 0 if network.embedding is None else (
+            network.embedding.n_vocab * network.embedding.embed_dim * size)
+        limits = {"params": n, "state1": n, "state2": n, "E_state1": e, "E_state2": e,
+                  "classes": network.n_outputs * 16}  # (longdouble labels: 16 bytes)
+        if network.embedding is not None:
+            limits["E"] = e
+        encoder = encoder_class.array_limits(meta.get("encoder"), network)
+        limits.update({f"encoder.{k}": v for k, v in encoder.items()})
+        return limits
+
     @classmethod
     def from_state(cls, meta, arrays, encoder_class):
         """Rebuild from :meth:`to_state`; :class:`StateError` naming what is wrong."""
         if not isinstance(meta, dict):
             raise StateError("the fitted state must be an object")
-        try:
-            network = Network.from_dict(meta.get("network"))
-        except ValueError as exc:
-            raise StateError(f"bad network description: {exc}") from None
+        network = _network_of(meta)
         classes = classes_from_state(meta.get("classes"), arrays)
         if len(classes) != network.n_outputs:
             raise StateError(f"{len(classes)} classes but the network has "
@@ -307,17 +400,26 @@ class FittedModel:
             return model
         if (not isinstance(opt, dict) or opt.get("solver") not in SOLVERS
                 or isinstance(opt.get("step"), bool) or not isinstance(opt.get("step"), int)
-                or opt["step"] < 0 or isinstance(opt.get("momentum"), bool)
+                or not 0 <= opt["step"] < 2**63 or isinstance(opt.get("momentum"), bool)
                 or not isinstance(opt.get("momentum"), (int, float))
                 or not 0 <= opt["momentum"] <= 1):
-            raise StateError("optimizer must give solver, momentum in [0, 1] and step >= 0")
+            raise StateError("optimizer must give solver, momentum in [0, 1] and step in "
+                             "[0, 2**63)")
         e.momentum = float(opt["momentum"])
         try:
             e.set_state(SOLVERS[opt["solver"]], opt["step"],
-                        {k: _finite(arrays.get(k), k) for k in _OPTIMISER_ARRAYS})
+                        {k: _finite(arrays.get(k), k, allow_inf=True)
+                         for k in _OPTIMISER_ARRAYS})
         except ValueError as exc:
             raise StateError(str(exc)) from None
         return model
+
+
+def _network_of(meta):
+    try:
+        return Network.from_dict(meta.get("network"))
+    except ValueError as exc:
+        raise StateError(f"bad network description: {exc}") from None
 
 
 def _checked(new, view, what, rows=""):
@@ -330,11 +432,11 @@ def _checked(new, view, what, rows=""):
     return arr
 
 
-def _finite(array, name):
+def _finite(array, name, allow_inf=False):
     if array is None:
         raise StateError(f"no {name!r} array")
-    if array.dtype.kind == "f" and not np.isfinite(array).all():
-        raise StateError(f"{name!r} contains NaN or infinity")
+    if array.dtype.kind == "f" and not all_finite(array, allow_inf=allow_inf):
+        raise StateError(f"{name!r} contains NaN" + ("" if allow_inf else " or infinity"))
     return array
 
 

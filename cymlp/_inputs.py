@@ -8,8 +8,8 @@
   (``indptr``, ``ids`` and optional per-id ``weights``).
 
 The arrays are converted to the exact dtype and layout the kernels read, checked
-(finite values; ids >= 0; row pointers rising from 0 to ``len(ids)``) and held as
-read-only views, so that the engine only has to compare a few numbers (the feature count,
+(ids >= 0; row pointers rising from 0 to ``len(ids)``; finite token weights) and held
+as read-only views, so that the engine only has to compare a few numbers (the feature count,
 the largest id) with its own shape before it indexes them without bounds checks.
 The estimators' encoders make these objects; nothing else unpacks their arrays.
 """
@@ -28,7 +28,8 @@ def _frozen(array, dtype, ndim, name):
 
 
 class DenseInputs:
-    """``n`` rows of ``n_features`` numeric features, float32 or float64, finite."""
+    """``n`` rows of ``n_features`` numeric features, float32 or float64 (checked to be
+    finite by the estimators' ``check_array``)."""
 
     kind = "dense"
 
@@ -39,9 +40,9 @@ class DenseInputs:
             X = np.asarray(X)
             if X.dtype not in (np.float32, np.float64):
                 raise TypeError(f"DenseInputs: X must be float32 or float64, got {X.dtype}")
+            # (finiteness is the estimators' check, check_array: a NaN here would give
+            # NaN results, not an access out of bounds, so it is not checked twice)
             self.X = _frozen(X, X.dtype, 2, "X")
-            if not np.isfinite(self.X).all():
-                raise ValueError("DenseInputs: X holds NaN or infinity")
         self.n, self.n_features = self.X.shape
         self.dtype = self.X.dtype
 
@@ -92,8 +93,6 @@ class SparseInputs:
                                       or self.indices.max() >= self.n_features):
                 raise ValueError(f"SparseInputs: column indices must lie in "
                                  f"[0, {self.n_features})")
-            if not np.isfinite(self.data).all():
-                raise ValueError("SparseInputs: X holds NaN or infinity")
         self.n = self.indptr.shape[0] - 1
         self.dtype = self.data.dtype
 

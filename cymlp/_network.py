@@ -251,33 +251,37 @@ class Network:
 def _count(d, key, low):
     value = d[key]
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{key} must be an int >= {low}, got {value!r}")
+        raise ValueError(f"{key} must be an int >= {low}, got {value!r:.60}")
     return value
 
 
 def _real(d, key):
     value = d[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{key} must be a finite number, got {value!r}")
-    return float(value)
+    try:
+        out = None if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError, OverflowError):  # not a number, or an int beyond floats
+        out = None
+    if out is None or not isinstance(value, (int, float)) or not math.isfinite(out):
+        raise ValueError(f"{key} must be a finite number, got {value!r:.60}")
+    return out
 
 
 def _text(d, key):
     value = d[key]
     if not isinstance(value, str):
-        raise ValueError(f"{key} must be a string, got {value!r}")
+        raise ValueError(f"{key} must be a string, got {value!r:.60}")
     return value
 
 
 def _flag(d, key):
     value = d[key]
     if not isinstance(value, bool):
-        raise ValueError(f"{key} must be true or false, got {value!r}")
+        raise ValueError(f"{key} must be true or false, got {value!r:.60}")
     return value
 
 
 def _dtype(d):
     value = _text(d, "dtype")
     if value not in ("float32", "float64"):
-        raise ValueError(f"dtype must be 'float32' or 'float64', got {value!r}")
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {value!r:.60}")
     return value

@@ -19,11 +19,12 @@ buffers (``Vec``) take any length: a long token is never cut. Memory comes from
 ``tracemalloc`` counts it like the memory of Python objects.
 
 Hash tables: open addressing with linear probing over a power-of-two array of slots,
-at most 3/4 full. A slot holds the whole entry (hash, value, key length) and the key
-itself up to 16 bytes (most words and many bigrams), longer keys live one after
-another in an arena: a look-up usually touches one cache line. The value is a count
-while fitting and an id in the look-up index. Ranking radix-sorts compact records
-(count, first 16 key bytes, slot) and reads a key only to break a tie of all three.
+at most 3/4 full. A slot holds the whole entry (32 bits of hash, key length, value)
+and the key itself up to 16 bytes (most words and many bigrams), longer keys live one
+after another in an arena; slots are 32 bytes, two to a cache line: a look-up usually
+touches one line. The value is a count while fitting and an id in the look-up index.
+Ranking radix-sorts compact records (count, first 16 key bytes, slot) and reads a key
+only to break a tie of all three.
 
 Hashed n-grams (``n_buckets``): the bucket of an n-gram is the 32-bit FNV-1a hash of
 its UTF-8 bytes modulo ``n_buckets`` (``_fnv1a_32`` below; ``cymlp.vocab`` has the
@@ -47,11 +48,92 @@ cdef extern from *:
     #else
     #define CYMLP_PREFETCH(p) ((void)0)
     #endif
+    #include <string.h>
+    #include <stdint.h>
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    /* Token spans of an ASCII text s[0:n], split at whitespace as str.split() splits
+       (ASCII whitespace is 9-13 and 28-32), 16 bytes at a time: a bit mask of the
+       whitespace bytes of each block, then one step per token start or end. ``out``
+       has room for n + 2 entries (a token takes at least one byte and one more for
+       the whitespace after it, but the last one). Returns the number of tokens. */
+    static int64_t cymlp_split_ascii(const unsigned char* s, int64_t n, int64_t* out) {
+        const __m128i nine = _mm_set1_epi8(9), twenty8 = _mm_set1_epi8(28),
+                      four = _mm_set1_epi8(4);
+        unsigned char tail[16];
+        int64_t i, count = 0, start = 0;
+        uint32_t prev = 1;              /* whitespace before the text */
+        for (i = 0; i < n; i += 16) {
+            __m128i v, a, b;
+            uint32_t ws, before, starts, ends, events;
+            if (n - i >= 16) {
+                v = _mm_loadu_si128((const __m128i*)(s + i));
+            } else {
+                memset(tail, 32, 16);
+                memcpy(tail, s + i, (size_t)(n - i));
+                v = _mm_loadu_si128((const __m128i*)tail);
+            }
+            a = _mm_sub_epi8(v, nine);
+            b = _mm_sub_epi8(v, twenty8);
+            a = _mm_cmpeq_epi8(_mm_min_epu8(a, four), a);
+            b = _mm_cmpeq_epi8(_mm_min_epu8(b, four), b);
+            ws = (uint32_t)_mm_movemask_epi8(_mm_or_si128(a, b));
+            before = ((ws << 1) | prev) & 0xFFFFu;   /* whitespace at j - 1 */
+            starts = ~ws & before & 0xFFFFu;
+            ends = ws & ~before & 0xFFFFu;
+            prev = ws >> 15;
+            events = starts | ends;
+            while (events) {
+                int j = __builtin_ctz(events);
+                events &= events - 1;
+                if (starts & (1u << j)) {
+                    start = i + j;
+                } else {
+                    out[2 * count] = start;
+                    out[2 * count + 1] = i + j;
+                    count++;
+                }
+            }
+        }
+        if (!prev) {                    /* the last token runs to the end */
+            out[2 * count] = start;
+            out[2 * count + 1] = n;
+            count++;
+        }
+        return count;
+    }
+    #define CYMLP_HAVE_SPLIT_ASCII 1
+    #else
+    static int64_t cymlp_split_ascii(const unsigned char* s, int64_t n, int64_t* out) {
+        (void)s; (void)n; (void)out;
+        return -1;
+    }
+    #define CYMLP_HAVE_SPLIT_ASCII 0
+    #endif
+    static inline uint64_t cymlp_load_be64(const unsigned char* p) {
+    #if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) \
+        && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return __builtin_bswap64(v);
+    #else
+        uint64_t v = 0;
+        int j;
+        for (j = 0; j < 8; j++)
+            v = (v << 8) | p[j];
+        return v;
+    #endif
+    }
     """
     # a hint to load the cache line of p: the slot a key will probe. The tables are
     # larger than the caches, and a text's keys are independent, so asking for all
     # their slots before using any overlaps the waits for memory.
     void prefetch "CYMLP_PREFETCH" (const void* p) noexcept nogil
+    # the token spans of an ASCII text, 16 bytes a step (see split_ascii_ok)
+    int64_t split_ascii "cymlp_split_ascii" (const uint8_t* s, int64_t n, int64_t* out) noexcept nogil
+    bint HAVE_SPLIT_ASCII "CYMLP_HAVE_SPLIT_ASCII"
+    # bytes p[0:8] as a big-endian integer (one load where the CPU allows)
+    uint64_t load_be64 "cymlp_load_be64" (const uint8_t* p) noexcept nogil
 
 cdef extern from "Python.h":
     # str.split() splits at the characters for which this is true; a pure function
@@ -68,9 +150,12 @@ cdef enum:
     GROUP_GRAMS = 1
     GROUP_CHARS = 2
     INLINE_KEY = 16             # keys up to this many bytes are kept in their slot
-    RADIX_BITS = 16             # bits of a digit of the radix sort
-    RADIX_BUCKETS = 1 << 16
-    RADIX_PASSES = 4            # digits in 64 bits
+    SPLIT_ASCII_MAX = 1 << 16   # longer ASCII texts are split byte by byte (split_ascii
+                                # needs room for a span per byte)
+    ITEM_BITS = 11              # bits of a digit of the radix sort of items
+    ITEM_BUCKETS = 1 << 11
+    ITEM_PREFIX_PASSES = 6      # digits in the 64-bit prefix
+    ITEM_COUNT_PASSES = 3       # digits in the 32-bit count
 
 
 # ---------------------------------------------------------------- growable arrays
@@ -226,13 +311,13 @@ cdef inline uint64_t poly(const char* s, int64_t n) noexcept nogil:
 
 cdef inline uint64_t mix(uint64_t h) noexcept nogil:
     """A xor-shift-multiply finaliser: every bit of h reaches the low bits (the slot);
-    never 0, which marks an empty slot."""
+    the low 32 bits (what a slot keeps) are never all 0, which marks an empty slot."""
     h ^= h >> 30
     h *= 0xbf58476d1ce4e5b9ULL
     h ^= h >> 27
     h *= 0x94d049bb133111ebULL
     h ^= h >> 31
-    return h if h != 0 else 1
+    return h if (h & 0xFFFFFFFFULL) != 0 else h | 1
 
 
 cdef inline uint64_t hash64(const char* s, int64_t n) noexcept nogil:
@@ -247,29 +332,52 @@ def _fnv1a_32(bytes data):
 
 # ------------------------------------------------------------------ hash tables
 cdef struct Slot:
-    uint64_t hash       # 0: an empty slot (hash64 never returns 0)
+    uint32_t hash       # the low 32 bits of the key's hash; 0: an empty slot (never
+                        # so for a key, see mix)
+    uint32_t len        # key length in bytes (a key has fewer than 2^32)
     int64_t value       # a count (fitting) or an id (look-up)
-    int64_t len         # key length in bytes
     char key[16]        # the key if len <= INLINE_KEY; else its offset in the arena (int64)
 
 
 cdef struct Table:
-    Slot* slots         # mask + 1 of them, a power of two, at most 3/4 full
-    int64_t mask
+    Slot* slots         # mask + 1 of them, a power of two, at most 3/4 full; the
+                        # array starts on a cache line, so a slot (32 bytes) never
+                        # straddles two
+    void* raw           # the allocation that holds slots
+    int64_t mask        # at most 2^32 - 1: a slot's hash bits place it
     int64_t n           # keys held
     Vec arena           # the bytes of the keys longer than INLINE_KEY, one after another
+
+
+cdef enum:
+    CACHE_LINE = 64
+
+
+cdef Slot* slots_alloc(int64_t n, void** raw) noexcept nogil:
+    """``n`` zeroed slots starting on a cache line (``raw``: the block to free);
+    NULL if out of memory."""
+    cdef size_t addr
+    if n > (INT64_MAX - CACHE_LINE) // <int64_t>sizeof(Slot):
+        return NULL
+    raw[0] = PyMem_RawCalloc(<size_t>(n * <int64_t>sizeof(Slot) + CACHE_LINE), 1)
+    if raw[0] == NULL:
+        return NULL
+    addr = <size_t>raw[0]
+    addr = (addr + CACHE_LINE - 1) & ~(<size_t>(CACHE_LINE - 1))
+    return <Slot*>addr
 
 
 cdef int table_init(Table* t) noexcept nogil:
     vec_init(&t.arena, 1)
     t.n = 0
     t.mask = 63
-    t.slots = <Slot*>PyMem_RawCalloc(<size_t>(t.mask + 1), sizeof(Slot))
+    t.slots = slots_alloc(t.mask + 1, &t.raw)
     return 0 if t.slots != NULL else -1
 
 
 cdef void table_free(Table* t) noexcept nogil:
-    PyMem_RawFree(t.slots)
+    PyMem_RawFree(t.raw)
+    t.raw = NULL
     t.slots = NULL
     t.n = 0
     vec_free(&t.arena)
@@ -284,7 +392,16 @@ cdef inline const char* slot_key(const Table* t, const Slot* s) noexcept nogil:
 cdef inline bint slot_is(const Table* t, const Slot* s, const char* key, int64_t n,
                          uint64_t h) noexcept nogil:
     """Slot ``s`` holds ``key``."""
-    return s.hash == h and s.len == n and bytes_equal(slot_key(t, s), key, n)
+    return s.hash == <uint32_t>h and s.len == n and bytes_equal(slot_key(t, s), key, n)
+
+
+cdef inline void prefetch_slot(const Table* t, uint64_t h) noexcept nogil:
+    """Ask for the cache line of the slot where the search for hash ``h`` starts, and
+    the next one, where a search often goes on (a prefetch past the array's end is
+    harmless: it never faults)."""
+    cdef const Slot* s = &t.slots[h & <uint64_t>t.mask]
+    prefetch(s)
+    prefetch(<const char*>s + CACHE_LINE)
 
 
 cdef int64_t table_find(const Table* t, const char* key, int64_t n, uint64_t h) noexcept nogil:
@@ -313,18 +430,30 @@ cdef inline bint bytes_equal(const char* a, const char* b, int64_t n) noexcept n
     return True
 
 
+cdef inline void copy_bytes(char* dst, const char* src, int64_t n) noexcept nogil:
+    """``memcpy``; a short copy (a key) as a loop: cheaper than the call."""
+    cdef int64_t j
+    if n > INLINE_KEY:
+        memcpy(dst, src, <size_t>n)
+        return
+    for j in range(n):
+        dst[j] = src[j]
+
+
 cdef int64_t table_find_gram(const Table* t, const char* s, const int64_t* sp, int64_t i,
-                             int64_t n, int64_t L, uint64_t h) noexcept nogil:
+                             int64_t n, int64_t L, uint64_t h, int64_t* empty) noexcept nogil:
     """Slot of the word n-gram of tokens ``i .. i+n-1`` (their spans ``sp`` in ``s``)
-    joined by single spaces, ``L`` bytes, hash ``h``; -1 if absent. Compares token
-    by token: the n-gram is never joined."""
+    joined by single spaces, ``L`` bytes, hash ``h``; -1 if absent, and then the
+    empty slot that ended the search in ``empty`` (if not NULL): where
+    :func:`table_put_gram` may place it. Compares token by token: the n-gram is
+    never joined."""
     cdef int64_t e = <int64_t>(h & <uint64_t>t.mask), q, pos, len_q
     cdef const Slot* sl
     cdef const char* k
     cdef bint same
     while t.slots[e].hash != 0:
         sl = &t.slots[e]
-        if sl.hash == h and sl.len == L:
+        if sl.hash == <uint32_t>h and sl.len == L:
             k = slot_key(t, sl)
             pos = 0
             same = True
@@ -342,16 +471,59 @@ cdef int64_t table_find_gram(const Table* t, const char* s, const int64_t* sp, i
             if same:
                 return e
         e = (e + 1) & t.mask
+    if empty != NULL:
+        empty[0] = e
     return -1
+
+
+cdef int table_put_gram(Table* t, int64_t e, const char* s, const int64_t* sp, int64_t i,
+                        int64_t n, int64_t L, uint64_t h, int64_t value) noexcept nogil:
+    """Insert the word n-gram of tokens ``i .. i+n-1`` (see :func:`table_find_gram`,
+    which found it absent and ``e`` empty; no insertion since) with ``value``: its
+    tokens are copied with a space between them straight into the slot or the
+    arena. 0, or -1 if out of memory."""
+    cdef Slot* sl
+    cdef char* out
+    cdef int64_t q, len_q, pos = 0
+    if L > <int64_t>0xFFFFFFFF:
+        return -1
+    if 4 * (t.n + 1) > 3 * (t.mask + 1):  # keep the table at most 3/4 full
+        if table_grow(t) < 0:
+            return -1
+        e = <int64_t>(h & <uint64_t>t.mask)
+        while t.slots[e].hash != 0:
+            e = (e + 1) & t.mask
+    sl = &t.slots[e]
+    if L <= INLINE_KEY:
+        out = sl.key
+    else:
+        if vec_reserve(&t.arena, t.arena.n + L) < 0:
+            return -1
+        (<int64_t*>sl.key)[0] = t.arena.n
+        out = t.arena.data + t.arena.n
+        t.arena.n += L
+    for q in range(i, i + n):
+        if q > i:
+            out[pos] = 32       # " "
+            pos += 1
+        len_q = sp[2 * q + 1] - sp[2 * q]
+        copy_bytes(out + pos, s + sp[2 * q], len_q)
+        pos += len_q
+    sl.hash = <uint32_t>h
+    sl.len = <uint32_t>L
+    sl.value = value
+    t.n += 1
+    return 0
 
 
 cdef int table_grow(Table* t) noexcept nogil:
     """Double the slots and place every key again by its stored hash."""
     cdef int64_t mask = 2 * t.mask + 1, e, i
     cdef Slot* slots
-    if mask > INT64_MAX // (2 * <int64_t>sizeof(Slot)):
+    cdef void* raw
+    if mask > <int64_t>0xFFFFFFFF:      # the stored 32 hash bits place a key
         return -1
-    slots = <Slot*>PyMem_RawCalloc(<size_t>(mask + 1), sizeof(Slot))
+    slots = slots_alloc(mask + 1, &raw)
     if slots == NULL:
         return -1
     for e in range(t.mask + 1):
@@ -360,7 +532,8 @@ cdef int table_grow(Table* t) noexcept nogil:
             while slots[i].hash != 0:
                 i = (i + 1) & mask
             slots[i] = t.slots[e]
-    PyMem_RawFree(t.slots)
+    PyMem_RawFree(t.raw)
+    t.raw = raw
     t.slots = slots
     t.mask = mask
     return 0
@@ -374,6 +547,8 @@ cdef int64_t table_add(Table* t, const char* key, int64_t n, uint64_t h,
     until the next insertion (the table may grow)."""
     cdef int64_t i = <int64_t>(h & <uint64_t>t.mask)
     cdef Slot* s
+    if n > <int64_t>0xFFFFFFFF:
+        return -1
     while t.slots[i].hash != 0:
         if slot_is(t, &t.slots[i], key, n, h):
             if accumulate:
@@ -388,14 +563,13 @@ cdef int64_t table_add(Table* t, const char* key, int64_t n, uint64_t h,
             i = (i + 1) & t.mask
     s = &t.slots[i]
     if n <= INLINE_KEY:
-        if n > 0:
-            memcpy(s.key, key, <size_t>n)
+        copy_bytes(s.key, key, n)
     else:
         (<int64_t*>s.key)[0] = t.arena.n
         if push_bytes(&t.arena, key, n) < 0:
             return -1
-    s.hash = h
-    s.len = n
+    s.hash = <uint32_t>h
+    s.len = <uint32_t>n
     s.value = value
     t.n += 1
     return i
@@ -516,67 +690,13 @@ cdef void sort_ranks(const Table* t, Rank* r, int64_t n, int depth) noexcept nog
         r[j] = pivot
 
 
-cdef inline uint64_t radix_key(const Rank* r, int which) noexcept nogil:
-    """The sort keys of :func:`radix_sort`: 0 the count, descending; 1 the prefix."""
-    return (0xFFFFFFFFFFFFFFFFULL - <uint64_t>r.count) if which == 0 else r.prefix0
-
-
-cdef int radix_sort(const Table* t, Rank* r, int64_t n) noexcept nogil:
-    """Sort ``r[:n]`` by :func:`ranks_before`: a stable LSD radix sort on (count
-    descending, first 8 key bytes), RADIX_BITS bits a pass (a pass whose digit is the same
-    everywhere is skipped), then :func:`sort_ranks` within each run that ties on both.
-    Linear in ``n`` where a comparison sort is not: almost all n-grams tie on the count.
-    -1 if out of memory."""
-    cdef Rank* tmp = <Rank*>PyMem_RawMalloc(<size_t>n * sizeof(Rank))
-    cdef int64_t* hist = <int64_t*>PyMem_RawMalloc(RADIX_BUCKETS * sizeof(int64_t))
-    cdef Rank* src = r
-    cdef Rank* dst = tmp
-    cdef Rank* swap
-    cdef int64_t i, j, total, run
-    cdef int which, step, low, depth
-    cdef uint64_t d
-    if tmp == NULL or hist == NULL:
-        PyMem_RawFree(tmp)
-        PyMem_RawFree(hist)
-        return -1
-    for which in range(1, -1, -1):        # least significant key first
-        for step in range(RADIX_PASSES):
-            low = step * RADIX_BITS
-            for i in range(RADIX_BUCKETS):
-                hist[i] = 0
-            for i in range(n):
-                hist[(radix_key(&src[i], which) >> low) & (RADIX_BUCKETS - 1)] += 1
-            d = (radix_key(&src[0], which) >> low) & (RADIX_BUCKETS - 1)
-            if hist[d] == n:
-                continue                  # one digit everywhere: nothing moves
-            total = 0
-            for i in range(RADIX_BUCKETS):
-                j = hist[i]
-                hist[i] = total
-                total += j
-            for i in range(n):
-                d = (radix_key(&src[i], which) >> low) & (RADIX_BUCKETS - 1)
-                dst[hist[d]] = src[i]
-                hist[d] += 1
-            swap = src
-            src = dst
-            dst = swap
-    if src != r:
-        memcpy(r, src, <size_t>n * sizeof(Rank))
-    PyMem_RawFree(tmp)
-    PyMem_RawFree(hist)
-    i = 0
-    while i < n:                          # runs that tie on count and prefix
-        run = 1
-        while i + run < n and r[i + run].count == r[i].count and r[i + run].prefix0 == r[i].prefix0:
-            run += 1
-        if run > 1:
-            depth = 2
-            while (<int64_t>1 << (depth // 2)) < run and depth < 126:
-                depth += 2      # 2 log2(run) levels before heapsort
-            sort_ranks(t, r + i, run, depth)
-        i += run
-    return 0
+cdef int depth_for(int64_t n) noexcept nogil:
+    """Quicksort levels :func:`sort_ranks` may use on ``n`` ranks before it turns to
+    heapsort: 2 log2(n)."""
+    cdef int depth = 2
+    while (<int64_t>1 << (depth // 2)) < n and depth < 126:
+        depth += 2
+    return depth
 
 
 cdef inline uint64_t key_prefix(const uint8_t* k, int64_t n) noexcept nogil:
@@ -584,16 +704,158 @@ cdef inline uint64_t key_prefix(const uint8_t* k, int64_t n) noexcept nogil:
     the bytes do."""
     cdef uint64_t p = 0
     cdef int64_t j
+    if n >= 8:
+        return load_be64(k)
     for j in range(8):
         p = (p << 8) | (k[j] if j < n else 0)
     return p
+
+
+cdef struct Item:
+    uint64_t prefix     # the key's first 8 bytes, big-endian, zero-padded
+    uint64_t prefix1    # its next 8 bytes
+    uint32_t slot
+    uint32_t count
+
+
+cdef inline uint64_t item_key(const Item* a, int which) noexcept nogil:
+    """The sort keys of :func:`sort_items`: 0 the count, descending; 1 the prefix."""
+    return (0xFFFFFFFFULL - a.count) if which == 0 else a.prefix
+
+
+cdef int sort_items(const Table* t, Item* a, int64_t n) noexcept nogil:
+    """Sort ``a[:n]`` in the order of :func:`ranks_before`, with few bytes to move: a
+    stable LSD radix sort on (count descending, prefix), ITEM_BITS bits a pass
+    (2048 buckets: the lines being written stay in the cache), the digit counts of
+    every pass from one read of the items, a pass whose digit is the same
+    everywhere skipped (the count takes one or two); then each run that ties on
+    both is ordered by :func:`sort_ranks`. -1 if out of memory."""
+    cdef Item* tmp = <Item*>PyMem_RawMalloc(<size_t>n * sizeof(Item))
+    cdef int64_t* hist = <int64_t*>PyMem_RawCalloc(
+        (ITEM_PREFIX_PASSES + ITEM_COUNT_PASSES) * ITEM_BUCKETS, sizeof(int64_t))
+    cdef Item* src = a
+    cdef Item* dst = tmp
+    cdef Item* swap
+    cdef Rank* r
+    cdef Vec ranks             # the ranks of a run
+    cdef int64_t* h
+    cdef int64_t i, j, total, run, q
+    cdef int which, step, low, passes
+    cdef uint64_t d, kp, kc
+    if tmp == NULL or hist == NULL:
+        PyMem_RawFree(tmp)
+        PyMem_RawFree(hist)
+        return -1
+    vec_init(&ranks, sizeof(Rank))
+    # hist[pass * ITEM_BUCKETS + digit]: the prefix passes, then the count passes
+    for i in range(n):
+        kp = item_key(&a[i], 1)
+        kc = item_key(&a[i], 0)
+        for step in range(ITEM_PREFIX_PASSES):
+            hist[step * ITEM_BUCKETS + ((kp >> (step * ITEM_BITS)) & (ITEM_BUCKETS - 1))] += 1
+        for step in range(ITEM_COUNT_PASSES):
+            hist[(ITEM_PREFIX_PASSES + step) * ITEM_BUCKETS
+                 + ((kc >> (step * ITEM_BITS)) & (ITEM_BUCKETS - 1))] += 1
+    for which in range(1, -1, -1):        # least significant key first
+        passes = ITEM_PREFIX_PASSES if which == 1 else ITEM_COUNT_PASSES
+        for step in range(passes):
+            low = step * ITEM_BITS
+            h = hist + ((step if which == 1 else ITEM_PREFIX_PASSES + step) * ITEM_BUCKETS)
+            d = (item_key(&src[0], which) >> low) & (ITEM_BUCKETS - 1)
+            if h[d] == n:
+                continue                  # one digit everywhere: nothing moves
+            total = 0
+            for i in range(ITEM_BUCKETS):
+                j = h[i]
+                h[i] = total
+                total += j
+            for i in range(n):
+                d = (item_key(&src[i], which) >> low) & (ITEM_BUCKETS - 1)
+                dst[h[d]] = src[i]
+                h[d] += 1
+            swap = src
+            src = dst
+            dst = swap
+    if src != a:
+        memcpy(a, src, <size_t>n * sizeof(Item))
+    PyMem_RawFree(tmp)
+    PyMem_RawFree(hist)
+    i = 0
+    while i < n:                          # runs that tie on count and prefix
+        run = 1
+        while i + run < n and a[i + run].count == a[i].count and a[i + run].prefix == a[i].prefix:
+            run += 1
+        if run > 1:
+            if vec_reserve(&ranks, run) < 0:
+                vec_free(&ranks)
+                return -1
+            r = <Rank*>ranks.data
+            for q in range(run):
+                r[q].count = a[i + q].count
+                r[q].prefix0 = a[i + q].prefix
+                r[q].prefix1 = a[i + q].prefix1
+                r[q].slot = a[i + q].slot
+            sort_ranks(t, r, run, depth_for(run))
+            for q in range(run):
+                a[i + q].slot = <uint32_t>r[q].slot
+        i += run
+    vec_free(&ranks)
+    return 0
 
 
 cdef int64_t rank_table(const Table* t, int64_t min_count, bint skip_reserved,
                         int64_t* order, int64_t* counts) noexcept nogil:
     """The slots of the keys counted at least ``min_count`` times (not the reserved
     spellings if ``skip_reserved``) into ``order``, ranked, and their counts into
-    ``counts``; how many, -1 if out of memory. Both have room for ``t.n``."""
+    ``counts``; how many, -1 if out of memory. Both have room for ``t.n``.
+
+    Compact 16-byte items (:func:`sort_items`, a radix sort) where every slot number
+    and count fits in 32 bits, as always in practice; else 32-byte ranks sorted by
+    comparison (:func:`rank_table_wide`)."""
+    cdef Item* a
+    cdef int64_t n
+    if t.mask <= <int64_t>0xFFFFFFFF:
+        a = <Item*>PyMem_RawMalloc(<size_t>(t.n if t.n > 0 else 1) * sizeof(Item))
+        if a == NULL:
+            return -1
+        n = rank_items(t, min_count, skip_reserved, a, order, counts)
+        PyMem_RawFree(a)
+        if n != -2:
+            return n
+    return rank_table_wide(t, min_count, skip_reserved, order, counts)
+
+
+cdef int64_t rank_items(const Table* t, int64_t min_count, bint skip_reserved, Item* a,
+                        int64_t* order, int64_t* counts) noexcept nogil:
+    """:func:`rank_table` through items (room for ``t.n`` in ``a``); -2 if a count
+    does not fit in 32 bits."""
+    cdef int64_t e, n = 0, j
+    cdef const Slot* s
+    cdef const uint8_t* k
+    for e in range(t.mask + 1):
+        s = &t.slots[e]
+        if s.hash == 0 or s.value < min_count or (skip_reserved and is_reserved(t, e)):
+            continue
+        if s.value < 0 or s.value > <int64_t>0xFFFFFFFF:
+            return -2
+        k = <const uint8_t*>slot_key(t, s)
+        a[n].prefix = key_prefix(k, s.len)
+        a[n].prefix1 = key_prefix(k + 8, s.len - 8) if s.len > 8 else 0
+        a[n].slot = <uint32_t>e
+        a[n].count = <uint32_t>s.value
+        n += 1
+    if n > 0 and sort_items(t, a, n) < 0:
+        return -1
+    for j in range(n):
+        order[j] = a[j].slot
+        counts[j] = a[j].count
+    return n
+
+
+cdef int64_t rank_table_wide(const Table* t, int64_t min_count, bint skip_reserved,
+                             int64_t* order, int64_t* counts) noexcept nogil:
+    """:func:`rank_table` through 32-byte ranks: any count, any table size (counts of
+    2**32 and more; a comparison sort, as it never runs on real data)."""
     cdef Rank* r = <Rank*>PyMem_RawMalloc(<size_t>(t.n if t.n > 0 else 1) * sizeof(Rank))
     cdef int64_t e, n = 0, j
     cdef const Slot* s
@@ -610,9 +872,8 @@ cdef int64_t rank_table(const Table* t, int64_t min_count, bint skip_reserved,
         r[n].prefix1 = key_prefix(k + 8, s.len - 8) if s.len > 8 else 0
         r[n].slot = e
         n += 1
-    if n > 0 and radix_sort(t, r, n) < 0:
-        PyMem_RawFree(r)
-        return -1
+    if n > 0:
+        sort_ranks(t, r, n, depth_for(n))
     for j in range(n):
         order[j] = r[j].slot
         counts[j] = r[j].count
@@ -647,37 +908,78 @@ cdef inline int64_t utf8_next(const uint8_t* s, int64_t n, int64_t i, uint32_t* 
     return w
 
 
-# whitespace among the ASCII characters, as str.split() sees it (filled at import)
-cdef bint ASCII_SPACE[128]
-for _c in range(128):
-    ASCII_SPACE[_c] = py_isspace(<Py_UCS4>_c)
+# What a byte says about whitespace, as str.split() sees it (filled at import):
+# BYTE_TOKEN, not whitespace nor the start of any (most bytes: every other ASCII
+# character, continuation bytes, lead bytes of no whitespace character); BYTE_SPACE,
+# an ASCII whitespace character; BYTE_LEAD, the lead byte of a sequence that may
+# be whitespace (decode and ask Py_UNICODE_ISSPACE).
+cdef enum:
+    BYTE_TOKEN = 0
+    BYTE_SPACE = 1
+    BYTE_LEAD = 2
+
+cdef uint8_t BYTE_CLASS[256]
 
 
-cdef inline bint space_at(const uint8_t* s, int64_t n, int64_t i, int64_t* width) noexcept nogil:
-    """Whether the character at ``s[i]`` is whitespace; its width in ``width``."""
+cdef void _fill_byte_class():
     cdef uint32_t cp
-    if s[i] < 0x80:
-        width[0] = 1
-        return ASCII_SPACE[s[i]]
-    width[0] = utf8_next(s, n, i, &cp)
-    return py_isspace(<Py_UCS4>cp)
+    cdef int b
+    for b in range(256):
+        BYTE_CLASS[b] = BYTE_TOKEN
+    for b in range(128):
+        if py_isspace(<Py_UCS4>b):
+            BYTE_CLASS[b] = BYTE_SPACE
+    for cp in range(0x80, 0x110000):
+        if py_isspace(<Py_UCS4>cp):
+            if cp < 0x800:
+                b = 0xC0 | (cp >> 6)
+            elif cp < 0x10000:
+                b = 0xE0 | (cp >> 12)
+            else:
+                b = 0xF0 | (cp >> 18)
+            BYTE_CLASS[b] = BYTE_LEAD
+
+
+_fill_byte_class()
 
 
 cdef int64_t split_ws(const char* text, int64_t n, Vec* spans, int64_t limit) noexcept nogil:
     """Byte spans ``(start, stop)`` of the tokens of the UTF-8 text ``text[:n]``, split
     at runs of whitespace as ``str.split()`` splits; at most ``limit`` tokens (all if
-    ``limit < 0``). Returns the number of tokens, -1 if out of memory."""
+    ``limit < 0``). Returns the number of tokens, -1 if out of memory. Only a lead
+    byte of a possible whitespace character is decoded (:data:`BYTE_CLASS`); every
+    other byte costs a table look-up."""
     cdef const uint8_t* s = <const uint8_t*>text
-    cdef int64_t i = 0, start, w = 1, count = 0
+    cdef int64_t i = 0, start, w, count = 0
     cdef int64_t* out = <int64_t*>spans.data
     cdef int64_t room = spans.cap // 2
-    while i < n and count != limit:
-        while i < n and space_at(s, n, i, &w):    # whitespace before the token
+    cdef uint8_t c
+    cdef uint32_t cp
+    while count != limit:
+        while i < n:                    # whitespace before the token
+            c = BYTE_CLASS[s[i]]
+            if c == BYTE_TOKEN:
+                break
+            if c == BYTE_SPACE:
+                i += 1
+                continue
+            w = utf8_next(s, n, i, &cp)
+            if not py_isspace(<Py_UCS4>cp):
+                break
             i += w
         if i >= n:
             break
         start = i
-        while i < n and not space_at(s, n, i, &w):    # the token
+        while i < n:                    # the token
+            c = BYTE_CLASS[s[i]]
+            if c == BYTE_TOKEN:
+                i += 1
+                continue
+            if c == BYTE_SPACE:
+                break
+            w = utf8_next(s, n, i, &cp)
+            if py_isspace(<Py_UCS4>cp):
+                break
             i += w
         if count == room:
             spans.n = 2 * count
@@ -697,7 +999,8 @@ cdef struct Chunk:
     int64_t n               # texts in the chunk
     const char** data       # UTF-8 of each text (a token list: its tokens run together)
     int64_t* size           # bytes
-    int64_t* ntok           # -1: a str, split at whitespace; else a list of that many tokens
+    int64_t* ntok           # -1: a str, split at whitespace (-2: an ASCII one); else a list
+                            # of that many tokens
     int64_t* tok0           # a list's first token in toklens
     Vec toklens             # byte length of every token of the lists
 
@@ -748,7 +1051,7 @@ cdef Py_ssize_t fill_chunk(Chunk* c, list texts, Py_ssize_t start, Py_ssize_t st
             keep.append(s)
             c.data[c.n] = <const char*>PyUnicode_DATA(s)   # ASCII: its UTF-8 bytes
             c.size[c.n] = PyUnicode_GET_LENGTH(s)
-            c.ntok[c.n] = -1
+            c.ntok[c.n] = -2
         else:
             s = prepare(text, i)
             if isinstance(s, str):
@@ -789,6 +1092,12 @@ cdef int64_t chunk_tokens(const Chunk* c, int64_t k, Vec* spans, int64_t limit) 
     cdef int64_t m, j, pos = 0, L
     cdef const int64_t* lens
     cdef int64_t* sp
+    if c.ntok[k] == -2 and limit < 0 and HAVE_SPLIT_ASCII and c.size[k] <= SPLIT_ASCII_MAX:
+        if vec_reserve(spans, c.size[k] + 2) < 0:
+            return -1
+        m = split_ascii(<const uint8_t*>c.data[k], c.size[k], <int64_t*>spans.data)
+        spans.n = 2 * m
+        return m
     if c.ntok[k] < 0:
         return split_ws(c.data[k], c.size[k], spans, limit)
     m = c.ntok[k]
@@ -845,20 +1154,6 @@ cdef int64_t gram_keys(const char* s, const int64_t* sp, int64_t ntok, int64_t l
     return m
 
 
-cdef int64_t join_gram(const char* s, const int64_t* sp, int64_t i, int64_t n,
-                       Vec* key) noexcept nogil:
-    """Tokens ``i .. i+n-1`` joined by single spaces into ``key``; the byte length,
-    -1 if out of memory."""
-    cdef int64_t t
-    key.n = 0
-    for t in range(i, i + n):
-        if t > i and push_bytes(key, " ", 1) < 0:
-            return -1
-        if push_bytes(key, s + sp[2 * t], sp[2 * t + 1] - sp[2 * t]) < 0:
-            return -1
-    return key.n
-
-
 cdef int token_hashes(const char* s, const int64_t* sp, int64_t ntok, const Table* t,
                       Work* w) noexcept nogil:
     """poly() and POLY^length of each token into ``w.th``, ``w.tp``, its table hash
@@ -875,7 +1170,7 @@ cdef int token_hashes(const char* s, const int64_t* sp, int64_t ntok, const Tabl
         (<uint64_t*>w.tp.data)[j] = poly_pow(L)
         h = mix(h)
         (<uint64_t*>w.hashes.data)[j] = h
-        prefetch(&t.slots[h & <uint64_t>t.mask])
+        prefetch_slot(t, h)
     w.th.n = w.tp.n = w.hashes.n = ntok
     return 0
 
@@ -906,7 +1201,7 @@ cdef int64_t gram_hashes(const int64_t* sp, int64_t ntok, int64_t lo, int64_t hi
             h = mix(h)
             (<uint64_t*>w.hashes.data)[m] = h
             (<int64_t*>w.glen.data)[m] = L
-            prefetch(&t.slots[h & <uint64_t>t.mask])
+            prefetch_slot(t, h)
             m += 1
     w.hashes.n = w.glen.n = m
     return m
@@ -1051,7 +1346,7 @@ cdef class Counter:
         cdef const int64_t* sp
         cdef const int64_t* off
         cdef const uint64_t* hs
-        cdef int64_t t, j, m, n, i, e
+        cdef int64_t t, j, m, n, i, e, empty = 0
         if ntok < 0:
             return -1
         sp = <const int64_t*>w.spans.data
@@ -1080,11 +1375,10 @@ cdef class Counter:
         j = 0
         for n in range(self.glo, self.hi + 1):
             for i in range(ntok - n + 1):
-                e = table_find_gram(&self.grams, s, sp, i, n, off[j], hs[j])
+                e = table_find_gram(&self.grams, s, sp, i, n, off[j], hs[j], &empty)
                 if e >= 0:
                     self.grams.slots[e].value += 1
-                elif (join_gram(s, sp, i, n, &w.key) < 0       # new: join it once, to store it
-                      or table_add(&self.grams, w.key.data, off[j], hs[j], 1, True) < 0):
+                elif table_put_gram(&self.grams, empty, s, sp, i, n, off[j], hs[j], 1) < 0:
                     return -1
                 j += 1
         return 0
@@ -1277,9 +1571,10 @@ cdef class Index:
             dst[0] = src[0]
             src[0] = swap
             with nogil:
-                for e in range(dst.mask + 1):
-                    if dst.slots[e].hash != 0:
-                        dst.slots[e].value = -1
+                if order.shape[0] < dst.n:      # (all kept: every value is set below)
+                    for e in range(dst.mask + 1):
+                        if dst.slots[e].hash != 0:
+                            dst.slots[e].value = -1
                 for j in range(order.shape[0]):
                     dst.slots[order[j]].value = first_id + j
             return
@@ -1473,7 +1768,7 @@ cdef class Index:
                     if self.n_buckets > 0:
                         wid = self.n_unigrams + <int64_t>hs[j]
                     else:
-                        e = table_find_gram(&self.grams, s, sp, i, n, off[j], hs[j])
+                        e = table_find_gram(&self.grams, s, sp, i, n, off[j], hs[j], NULL)
                         wid = -1 if e < 0 else self.grams.slots[e].value
                     j += 1
                     if wid < 0:
@@ -1615,9 +1910,9 @@ def split_texts(list texts, bint lowercase, prepare):
 
 def _rank_keys(list keys, const int64_t[::1] counts, int depth):
     """The keys (bytes, distinct) ranked as the vocabulary ranks tokens: by descending
-    count, then bytewise; ``depth < 0`` through the radix sort, else through the
-    comparison sort alone with that many quicksort levels (0: heapsort). For the
-    tests."""
+    count, then bytewise; ``depth == -1`` as fitting ranks (:func:`rank_table`),
+    ``-2`` as it ranks counts beyond 32 bits (:func:`rank_table_wide`), else through the comparison
+    sort alone with that many quicksort levels (0: heapsort). For the tests."""
     cdef Table t
     cdef Rank* r
     cdef int64_t n = len(keys), j, e
@@ -1627,6 +1922,10 @@ def _rank_keys(list keys, const int64_t[::1] counts, int depth):
     if table_init(&t) < 0:
         raise MemoryError()
     r = <Rank*>PyMem_RawMalloc(<size_t>(n if n > 0 else 1) * sizeof(Rank))
+    order = np.zeros(n if n > 0 else 1, dtype=np.int64)
+    ranked_counts = np.zeros(n if n > 0 else 1, dtype=np.int64)
+    cdef int64_t[::1] o = order
+    cdef int64_t[::1] oc = ranked_counts
     try:
         if r == NULL:
             raise MemoryError()
@@ -1638,19 +1937,22 @@ def _rank_keys(list keys, const int64_t[::1] counts, int depth):
                 raise MemoryError()
         if t.n != n:
             raise ValueError("keys must be distinct")
-        j = 0
-        for e in range(t.mask + 1):
-            if t.slots[e].hash != 0:
-                r[j].count = t.slots[e].value
-                r[j].prefix0 = key_prefix(<const uint8_t*>slot_key(&t, &t.slots[e]), t.slots[e].len)
-                r[j].prefix1 = (key_prefix(<const uint8_t*>slot_key(&t, &t.slots[e]) + 8,
-                                           t.slots[e].len - 8) if t.slots[e].len > 8 else 0)
-                r[j].slot = e
-                j += 1
-        if depth < 0:
-            if n > 0 and radix_sort(&t, r, n) < 0:
+        if depth == -1 or depth == -2:
+            if (rank_table(&t, -INT64_MAX, False, &o[0], &oc[0]) if depth == -1 else
+                    rank_table_wide(&t, -INT64_MAX, False, &o[0], &oc[0])) != n:
                 raise MemoryError()
+            for j in range(n):
+                r[j].slot = o[j]
         else:
+            j = 0
+            for e in range(t.mask + 1):
+                if t.slots[e].hash != 0:
+                    r[j].count = t.slots[e].value
+                    r[j].prefix0 = key_prefix(<const uint8_t*>slot_key(&t, &t.slots[e]), t.slots[e].len)
+                    r[j].prefix1 = (key_prefix(<const uint8_t*>slot_key(&t, &t.slots[e]) + 8,
+                                               t.slots[e].len - 8) if t.slots[e].len > 8 else 0)
+                    r[j].slot = e
+                    j += 1
             sort_ranks(&t, r, n, depth)
         return [PyBytes_FromStringAndSize(<char*>slot_key(&t, &t.slots[r[j].slot]),
                                           t.slots[r[j].slot].len) for j in range(n)]

@@ -4,8 +4,11 @@ Kernels run without bounds checks, so every array reaching them has been given t
 right dtype, layout and shape here, and every index has been range-checked.
 Errors say what is wrong and what to do about it.
 """
+import datetime
 import math
 import numbers
+import os
+import stat
 import warnings
 
 import numpy as np
@@ -88,8 +91,12 @@ def check_array(X, dtype, *, estimator="estimator", n_features=None,
         raise ValueError(
             f"{name} holds strings (dtype {arr.dtype}); {estimator} needs numbers "
             "(for text use cymlp.TextClassifier)")
+    if arr.dtype.kind in "mM":
+        raise ValueError(
+            f"{name} holds dates or times (dtype {arr.dtype}); {estimator} needs numbers: "
+            "convert them first (e.g. to seconds since a reference time)")
     if arr.dtype.kind not in "biuf":
-        arr = arr.astype(np.float64)  # object arrays of numbers; raises TypeError otherwise
+        arr = _objects_to_float(arr, name, estimator)
     if arr.ndim == 1:
         raise ValueError(
             f"Expected a 2-D array for {name}, got a 1-D array of {arr.shape[0]} values. "
@@ -114,23 +121,78 @@ def check_array(X, dtype, *, estimator="estimator", n_features=None,
         bad = np.argwhere(~np.isfinite(out))[0]
         what = "NaN" if np.isnan(out[tuple(bad)]) else "infinity"
         if np.isfinite(arr[tuple(bad)]) if arr.dtype.kind == "f" else False:
+            # float64 is advice only where it helps: not for a longdouble beyond it
+            fits = abs(arr[tuple(bad)]) <= np.finfo(np.float64).max
+            advice = (" or use dtype='float64'" if fits and np.dtype(dtype) != np.float64
+                      else "")
             raise ValueError(
                 f"{name} holds values too large for {np.dtype(dtype).name} "
-                f"(e.g. row {bad[0]}, column {bad[1]}); rescale the data or use "
-                "dtype='float64'")
+                f"(e.g. row {bad[0]}, column {bad[1]}); rescale the data{advice}")
         raise ValueError(
             f"Input {name} contains NaN or infinity ({what} at row {bad[0]}, column "
             f"{bad[1]}); remove or impute non-finite values first")
     return out
 
 
-def _all_finite(a, chunk_bytes=16 * 2**20):
-    """np.isfinite(a).all() in row chunks: no temporary larger than ``chunk_bytes``."""
+def _objects_to_float(arr, name, estimator):
+    """An object array (a DataFrame of mixed columns, numbers in lists) as float64;
+    a cell that is not a number is named with its row and column."""
+    try:
+        return arr.astype(np.float64)  # None becomes NaN (reported with the NaNs)
+    except (TypeError, ValueError, OverflowError):
+        if arr.ndim != 2:
+            raise
+        for (i, j), v in np.ndenumerate(arr):
+            if _is_missing(v) and v is not None:
+                raise ValueError(
+                    f"Input {name} contains missing values ({v!r} at row {i}, column {j}); "
+                    "remove or impute missing values first") from None
+            if _is_date(v):
+                raise ValueError(
+                    f"{name} holds dates or times ({type(v).__name__} at row {i}, column "
+                    f"{j}); {estimator} needs numbers: convert them first (e.g. to seconds "
+                    "since a reference time)") from None
+            if isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)):
+                try:
+                    float(v)
+                except OverflowError:
+                    raise ValueError(
+                        f"{name} holds a value too large for float64 (row {i}, column {j}: "
+                        f"an integer of about {_digits(v)} digits); rescale the data"
+                    ) from None
+        raise  # NumPy's own message: a string that is not a number, a dict, ...
+
+
+def _is_date(v):
+    """Whether ``v`` is a date, a time or a duration (Python's, NumPy's, pandas')."""
+    return isinstance(v, (datetime.date, datetime.time, datetime.timedelta, np.datetime64,
+                          np.timedelta64))
+
+
+def _digits(n):
+    """The number of decimal digits of the int ``n``, about (no conversion to str,
+    which Python refuses beyond 4300 digits)."""
+    return int(abs(int(n)).bit_length() * math.log10(2)) + 1
+
+
+def _all_finite(a, chunk_bytes=16 * 2**20, allow_inf=False):
+    """np.isfinite(a).all() in row chunks: no temporary larger than ``chunk_bytes``;
+    with ``allow_inf``, only NaN counts."""
     rows = max(1, chunk_bytes // max(1, a.shape[1]))
     for s in range(0, a.shape[0], rows):
-        if not np.isfinite(a[s:s + rows]).all():
+        part = a[s:s + rows]
+        if np.isnan(part).any() if allow_inf else not np.isfinite(part).all():
             return False
     return True
+
+
+def all_finite(a, allow_inf=False):
+    """Whether every value of the float array ``a`` (any shape) is finite (not NaN, with
+    ``allow_inf``), checked in chunks (no temporary larger than 16 MiB)."""
+    a = np.asarray(a)
+    if a.size == 0:
+        return True
+    return _all_finite(a.reshape(a.shape[0] if a.ndim > 1 else 1, -1), allow_inf=allow_inf)
 
 
 def _check_feature_names(names, fitted, estimator):
@@ -147,12 +209,19 @@ def _check_feature_names(names, fitted, estimator):
 
 
 def check_targets(y, n_samples, *, estimator="estimator"):
-    """Return y as a 1-D array of labels of length ``n_samples``."""
+    """Return y as a 1-D array of labels of length ``n_samples``.
+
+    Missing labels (None, NaN, ``pd.NA``, ``NaT``) and complex numbers are refused.
+    A sequence of labels keeps the values it holds where NumPy would change them:
+    Python ints stay exact (NumPy makes ``[2**63, 5]`` floats): int64, uint64, or an
+    object array beyond 64 bits; strings mixed with other labels stay as they are (an
+    object array; NumPy would turn ``[1, 'a']`` into ``['1', 'a']``).
+    """
     if y is None:
         raise ValueError(f"{estimator} requires y to be passed, but the target y is None")
     if _is_sparse(y):
         raise TypeError("sparse targets are not supported; pass a 1-D array of labels")
-    y = np.asarray(y)
+    y = _label_array(y)
     if y.ndim == 2 and y.shape[1] == 1:
         warnings.warn("A column-vector y was passed when a 1d array was expected. "
                       "Please change the shape of y to (n_samples,), for example "
@@ -164,16 +233,21 @@ def check_targets(y, n_samples, *, estimator="estimator"):
     if y.shape[0] != n_samples:
         raise ValueError(f"X and y have inconsistent numbers of samples: {n_samples} "
                          f"rows in X but {y.shape[0]} labels in y")
+    if y.dtype.kind == "c":
+        raise ValueError(f"complex labels are not supported (y has dtype {y.dtype}); a "
+                         "classifier needs class labels: integers, strings or booleans")
     if y.dtype.kind == "f":
         if not np.isfinite(y).all():
             raise ValueError("y contains NaN or infinity; every sample needs a label")
         if np.any(y != np.round(y)):
             raise ValueError("Unknown label type: continuous. y holds non-integer "
                              "floats, a regression target; a classifier needs class labels")
+    if y.dtype.kind in "mM" and np.isnat(y).any():
+        i = int(np.argmax(np.isnat(y)))
+        raise ValueError(f"y contains missing labels (None or NaN): y[{i}] is NaT; every "
+                         "sample needs a label")
     if y.dtype.kind == "O":
-        for v in y:
-            if v is None or (isinstance(v, float) and not np.isfinite(v)):
-                raise ValueError("y contains missing labels (None or NaN)")
+        _check_label_objects(y)
     return y
 
 
@@ -291,11 +365,68 @@ def check_sample_weight(sample_weight, n_samples, dtype, *, name="sample_weight"
     return out
 
 
-def encode_labels(y, classes=None):
+def _label_array(y):
+    """``np.asarray(y)``, but without NumPy's silent changes of a sequence of labels:
+    Python ints it would make floats stay exact ints, and labels of several types it
+    would turn into strings stay as they were (an object array)."""
+    arr = np.asarray(y)
+    if isinstance(y, np.ndarray) or arr.ndim != 1:
+        return arr
+    if arr.dtype.kind in "US":
+        if not all(isinstance(v, (str, bytes)) for v in y):
+            out = np.empty(len(arr), dtype=object)  # the labels as they were given
+            out[:] = list(y)
+            return out
+    elif arr.dtype.kind in "fO":
+        values = arr.tolist() if arr.dtype.kind == "O" else list(y)
+        if values and all(isinstance(v, numbers.Integral)
+                          and not isinstance(v, (bool, np.bool_)) for v in values):
+            ints = [int(v) for v in values]
+            low, high = min(ints), max(ints)
+            if -2**63 <= low and high < 2**63:
+                return np.array(ints, dtype=np.int64)
+            if 0 <= low and high < 2**64:
+                return np.array(ints, dtype=np.uint64)
+            out = np.empty(len(ints), dtype=object)
+            out[:] = ints
+            return out
+    return arr
+
+
+def _is_missing(v):
+    """None, NaN, pandas' NA and NaT, NumPy's NaT."""
+    if v is None or type(v).__name__ in ("NAType", "NaTType"):
+        return True
+    if isinstance(v, (float, np.floating)):
+        return bool(np.isnan(v))
+    if isinstance(v, (np.datetime64, np.timedelta64)):
+        return bool(np.isnat(v))
+    return False
+
+
+def _check_label_objects(y):
+    """Labels of an object array: none missing, none complex."""
+    for i, v in enumerate(y.tolist()):
+        if _is_missing(v):
+            raise ValueError(f"y contains missing labels (None or NaN): y[{i}] is "
+                             f"{v!r}; every sample needs a label")
+        if isinstance(v, (float, np.floating)) and not math.isfinite(v):
+            raise ValueError("y contains NaN or infinity; every sample needs a label")
+        if _is_complex(v):
+            raise ValueError(f"complex labels are not supported (y[{i}] is {v!r}); a "
+                             "classifier needs class labels: integers, strings or booleans")
+
+
+def _is_complex(v):
+    return isinstance(v, numbers.Complex) and not isinstance(v, numbers.Real)
+
+
+def encode_labels(y, classes=None, *, advice=None):
     """(classes, y_idx): sorted unique labels and int32 indices into them.
 
     With ``classes`` given (fitted, or partial_fit's ``classes``), labels outside it
-    raise ValueError naming them.
+    raise ValueError naming them, followed by ``advice`` (what to do about it; by
+    default: pass every class to the first partial_fit, or refit).
     """
     if classes is None:
         try:
@@ -306,6 +437,12 @@ def encode_labels(y, classes=None):
             classes = np.empty(len(seen), dtype=object)
             classes[:] = list(seen)
         return classes, np.ascontiguousarray(idx, dtype=np.intc)
+    k = len(classes)
+    if (classes.dtype.kind in "iu" and y.dtype.kind in "iu" and y.size
+            and classes[0] == 0 and classes[-1] == k - 1 and y.min() >= 0
+            and y.max() < k):
+        # the classes 0..k-1 (sorted, distinct): a label is its own index
+        return np.ascontiguousarray(y, dtype=np.intc)
     if classes.dtype.kind in "iufbU" and y.dtype.kind == classes.dtype.kind:
         # sorted classes of one numeric or string kind: vectorised lookup
         pos = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
@@ -327,8 +464,50 @@ def encode_labels(y, classes=None):
         shown = sorted({repr(u) for u in unseen})[:5]
         raise ValueError(
             f"y holds labels not among the classes {classes.tolist()[:10]}: {', '.join(shown)}; "
-            "pass every class to the first partial_fit (classes=...) or refit")
+            + (advice or "pass every class to the first partial_fit (classes=...) or refit"))
     return idx
+
+
+def check_validation_data(validation_data, transform, encode_targets):
+    """(inputs, targets, weights or None) of a development set ``(X_dev, y_dev)`` or
+    ``(X_dev, y_dev, sample_weight_dev)``: ``transform(X_dev)`` gives the inputs,
+    ``encode_targets(y_dev, n_rows)`` the targets. Errors say that they are about
+    ``validation_data``."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+        if isinstance(validation_data, (tuple, list)):
+            got = f"a {type(validation_data).__name__} of {len(validation_data)} item(s)"
+        else:
+            shape = getattr(validation_data, "shape", None)
+            got = type(validation_data).__name__ + ("" if shape is None
+                                                    else f" of shape {shape}")
+        raise ValueError("validation_data must be a pair (X_dev, y_dev) or a triple "
+                         f"(X_dev, y_dev, sample_weight_dev), got {got}")
+    Xv, yv = validation_data[:2]
+    try:
+        inputs = transform(Xv)
+        targets = encode_targets(yv, len(inputs))
+        weights = None
+        if len(validation_data) == 3:
+            weights = check_sample_weight(validation_data[2], len(inputs), np.float64,
+                                          name="sample_weight_dev")
+        return inputs, targets, weights
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"validation_data: {exc}") from None
+
+
+def check_score_weights(sample_weight, n_samples):
+    """``sample_weight`` of ``score``: ``n_samples`` finite weights >= 0, not all 0
+    (the weighted accuracy is otherwise undefined, 0/0)."""
+    w = np.asarray(sample_weight, dtype=np.float64)
+    if w.shape != (n_samples,):
+        raise ValueError(f"sample_weight must hold one weight per sample ({n_samples}), "
+                         f"got shape {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must hold finite weights >= 0")
+    if not w.sum() > 0:
+        raise ValueError("sample_weight sums to 0: the weighted accuracy is undefined; "
+                         "give at least one sample a positive weight")
+    return w
 
 
 # ----------------------------------------------------------------------- parameters
@@ -339,14 +518,24 @@ def _as_real(name, value, kind):
         raise ValueError(f"{name} must be {'an integer' if kind is int else 'a number'},"
                          f" got {value!r}")
     if kind is int:
-        return int(value)
+        value = int(value)
+        if not -2**63 <= value < 2**63:
+            raise ValueError(f"{name} must fit in a 64-bit integer, got {_show_int(value)}")
+        return value
     try:
         out = float(value)
-    except OverflowError:
-        out = math.inf
+    except OverflowError:  # an int beyond the float range
+        raise ValueError(f"{name} must be finite, got {_show_int(value)}, too large for "
+                         "a float") from None
     if not math.isfinite(out):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return out
+
+
+def _show_int(n):
+    """An int for a message: its digits, or their number if there are many."""
+    digits = _digits(n)
+    return str(int(n)) if digits <= 30 else f"an integer of about {digits} digits"
 
 
 class Interval:
@@ -398,6 +587,26 @@ def check_params(estimator, constraints):
     return out
 
 
+def check_epsilon(epsilon, dtype, solver):
+    """Adam's and Adagrad's ``epsilon`` must be a normal number of the training dtype.
+
+    The update divides by ``sqrt(v) + epsilon``; an epsilon that is 0 (or subnormal) in
+    ``dtype`` turns the update of a parameter whose gradient has always been 0 (a
+    constant column, a dead unit) into 0/0 = NaN.
+    """
+    if solver not in ("adam", "adagrad"):
+        return
+    tiny = float(np.finfo(dtype).tiny)
+    if epsilon < tiny:
+        other = ("" if dtype == "float64" or epsilon < float(np.finfo(np.float64).tiny)
+                 else " or dtype='float64'")
+        raise ValueError(
+            f"epsilon={epsilon!r} is below the smallest normal {dtype} number ({tiny:.3g}): "
+            f"in {dtype} it becomes 0 or subnormal, and {solver}'s update "
+            "g / (sqrt(v) + epsilon) is then 0/0 = NaN for a parameter whose gradient is 0; "
+            f"use epsilon >= {tiny:.3g}{other}")
+
+
 def check_hidden_sizes(name, value):
     """hidden_layer_sizes: an int or a list/tuple/array of positive ints (may be empty)."""
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
@@ -412,12 +621,58 @@ def check_hidden_sizes(name, value):
     for s in sizes:
         if isinstance(s, (bool, np.bool_)) or not isinstance(s, numbers.Integral) or s < 1:
             raise ValueError(f"{name} must hold positive integers, got {value!r}")
+        if s >= 2**63:
+            raise ValueError(f"{name} must hold positive integers that fit in 64 bits, got "
+                             f"{_show_int(s)}")
     return tuple(int(s) for s in sizes)
 
 
 class InvalidParameterError(ValueError, TypeError):
     """A parameter of the wrong type (a ValueError, as scikit-learn's parameter checks
     raise, and a TypeError, as a type mismatch is)."""
+def open_regular(path):
+    """``(fd, kind)``: a read-only descriptor on ``path`` and what it is, None for a
+    regular file, else ``'a directory'``, ``'a character device'``, ``'a FIFO'``, ...
+
+    The file is opened without blocking (a FIFO does not wait for a writer) and its
+    type taken from the descriptor, so a path swapped after a check cannot deceive the
+    caller; the descriptor is blocking again when returned. OSError (a missing file, a
+    link loop, no permission) propagates; the caller closes the descriptor.
+    """
+    flags = os.O_RDONLY
+    for name in ("O_NONBLOCK", "O_CLOEXEC", "O_BINARY"):
+        flags |= getattr(os, name, 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    if stat.S_ISREG(mode):
+        return fd, None
+    kinds = ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"),
+             (stat.S_ISSOCK, "a socket"))
+    return fd, next((kind for test, kind in kinds if test(mode)), "not a regular file")
+
+
+def available_memory():
+    """Bytes a new allocation can use, about, or None if unknown: MemAvailable of
+    ``/proc/meminfo`` (free memory and the page cache the kernel can reclaim), else the
+    free physical pages."""
+    try:
+        with open("/proc/meminfo", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return None
 
 
 def check_random_state(name, value):

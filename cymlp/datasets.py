@@ -730,7 +730,7 @@ class Splits:
         ``(n, n_features)`` for numeric data, or a float64 CSR matrix for
         svmlight files; ``y`` is a 1-d array of labels, int64 when every label
         in the files is a canonical integer, str otherwise (with
-        ``multilabel=True``, a list of label lists).
+        multi-label files, a list of label lists).
     name : str
         The data set's name in :data:`DATASETS`, or the name given to
         :func:`load_files`.
@@ -989,7 +989,7 @@ def load_files(
     format=None,
     text_column=None,
     label_column=None,
-    multilabel=False,
+    multilabel="auto",
     cv=None,
     fold=0,
     holdout=None,
@@ -1022,7 +1022,9 @@ def load_files(
         made by ``cv``) is an error.
     format, text_column, label_column, multilabel
         As for :func:`read_file`, applied to every file (the format is
-        guessed per file when None).
+        guessed per file when None). With ``multilabel="auto"``, when one
+        file is multi-label every file's labels become lists (a single-label
+        file's label ``a`` is the list ``[a]``), so the parts agree.
     cv : int, optional
         Number of folds (at least 3).
     fold : int, default=0
@@ -1108,7 +1110,10 @@ def load_files(
         Xs = _align_sparse(parts, zero_based == "auto", n_features)
     elif kinds == {"numeric"}:
         _check_same_features(parts)
-    ys = _unify_labels([f.y for f in parts])
+    ys = [f.y for f in parts]
+    if any(isinstance(y, list) for y in ys):  # one multi-label file: lists everywhere
+        ys = [y if isinstance(y, list) else [[label] for label in y.tolist()] for y in ys]
+    ys = _unify_labels(ys)
     data = {role: (X, y) for role, X, y in zip(files, Xs, ys)}
 
     formats = list(dict.fromkeys(f.format for f in parts))

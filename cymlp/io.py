@@ -8,21 +8,27 @@ that :func:`load` can find it. :func:`save` / :func:`load` (``cymlp.save`` and
 
 A cymlp model file (a *bundle*) is a zip archive holding
 
-* ``meta.json``: UTF-8 JSON, an object with ``"format": "cymlp"``,
-  ``"format_version"`` and the caller's metadata (hyper-parameters,
-  classes, vocabulary, ...);
+* ``meta.json``: JSON written in ASCII (other characters as ``\\uXXXX`` escapes, so
+  that any str, a lone surrogate included, is stored; it is read as UTF-8), an
+  object with ``"format": "cymlp"``, ``"format_version"`` and the caller's metadata
+  (hyper-parameters, classes, vocabulary, ...);
 * one ``NAME.npy`` per array, in NumPy's ``.npy`` format, written and read
   with ``allow_pickle=False``.
 
 Loading never unpickles anything, so a model file from an untrusted source
 cannot run code; a file that is damaged, not a bundle, or written by a newer
-cymlp raises :class:`ModelFileError` with a message that says which.
+cymlp raises :class:`ModelFileError` with a message that says which. Only
+regular files are read, and only the arrays asked for (:func:`load`: those the
+fitted state names), each up to its declared size and all up to a bound checked
+before any is decompressed, so a small file cannot make the reader use much
+memory.
 Writing is atomic (:func:`atomic_write`): the bundle is written to a temporary
 file next to the target and moved into place with :func:`os.replace`, so an
 interrupted save leaves any previous file intact.
 """
 
 import contextlib
+import errno
 import json
 import math
 import numbers
@@ -30,10 +36,13 @@ import os
 import pathlib
 import re
 import struct
+import tokenize
 import zipfile
 import zlib
 
 import numpy as np
+
+from cymlp._validation import available_memory, open_regular
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MODEL_VERSION", "ModelFileError", "atomic_write",
            "load", "load_bundle", "register", "save", "save_bundle"]
@@ -55,6 +64,12 @@ _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*\Z")
 MAX_MEMBER_SIZE = 8 * 2**30
 #: Largest ``meta.json`` accepted (bytes).
 MAX_META_SIZE = 256 * 2**20
+#: Default bound on the total uncompressed size of the arrays :func:`load_bundle`
+#: reads (bytes); :func:`load` derives its bound from the network the file describes.
+MAX_BUNDLE_SIZE = 8 * 2**30
+#: Room for the header of one ``.npy`` member: magic, version, length and NumPy's
+#: largest accepted header (10000 bytes).
+NPY_HEADER_ROOM = 10000 + 12
 
 
 class ModelFileError(ValueError):
@@ -118,8 +133,9 @@ def save_bundle(path, meta, arrays, *, compress=False):
     if not isinstance(arrays, dict):
         raise TypeError(f"arrays must be a dict of name to array, got {type(arrays).__name__}")
     header = {"format": FORMAT, "format_version": FORMAT_VERSION, **meta}
-    meta_bytes = json.dumps(header, default=_json_default, ensure_ascii=False, indent=1).encode(
-        "utf-8"
+    # ASCII escapes (\uXXXX) store any str, lone surrogates included, which UTF-8 cannot
+    meta_bytes = json.dumps(header, default=_json_default, ensure_ascii=True, indent=1).encode(
+        "ascii"
     )
     prepared = []
     for name, value in arrays.items():
@@ -227,21 +243,38 @@ def _read_meta(zf, path):
         meta = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{path}: {_META} is not valid UTF-8 JSON ({exc})") from None
+    except RecursionError:
+        raise ModelFileError(f"{path}: {_META} is nested too deeply to be a model's "
+                             "metadata") from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise ModelFileError(f"{path}: {_META} holds a value that cannot be read ({exc})"
+                             ) from None
     if not isinstance(meta, dict):
         raise ModelFileError(f"{path}: {_META} must hold a JSON object")
     if meta.get("format") != FORMAT:
         raise ModelFileError(
-            f"{path}: not a cymlp model file (format {meta.get('format')!r}, expected {FORMAT!r})"
+            f"{path}: not a cymlp model file (format {_short(meta.get('format'))}, "
+            f"expected {FORMAT!r})"
         )
     version = meta.get("format_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ModelFileError(f"{path}: invalid format_version {version!r}")
+        raise ModelFileError(f"{path}: invalid format_version {_short(version)}")
     if version > FORMAT_VERSION:
         raise ModelFileError(
-            f"{path} was written by a newer cymlp (format {version}), this version reads "
-            f"up to {FORMAT_VERSION}: upgrade cymlp"
+            f"{path} was written by a newer cymlp (format {_short(version)}), this version "
+            f"reads up to {FORMAT_VERSION}: upgrade cymlp"
         )
     return meta
+
+
+def _short(value, limit=80):
+    """``repr(value)`` for a message, cut to ``limit`` characters (values read from a
+    file can be huge, or ints Python will not print)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more than 4300 digits
+        text = f"<an integer of {value.bit_length()} bits>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _read_array(zf, info, path):
@@ -273,58 +306,138 @@ def _read_array(zf, info, path):
     return array
 
 
-def load_bundle(path):
+def _open_model_file(path):
+    """A binary file object on ``path``, which must be a regular file.
+
+    A missing path is a FileNotFoundError, a directory an IsADirectoryError and a loop
+    of symbolic links an OSError, each saying so; a device, a FIFO or a socket (say
+    ``/dev/zero``, which would be read until memory runs out) is a ModelFileError. The
+    file is opened without blocking and checked through its descriptor
+    (:func:`~cymlp._validation.open_regular`), so a FIFO cannot stall the reader.
+    """
+    try:
+        fd, kind = open_regular(path)
+    except FileNotFoundError:
+        dangling = os.path.islink(path)
+        raise FileNotFoundError(
+            errno.ENOENT, f"model file not found: {path}"
+            + (" (a symbolic link to a missing file)" if dangling else "")) from None
+    except IsADirectoryError:  # (systems that refuse to open directories)
+        kind = "a directory"
+        fd = None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, f"cannot read the model file {path}: its symbolic "
+                          "links form a loop") from None
+        raise
+    if kind is None:
+        return os.fdopen(fd, "rb")
+    if fd is not None:
+        os.close(fd)
+    if kind == "a directory":
+        raise IsADirectoryError(errno.EISDIR, f"{path} is a directory, not a model file")
+    raise ModelFileError(f"{path} is {kind}, not a model file (model files are regular "
+                         "files)")
+
+
+def load_bundle(path, *, select=None, max_bytes=None):
     """Read a model file written by :func:`save_bundle`.
+
+    Only the members asked for are decompressed, and only up to a bound on their
+    total declared size, checked before any of them is read.
 
     Parameters
     ----------
     path : str or os.PathLike
+        A regular file.
+    select : callable, optional
+        ``select(meta)`` returns the arrays to read: a dict of name to the most bytes
+        of data that array may hold (None: no limit of its own). Members not named are
+        not read; named arrays the file lacks are left out of the result. By default
+        every array is read.
+    max_bytes : int, optional
+        Bound on the total uncompressed size of the arrays read (their declared
+        sizes); by default the sum of ``select``'s limits when it gives one for every
+        array, else :data:`MAX_BUNDLE_SIZE`.
 
     Returns
     -------
     meta : dict
         The metadata, including ``"format"`` and ``"format_version"``.
     arrays : dict of str to ndarray
-        The arrays, in the order they were saved.
+        The arrays read, in the order they were saved.
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
+    IsADirectoryError, OSError
+        If ``path`` is a directory, or a loop of symbolic links, or cannot be read.
     ModelFileError
-        If the file is not a zip archive or is truncated, has no ``meta.json``
-        or invalid JSON there, is not a cymlp bundle, was written in a newer
-        format, or holds an entry that is not a plain ``.npy`` array (an
-        object or pickled array included), a path name, or a declared size
-        beyond :data:`MAX_MEMBER_SIZE`.
+        If ``path`` is not a regular file (a device, a FIFO), is not a zip archive or
+        is truncated, has no ``meta.json`` or invalid JSON there, is not a cymlp
+        bundle, was written in a newer format, or holds an entry that is not a plain
+        ``.npy`` array (an object or pickled array included), a path name, a declared
+        size beyond :data:`MAX_MEMBER_SIZE` or beyond the array's limit, or arrays
+        beyond ``max_bytes`` in all; and whatever ``select`` raises.
     """
     path = pathlib.Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"model file not found: {path}")
-    try:
-        with zipfile.ZipFile(path, "r") as zf:
-            _check_members(zf, path)
-            meta = _read_meta(zf, path)
-            arrays = {}
-            for info in zf.infolist():
-                if info.filename == _META:
-                    continue
-                arrays[info.filename[: -len(_SUFFIX)]] = _read_array(zf, info, path)
-    except ModelFileError:
-        raise
-    except zipfile.BadZipFile as exc:
-        raise ModelFileError(
-            f"{path}: not a cymlp model file, or a truncated or damaged one ({exc})"
-        ) from None
-    except (
-        ValueError,
-        EOFError,
-        zlib.error,
-        struct.error,
-        SyntaxError,
-        NotImplementedError,
-    ) as exc:
-        raise ModelFileError(f"{path}: damaged model file ({exc})") from None
+    with _open_model_file(path) as fh:
+        try:
+            return _read_bundle(fh, path, select, max_bytes)
+        except ModelFileError:
+            raise
+        except zipfile.BadZipFile as exc:
+            raise ModelFileError(
+                f"{path}: not a cymlp model file, or a truncated or damaged one ({exc})"
+            ) from None
+        except (
+            ValueError,
+            EOFError,
+            zlib.error,
+            struct.error,
+            SyntaxError,
+            NotImplementedError,
+            OverflowError,
+            OSError,  # zipfile seeking before the start of a damaged archive: EINVAL
+            tokenize.TokenError,  # NumPy's fallback parser of a damaged .npy header
+        ) as exc:
+            raise ModelFileError(f"{path}: damaged model file ({exc})") from None
+
+
+def _read_bundle(fh, path, select, max_bytes):
+    with zipfile.ZipFile(fh, "r") as zf:
+        _check_members(zf, path)
+        meta = _read_meta(zf, path)
+        members = {info.filename[: -len(_SUFFIX)]: info for info in zf.infolist()
+                   if info.filename != _META}
+        limits = {name: None for name in members} if select is None else select(meta)
+        chosen = [name for name in members if name in limits]  # in the file's order
+        for name in chosen:
+            limit = limits[name]
+            if limit is not None and members[name].file_size > limit + NPY_HEADER_ROOM:
+                raise ModelFileError(
+                    f"{path}: entry {name + _SUFFIX!r} declares {members[name].file_size} "
+                    f"bytes, but the model the file describes holds at most {limit} bytes "
+                    "of data there")
+        total = sum(members[name].file_size for name in chosen)
+        if max_bytes is not None:
+            bound, what = max_bytes, "max_bytes"
+        else:
+            known = [limits[name] for name in chosen]
+            if select is not None and None not in known:
+                bound = sum(known) + NPY_HEADER_ROOM * len(known)
+                what = "what the model the file describes holds"
+            else:
+                bound, what = MAX_BUNDLE_SIZE, "MAX_BUNDLE_SIZE"
+            avail = available_memory()
+            if avail is not None and avail < bound:
+                bound, what = avail, "the memory available"
+        if total > bound:
+            raise ModelFileError(
+                f"{path}: the arrays to read declare {total} bytes in all, more than "
+                f"{what} ({bound} bytes)")
+        arrays = {name: _read_array(zf, members[name], path) for name in chosen}
     return meta, arrays
 
 
@@ -370,8 +483,21 @@ def save(estimator, path, *, compress=False):
     return save_bundle(path, meta, arrays, compress=compress)
 
 
-def load(path):
+def load(path, *, max_bytes=None):
     """Read a model written by :func:`save` (or an estimator's ``save``).
+
+    Only the arrays the fitted state names are read (other members are never
+    decompressed), and each only up to the size the network described in the file
+    gives it, checked before any array is read.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A regular file.
+    max_bytes : int, optional
+        Bound on the total uncompressed size of the arrays read. By default: what the
+        network described in the file needs (its parameters, optimiser state,
+        embedding table, idf weights and classes), and at most the memory available.
 
     Returns
     -------
@@ -381,29 +507,69 @@ def load(path):
     Raises
     ------
     FileNotFoundError
+    IsADirectoryError, OSError
+        A directory, a loop of symbolic links, a file that cannot be read.
     ModelFileError
         Damaged, truncated, inconsistent (an array of the wrong shape or dtype, a
-        field of the wrong type), written by a newer cymlp, or not a cymlp model.
+        field of the wrong type), larger than the bound, written by a newer cymlp, not
+        a regular file or not a cymlp model.
     """
-    meta, arrays = load_bundle(path)
-    name = meta.get("estimator")
-    cls = _ESTIMATORS.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise ModelFileError(f"{path}: unknown estimator {name!r}; expected one of "
-                             f"{sorted(_ESTIMATORS)}")
-    version = meta.get("model_version", 1)
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ModelFileError(f"{path}: invalid model_version {version!r}")
-    if version > MODEL_VERSION:
-        raise ModelFileError(f"{path} was written by a newer cymlp (model version "
-                             f"{version}; this version reads up to {MODEL_VERSION}): "
-                             "upgrade cymlp")
-    try:
+    found = {}
+
+    def plan(meta):
+        cls = _estimator_class(meta, path)
+        version = meta.get("model_version", 1)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise ModelFileError(f"{path}: invalid model_version {_short(version)}")
+        if version > MODEL_VERSION:
+            raise ModelFileError(f"{path} was written by a newer cymlp (model version "
+                                 f"{version}; this version reads up to {MODEL_VERSION}): "
+                                 "upgrade cymlp")
+        if version > 1 and meta.get("fitted") is None:
+            raise ModelFileError(f"{path}: holds no fitted model ('fitted' is "
+                                 f"{_short(meta.get('fitted'))})")
+        found.update(cls=cls, version=version)
+        with _state_errors(path):
+            if version == 1:
+                upgraded, _ = cls._upgrade_v1(meta, {})
+                limits = cls._state_arrays(upgraded)
+                return {_V1_ARRAYS.get(k, k): v for k, v in limits.items()}
+            return cls._state_arrays(meta)
+
+    meta, arrays = load_bundle(path, select=plan, max_bytes=max_bytes)
+    cls, version = found["cls"], found["version"]
+    with _state_errors(path):
         if version == 1:
             meta, arrays = cls._upgrade_v1(meta, arrays)
         return cls._from_state(meta, arrays)
+
+
+#: arrays of model-version-1 files whose names changed in the current state
+_V1_ARRAYS = {"encoder.idf": "idf"}
+
+
+def _estimator_class(meta, path):
+    name = meta.get("estimator")
+    cls = _ESTIMATORS.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ModelFileError(f"{path}: unknown estimator {_short(name)}; expected one of "
+                             f"{sorted(_ESTIMATORS)}")
+    return cls
+
+
+@contextlib.contextmanager
+def _state_errors(path):
+    """Errors met while rebuilding an estimator from a file's state, as
+    ModelFileError naming ``path``. The state is checked field by field where it is
+    read; the Python errors caught here are a net for a check that is missing."""
+    try:
+        yield
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     except MemoryError as exc:
         raise ModelFileError(f"{path}: the model it describes does not fit in memory: "
                              f"{exc}") from None
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError,
+            RecursionError) as exc:
+        raise ModelFileError(f"{path}: inconsistent model state ({type(exc).__name__}: "
+                             f"{_short(str(exc), 300)})") from None

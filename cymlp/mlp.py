@@ -71,6 +71,11 @@ class DenseEncoder:
                                                             self.feature_names_in]
         return {"n_features_in": self.n_features_in, "feature_names_in": names}, {}
 
+    @staticmethod
+    def array_limits(meta, network):
+        """The arrays of the encoder's state and their most bytes: none."""
+        return {}
+
     @classmethod
     def from_state(cls, meta, arrays, network):
         if not isinstance(meta, dict):

@@ -17,6 +17,7 @@ continues into ``E``; only the rows a batch touched are updated.
 import os
 import sys
 import unicodedata
+from types import SimpleNamespace
 
 import numpy as np
 from scipy import sparse
@@ -27,7 +28,7 @@ from cymlp._inputs import TokenInputs
 from cymlp._network import Embedding
 from cymlp._tuned import TunedMixin, check_budget, fit_autotuned
 from cymlp._datafiles import DataFormatError
-from cymlp._validation import Interval
+from cymlp._validation import Interval, check_params
 from cymlp.io import ModelFileError
 from cymlp.vocab import PAD, UNK, Vocabulary, _check_span, _normalize
 
@@ -46,6 +47,13 @@ def _check_texts(X, name="X"):
     """A list of str or of token lists; clear errors otherwise."""
     if X is None:
         raise ValueError(f"TextClassifier requires {name}, got None")
+    if hasattr(X, "columns") and hasattr(X, "iloc"):  # a DataFrame: its column of texts
+        if X.shape[1] != 1:
+            raise ValueError(
+                f"{name} is a DataFrame of {X.shape[1]} columns {list(X.columns)[:5]}; "
+                f"TextClassifier needs one text per row: pass the column of texts, e.g. "
+                f"{name}['text']")
+        X = X.iloc[:, 0]
     if isinstance(X, (str, bytes)):
         raise ValueError(f"{name} must be a sequence of texts, got a single string; "
                          "wrap it in a list")
@@ -428,6 +436,14 @@ class TextEncoder:
             arrays["nb"] = self.nb
         return meta, arrays
 
+    @staticmethod
+    def array_limits(meta, network):
+        """The arrays of the encoder's state and their most bytes: the idf weights,
+        one per row of ``E``."""
+        if network.embedding is None:
+            return {}
+        return {"idf": network.embedding.n_vocab * network.itemsize}
+
     @classmethod
     def from_state(cls, meta, arrays, network):
         if not isinstance(meta, dict) or not isinstance(meta.get("settings"), dict):
@@ -436,10 +452,23 @@ class TextEncoder:
         if set(settings) != set(_ENCODER_SETTINGS):
             raise ModelFileError(f"encoder settings must be {sorted(_ENCODER_SETTINGS)}")
         settings = {k: tuple(v) if isinstance(v, list) else v for k, v in settings.items()}
+        if settings["encoder"] not in ENCODERS:
+            raise ModelFileError(f"bad encoder {settings['encoder']!r}")
+        rules = TextClassifier._parameter_constraints
+        try:  # the parameters' own checks
+            settings = check_params(SimpleNamespace(**settings),
+                                    {k: rules[k] for k in _ENCODER_SETTINGS})
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"bad encoder settings: {exc}") from None
         try:
             vocab = Vocabulary.from_dict(meta.get("vocabulary"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"bad vocabulary: {exc}") from None
+        if vocab.lowercase != settings["lowercase"] or (
+                settings["encoder"] == "bag"
+                and tuple(vocab.ngram_range) != tuple(settings["ngram_range"])):
+            raise ModelFileError("the vocabulary's ngram_range or lowercase differs from the "
+                                 "encoder's settings")
         idf = arrays.get("idf")
         nb = arrays.get("nb")
         coverage = meta.get("pretrained_coverage")

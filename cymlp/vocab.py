@@ -185,6 +185,12 @@ def _split(prepared):
     return prepared.split() if isinstance(prepared, str) else prepared
 
 
+def _capped(n):
+    """An n-gram length for the compiled tables (C ints): lengths beyond 2**31 - 1 give
+    the n-grams of that length, none, as no text or word is so long."""
+    return min(n, 2**31 - 1)
+
+
 def _char_ngrams(word, lo, hi):
     """Character n-grams (``n = lo..hi``) of ``"<" + word + ">"``, by ``n`` then
     position, without the whole marked word itself."""
@@ -197,7 +203,7 @@ def _char_ngrams(word, lo, hi):
 def _ngrams(tokens, lo, hi):
     """Word n-grams of ``tokens`` for ``n = lo..hi`` (``lo >= 2``), joined by a space."""
     grams = []
-    for n in range(lo, hi + 1):
+    for n in range(lo, min(hi, len(tokens)) + 1):  # none longer than the text
         # the n-grams of one length, in order: " ".join of n shifted views
         grams.extend(map(" ".join, zip(*(tokens[k:] for k in range(n)))))
     return grams
@@ -654,11 +660,12 @@ class Vocabulary:
         n_buckets = self._buckets()
         n_jobs = _check_n_jobs(n_jobs)
         texts = self._corpus(texts, "fit")
+        lo, hi = _capped(lo), _capped(hi)  # no text holds 2**31 tokens
         counter = self._count(texts, lo, hi, n_buckets, n_jobs)
         if counter.n_tokens == 0:
             raise ValueError("cannot fit a Vocabulary on an empty corpus (no tokens)")
         if char_span is not None:
-            counter.count_chars(*char_span)
+            counter.count_chars(*map(_capped, char_span))
         # the frequent entries of each group by descending count, ties by token
         ranked = [counter.ranked(g, self.min_count) for g in (_WORDS, _GRAMS, _CHARS)]
         keep = [len(order) for order, _ in ranked]
@@ -680,8 +687,8 @@ class Vocabulary:
             counts.append(counter.bucket_counts())
         else:
             counts += [gram_counts, char_counts]
-        index = self._index_type()(lo, hi, *(char_span or (0, 0)), n_unigrams, char_offset,
-                                   n_buckets)
+        index = self._index_type()(lo, hi, *map(_capped, char_span or (0, 0)), n_unigrams,
+                                   char_offset, n_buckets)
         for g, order, first in ((_WORDS, words, 2), (_GRAMS, grams, n_unigrams),
                                 (_CHARS, chars, char_offset)):
             index.add_counted(g, counter, order, first)
@@ -710,8 +717,9 @@ class Vocabulary:
         lo, hi = self._validate_params()
         char_span = self._check_char_ngram_range(lo)
         n_buckets = self._buckets()
-        index = (index_type or self._index_type())(lo, hi, *(char_span or (0, 0)), n_unigrams,
-                                                   char_offset, n_buckets)
+        index = (index_type or self._index_type())(
+            _capped(lo), _capped(hi), *map(_capped, char_span or (0, 0)), n_unigrams,
+            char_offset, n_buckets)
         index.add_tokens(_WORDS, id_to_token[2:n_unigrams], 2)
         if not n_buckets:
             index.add_tokens(_GRAMS, id_to_token[n_unigrams:char_offset], n_unigrams)

@@ -70,3 +70,89 @@ def layers_of(engine):
         weights.append(engine.params[layer.w_slice].reshape(layer.w_shape).copy())
         biases.append(None if not layer.has_bias else engine.params[layer.b_slice].copy())
     return weights, biases
+
+
+# ---------------------------------------------------------------------- fuzzing guards
+def _status_kb(field):
+    """A field of /proc/self/status in kB (VmRSS, VmHWM, VmSize), or None."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak():
+    """Reset the peak resident size (VmHWM) to the current one; False if impossible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+class PeakMemory:
+    """The growth of the peak resident memory over a block, in MB.
+
+    ``with PeakMemory() as peak: ...`` then ``peak.grown_mb``: VmHWM at the end less
+    VmRSS at the start, VmHWM being reset at the start (Linux), so that a large
+    allocation freed before the end still counts. Without /proc, ``grown_mb`` is the
+    growth of ``ru_maxrss``, which only shows a peak above the earlier ones.
+    """
+
+    def __enter__(self):
+        import resource
+        self._exact = _reset_peak() and _status_kb("VmRSS") is not None
+        self._start = (_status_kb("VmRSS") if self._exact
+                       else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        return self
+
+    def __exit__(self, *exc):
+        import resource
+        end = (_status_kb("VmHWM") if self._exact
+               else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        self.grown_mb = max(0, end - self._start) / 1024
+        return False
+
+
+class AddressSpaceLimit:
+    """Lower this process's address-space limit to its current size plus ``extra_gb``
+    for a block, so that runaway memory use is a MemoryError in the test rather than
+    the machine running out; the limit is restored after. Does nothing under
+    AddressSanitizer (whose shadow memory needs the address space) or without /proc.
+    """
+
+    def __init__(self, extra_gb=2.0):
+        self.extra = int(extra_gb * 2**30)
+        self._old = None
+
+    def __enter__(self):
+        import os
+        import resource
+        size_kb = _status_kb("VmSize")
+        if size_kb is None or "asan" in os.environ.get("LD_PRELOAD", ""):
+            return self
+        self._old = resource.getrlimit(resource.RLIMIT_AS)
+        soft = size_kb * 1024 + self.extra
+        if self._old[1] != resource.RLIM_INFINITY:
+            soft = min(soft, self._old[1])
+        resource.setrlimit(resource.RLIMIT_AS, (soft, self._old[1]))
+        return self
+
+    def __exit__(self, *exc):
+        import resource
+        if self._old is not None:
+            resource.setrlimit(resource.RLIMIT_AS, self._old)
+        return False
+
+
+def folder_state(folder):
+    """(relative path, size, modification time) of everything under ``folder``: equal
+    before and after a call that writes nothing."""
+    folder = pathlib.Path(folder)
+    return sorted((str(p.relative_to(folder)), p.lstat().st_size, p.lstat().st_mtime_ns)
+                  for p in folder.rglob("*"))

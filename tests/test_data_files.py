@@ -97,16 +97,36 @@ def test_fasttext_label_prefix_is_configurable(tmp_path):
     assert datasets.read_file(path, label_prefix="#c#").format == "fasttext"
 
 
-def test_fasttext_multilabel_line_needs_multilabel_true(tmp_path):
+def test_fasttext_several_labels_make_a_multilabel_file(tmp_path):
     path = _write(tmp_path, "ft.txt", "__label__a one\n__label__b __label__c two words\n")
+    for multilabel in ("auto", True):
+        got = datasets.read_file(path, multilabel=multilabel)
+        assert got.y == [["a"], ["b", "c"]]  # every row a list, one label or several
+        assert got.X == ["one", "two words"]  # no label read as a word
+        assert got.n_rows == 2 and got.format == "fasttext"
+    assert datasets.read_file(path).y == [["a"], ["b", "c"]]  # "auto" is the default
     with pytest.raises(
         DataFormatError,
-        match=r"ft\.txt, line 2: 2 labels \['b', 'c'\].*needs multilabel=True",
+        match=r"ft\.txt, line 2: 2 labels \['b', 'c'\].*multilabel=False",
     ):
-        datasets.read_file(path)
-    got = datasets.read_file(path, multilabel=True)
-    assert got.y == [["a"], ["b", "c"]]
-    assert got.X == ["one", "two words"]  # no label read as a word
+        datasets.read_file(path, multilabel=False)
+
+
+def test_fasttext_multilabel_exact_rows_crlf_and_bom(tmp_path):
+    content = ("\ufeff__label__x __label__y a b\r\n__label__y c\r\n"
+               "__label__z __label__x __label__y  d\r\n__label__x e")  # no final newline
+    path = _write(tmp_path, "ml.ft", content)
+    got = datasets.read_file(path)
+    assert got.n_rows == 4 and len(got.X) == 4 and len(got.y) == 4
+    assert got.y == [["x", "y"], ["y"], ["z", "x", "y"], ["x"]]
+    assert got.X == ["a b", "c", "d", "e"]  # CR dropped, labels never in the text
+
+
+def test_fasttext_one_label_per_line_stays_single_label_with_auto(tmp_path):
+    path = _write(tmp_path, "ft.txt", "__label__a one\n__label__b two\n")
+    got = datasets.read_file(path)
+    assert isinstance(got.y, np.ndarray) and got.y.tolist() == ["a", "b"]
+    assert datasets.read_file(path, multilabel=True).y == [["a"], ["b"]]
 
 
 def test_fasttext_multilabel_integer_labels(tmp_path):
@@ -220,7 +240,6 @@ def test_jsonl_keys_are_configurable_and_integer_labels(tmp_path):
         ('{"text": "x", "label": 1.5}', r"line 2: label 'label' is float"),
         ('{"text": "x", "label": true}', r"line 2: label 'label' is bool"),
         ('{"text": "x", "label": ""}', r"line 2: empty label"),
-        ('{"text": "x", "label": ["a", "b"]}', r"line 2: .*multi-label.*multilabel=True"),
         ("", r"line 2: empty line"),
         ("[" * 100000, r"line 2: not valid JSON \(nested too deeply\)"),
     ],
@@ -235,6 +254,13 @@ def test_jsonl_multilabel(tmp_path):
     path = _write(tmp_path, "d.jsonl", '{"text": "x", "label": ["a", "b"]}\n'
                                        '{"text": "y", "label": "c"}\n')
     assert datasets.read_file(path, multilabel=True).y == [["a", "b"], ["c"]]
+    assert datasets.read_file(path).y == [["a", "b"], ["c"]]
+    with pytest.raises(DataFormatError, match=r"line 1: .*a list, a multi-label example, "
+                                              r"but multilabel=False"):
+        datasets.read_file(path, multilabel=False)
+    one = _write(tmp_path, "one.jsonl", '{"text": "x", "label": ["a"]}\n'
+                                        '{"text": "y", "label": "c"}\n')
+    assert datasets.read_file(one).y == [["a"], ["c"]]  # a JSON list is multi-label
 
 
 def test_jsonl_cp1252_line_is_repaired(tmp_path):
@@ -482,14 +508,30 @@ def test_svmlight_qid_is_ignored_with_a_warning(tmp_path):
         ("1 x:1", r"line 2: feature index 'x' is not an integer"),
         ("1 2:abc", r"line 2, feature 2: 'abc' is not a number"),
         ("1 2:nan", r"line 2, feature 2: NaN or infinity"),
-        ("1,2 3:1", r"line 2: label '1,2' lists several labels"),
         ("3:1", r"line 2: starts with '3:1'; expected 'LABEL INDEX:VALUE"),
+        ("1, 3:1", r"line 2: empty label"),
     ],
 )
 def test_svmlight_errors_name_the_line(tmp_path, line, match):
     path = _write(tmp_path, "d.svm", "0 1:1\n" + line + "\n")
     with pytest.raises(DataFormatError, match=match):
         datasets.read_file(path)
+
+
+def test_svmlight_multilabel_rows(tmp_path):
+    content = "# labels 0..3\r\n0,2 1:0.5 3:1\r\n\r\n1 2:2\r\n3,0,1 1:1 # c\r\n2\r\n"
+    path = _write(tmp_path, "ml.svm", content)
+    got = datasets.read_file(path)
+    assert got.n_rows == 4 and got.X.shape == (4, 3) and got.X.format == "csr"
+    assert got.y == [[0, 2], [1], [3, 0, 1], [2]]
+    np.testing.assert_array_equal(got.X.toarray(),
+                                  [[0.5, 0, 1], [0, 2, 0], [1, 0, 0], [0, 0, 0]])
+    with pytest.raises(DataFormatError, match=r"line 2: label '0,2' lists several labels, a "
+                                              r"multi-label example, but multilabel=False"):
+        datasets.read_file(path, multilabel=False)
+    single = _write(tmp_path, "s.svm", "0 1:1\n1 2:1\n")
+    assert datasets.read_file(single, multilabel=True).y == [[0], [1]]
+    assert datasets.read_file(single).y.tolist() == [0, 1]
 
 
 # ---------------------------------------------------------------------------
@@ -576,8 +618,11 @@ def test_unknown_format_errors_list_the_formats(tmp_path):
 
 def test_options_that_do_not_apply_are_errors(tmp_path):
     path = _write(tmp_path, "a.txt", "1 x\n")
-    with pytest.raises(ValueError, match="multilabel=True applies to fasttext and jsonl"):
+    with pytest.raises(ValueError, match="multilabel=True applies to fasttext, jsonl and "
+                                         "svmlight"):
         datasets.read_file(path, multilabel=True)
+    with pytest.raises(ValueError, match="multilabel must be 'auto', True or False"):
+        datasets.read_file(path, multilabel="yes")
     with pytest.raises(ValueError, match="only npy files take"):
         datasets.read_file(path, label_column=0)
     with pytest.raises(ValueError, match="delimiter must be one character"):
@@ -876,6 +921,29 @@ def test_load_files_svmlight_agree_on_base_and_width(tmp_path):
     np.testing.assert_array_equal(splits.train[0].toarray()[0], [0, 1, 2])
 
 
+def test_load_files_one_multilabel_file_makes_every_part_lists(tmp_path):
+    train = _write(tmp_path, "train.ft", "__label__a __label__b x\n__label__a y\n"
+                                         "__label__b z\n__label__a __label__b w\n")
+    dev = _write(tmp_path, "dev.ft", "__label__a x\n__label__b y\n")  # one label a line
+    splits = datasets.load_files(train, dev, dev)
+    assert splits.train[1] == [["a", "b"], ["a"], ["b"], ["a", "b"]]
+    assert splits.dev[1] == [["a"], ["b"]] and splits.test[1] == [["a"], ["b"]]
+    assert splits.n_classes == 2 and len(splits.train[0]) == 4
+    ints = _write(tmp_path, "ints.ft", "__label__1 __label__2 x\n__label__1 y\n")
+    words = _write(tmp_path, "words.ft", "__label__one x\n")  # strings: all become str
+    splits = datasets.load_files(ints, words, words)
+    assert splits.train[1] == [["1", "2"], ["1"]] and splits.dev[1] == [["one"]]
+
+
+def test_load_files_multilabel_svmlight_with_holdout(tmp_path):
+    rows = "".join(f"{i % 3},{(i + 1) % 3} {i % 5 + 1}:1\n" for i in range(30))
+    path = _write(tmp_path, "ml.svm", rows)
+    splits = datasets.load_files(path, holdout=0.2, seed=0)
+    sizes = [splits.train[0].shape[0], splits.dev[0].shape[0], splits.test[0].shape[0]]
+    assert sum(sizes) == 30 and sizes[1] == sizes[2] == 6
+    assert all(isinstance(labels, list) and len(labels) == 2 for labels in splits.test[1])
+
+
 def test_load_files_n_samples_reduces_train_only(tmp_path):
     train = _labelled(tmp_path, "train.txt", [0, 1] * 10)
     splits = datasets.load_files(train, train, train, n_samples=5)
@@ -1091,3 +1159,117 @@ def test_jsonl_round_trip(tmp_path, rows):
     got = datasets.read_file(path)
     assert got.X == [text for _, text in rows]
     assert got.y.tolist() == _expected_labels([str(label) for label, _ in rows])
+
+
+# ---------------------------------------------------------------------------
+# Fuzzing from valid files: every format, binary ones included
+# ---------------------------------------------------------------------------
+
+#: most growth of the peak resident memory while reading one fuzzed file (MB)
+FUZZ_MEMORY_MB = 150
+_FUZZ_SCALE = float(os.environ.get("CYMLP_FUZZ_EXAMPLES", "1"))
+FUZZ_SETTINGS = settings(max_examples=max(1, int(2000 * _FUZZ_SCALE)), deadline=None,
+                         derandomize=True, database=None,
+                         suppress_health_check=list(HealthCheck))
+
+
+def _valid_files():
+    """{suffix: bytes} of one small valid file per format (npz stored and deflated)."""
+    import io as stdio
+    X = np.array([[0.5, 1.0, -2.0], [3.0, 0.0, 1.5], [1e-3, 2.0, 4.0]])
+    y = np.array([0, 1, 1])
+    out = {}
+    for suffix, save in ((".npy", lambda b: np.save(b, np.c_[X, y])),
+                         (".npz", lambda b: np.savez(b, X=X, y=y)),
+                         ("z.npz", lambda b: np.savez_compressed(b, X=X, y=np.array(["a", "b",
+                                                                                   "a"])))):
+        buf = stdio.BytesIO()
+        save(buf)
+        out[suffix] = buf.getvalue()
+    out[".txt"] = "1 a good film\n0 a bad one\n2 naïve \"quoted\" text\n".encode()
+    out[".ft"] = b"__label__pos __label__x good\n__label__neg bad one\n"
+    out[".csv"] = b'label,text\n1,"a, quoted\nfield"\n0,plain\n'
+    out[".tsv"] = b"text\tlabel\ngood film\tpos\nbad\tneg\n"
+    out[".jsonl"] = b'{"label": 1, "text": "good"}\n{"label": "x", "text": "bad"}\n'
+    out[".ncsv"] = b"f1,f2,label\n0.5,1e3,1\n-2,3,0\n"
+    out[".svm"] = b"1 1:0.5 3:2 qid:4\n0 2:-1 # comment\n1 7:1e-3\n"
+    return out
+
+
+VALID_FILES = _valid_files()
+_SUFFIX_OF = {".ft": ".txt", ".ncsv": ".csv", "z.npz": ".npz"}
+_FUZZ_EDITS = st.lists(st.tuples(st.sampled_from(["flip", "set", "cut", "insert", "delete"]),
+                                 st.integers(0, 2**31), st.binary(min_size=1, max_size=8)),
+                       min_size=1, max_size=4)
+
+
+@pytest.fixture(scope="module")
+def fuzz_dir(tmp_path_factory):
+    from _shared import AddressSpaceLimit
+    with AddressSpaceLimit(extra_gb=2.0):
+        yield tmp_path_factory.mktemp("fuzz")
+
+
+@FUZZ_SETTINGS
+@given(kind=st.sampled_from(sorted(VALID_FILES)), edits=_FUZZ_EDITS,
+       fmt=st.sampled_from([None, *datasets.FORMATS]))
+def test_mutated_valid_files_give_a_result_or_a_data_format_error(fuzz_dir, kind, edits, fmt):
+    """A valid file of each format (npy and npz too, whose headers and zip structure
+    random bytes rarely reach), changed in a few bytes and read with its format
+    guessed or given: a result or a DataFormatError (an ImportError for Parquet
+    without pyarrow); the peak memory grows by less than FUZZ_MEMORY_MB and nothing
+    is written."""
+    from _shared import PeakMemory, folder_state
+    raw = bytearray(VALID_FILES[kind])
+    for op, where, data in edits:
+        if not raw:
+            break
+        pos = where % len(raw)
+        if op == "flip":
+            raw[pos] ^= data[0] or 1
+        elif op == "set":
+            raw[pos:pos + len(data)] = data
+        elif op == "cut":
+            del raw[pos:]
+        elif op == "insert":
+            raw[pos:pos] = data
+        else:
+            del raw[pos:pos + len(data)]
+    path = _write(fuzz_dir, "f" + _SUFFIX_OF.get(kind, kind), bytes(raw))
+    before = folder_state(fuzz_dir)
+    with PeakMemory() as peak, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            got = datasets.read_file(path, format=fmt)
+        except DataFormatError:
+            got = None
+        except ImportError as exc:  # Parquet without the parquet extra
+            assert fmt == "parquet" and "pyarrow" in str(exc), exc
+            got = None
+    if got is not None:
+        assert got.n_rows == len(got.y) >= 1
+    assert peak.grown_mb < FUZZ_MEMORY_MB, f"reading grew the peak memory by {peak.grown_mb} MB"
+    assert folder_state(fuzz_dir) == before
+
+
+def test_a_device_is_refused_and_a_pipe_is_read(tmp_path):
+    """/dev/zero would be read until memory runs out: refused from its file type. A
+    pipe (a FIFO, or ``<(zcat data.gz)`` in a shell) is read like a file."""
+    import threading
+    with pytest.raises(DataFormatError, match="/dev/zero is a device or a socket, not a "
+                                              "data file"):
+        datasets.read_file("/dev/zero")
+    fifo = tmp_path / "pipe.txt"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(
+        datasets.read_file(fifo, format="label_text")), daemon=True)
+    reader.start()  # opening the pipe waits for its writer, which comes a little later
+    with open(fifo, "wb") as fh:
+        fh.write(b"1 a good film\n0 a bad one\n")
+    reader.join(60)
+    if reader.is_alive():  # unblock the reader before failing
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("reading the pipe did not finish")
+    assert got[0].X == ["a good film", "a bad one"]

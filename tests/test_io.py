@@ -1,7 +1,9 @@
 """Tests of cymlp.io: model files without pickle."""
 
 import json
+import os
 import pathlib
+import re
 import zipfile
 
 import numpy as np
@@ -285,3 +287,89 @@ def test_save_replaces_existing_file(tmp_path):
     assert meta["v"] == 2
     np.testing.assert_array_equal(arrays["W"], np.zeros(2))
     assert _temp_leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------------- atomic_write
+def _mode(path):
+    return os.stat(path).st_mode & 0o777
+
+
+def test_saving_into_a_missing_folder_names_the_target_not_the_temporary_file(tmp_path):
+    target = tmp_path / "absent" / "m.cymlp"
+    with pytest.raises(FileNotFoundError) as info:
+        cio.save_bundle(target, {}, {"W": np.ones(2)})
+    message = str(info.value)
+    assert re.search(r"cannot write .*absent/m\.cymlp: No such file or directory \(the folder "
+                     r".*absent does not exist\)", message), message
+    assert ".tmp" not in message and ".cymlp-" not in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_file_name_near_the_length_limit_can_be_saved(tmp_path):
+    """A 240-character name is valid (the limit is 255 bytes); the temporary file
+    beside it has a short name of its own, so it fits too."""
+    target = tmp_path / ("m" * 234 + ".cymlp")
+    assert len(target.name) == 240
+    cio.save_bundle(target, {"k": 1}, {"W": np.ones(2)})
+    assert cio.load_bundle(target)[0]["k"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == [target.name]
+
+
+def test_saving_over_a_symbolic_link_replaces_its_target_and_keeps_the_link(tmp_path):
+    real = tmp_path / "models" / "real.cymlp"
+    real.parent.mkdir()
+    cio.save_bundle(real, {"v": 1}, {"W": np.ones(2)})
+    link = tmp_path / "latest.cymlp"
+    link.symlink_to(real)
+    cio.save_bundle(link, {"v": 2}, {"W": np.ones(2)})
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert cio.load_bundle(real)[0]["v"] == 2
+    assert sorted(p.name for p in real.parent.iterdir()) == ["real.cymlp"]
+    # a link to a file that does not exist yet: the file is made where it points
+    dangling = tmp_path / "next.cymlp"
+    dangling.symlink_to(tmp_path / "models" / "new.cymlp")
+    cio.save_bundle(dangling, {"v": 3}, {"W": np.ones(2)})
+    assert dangling.is_symlink() and cio.load_bundle(real.parent / "new.cymlp")[0]["v"] == 3
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o002])
+def test_models_and_run_records_get_the_permissions_of_an_ordinary_new_file(tmp_path,
+                                                                           umask):
+    """0o666 less the umask, for binary (model files) and text (run records) alike,
+    also when replacing a file that had other permissions (not the 0o600 of a
+    temporary file)."""
+    old = os.umask(umask)
+    try:
+        model = tmp_path / "m.cymlp"
+        cio.save_bundle(model, {}, {"W": np.ones(2)})
+        record = tmp_path / "run.json"
+        record.write_text("{}")
+        os.chmod(record, 0o600)
+        with cio.atomic_write(record, "w", encoding="utf-8") as fh:
+            fh.write('{"accuracy": 1.0}')
+    finally:
+        os.umask(old)
+    assert _mode(model) == 0o666 & ~umask
+    assert _mode(record) == 0o666 & ~umask
+    assert json.loads(record.read_text()) == {"accuracy": 1.0}
+
+
+def test_an_npy_header_that_numpy_cannot_tokenize_is_a_damaged_file(tmp_path):
+    """NUL bytes and an open brace in a .npy header: NumPy's fallback parser raises
+    tokenize.TokenError, which is not a ValueError (found by the members fuzzer)."""
+    header = b"\x00\x00\x00{"
+    data = b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header
+    path = tmp_path / "m.cymlp"
+    _write_zip(path, {"meta.json": _meta(), "W.npy": data})
+    with pytest.raises(cio.ModelFileError, match="damaged model file"):
+        cio.load_bundle(path)
+
+
+def test_an_archive_whose_offsets_point_before_its_start_is_damaged(tmp_path):
+    """A bundle without its first byte: its offsets then point before the start, and
+    zipfile's seek raises OSError (EINVAL), found by the bytes fuzzer."""
+    path = tmp_path / "m.cymlp"
+    cio.save_bundle(path, {"k": 1}, {"W": np.ones(3)})
+    path.write_bytes(path.read_bytes()[1:])
+    with pytest.raises(cio.ModelFileError, match=r"damaged model file \(\[Errno 22\]"):
+        cio.load_bundle(path)

@@ -136,9 +136,10 @@ def test_sparse_errors():
 
 def test_peak_memory_of_a_million_columns_stays_far_below_dense():
     """2,000 rows x 1,000,000 columns (dense: 8 GB in float32) with 20 nonzeros a row:
-    a fit's peak resident memory stays under 1 GB, an eighth of the dense matrix alone
-    (the interpreter with NumPy, SciPy and cymlp takes about 200 MB of it, the first
-    layer's 8 x 1e6 weights, their gradient and Adam's state 128 MB)."""
+    the fit raises the process's peak resident memory by less than 500 MB, a sixteenth of
+    the dense matrix alone (the first layer's 8 x 1e6 weights, their gradient and Adam's
+    state take 128 MB of it). The peak is measured from the one reached before the fit,
+    so that the interpreter's own size (larger under AddressSanitizer) does not count."""
     code = textwrap.dedent("""
         import resource, warnings
         import numpy as np
@@ -151,14 +152,16 @@ def test_peak_memory_of_a_million_columns_stays_far_below_dense():
         X = sparse.csr_matrix((rng.random(n * k).astype(np.float32), (rows, cols)),
                               shape=(n, d))
         y = cols.reshape(n, k)[:, 0] % 2
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model = MLPClassifier((8,), max_iter=2, batch_size=64, random_state=0).fit(X, y)
         assert model.predict(X[:10]).shape == (10,)
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        print(before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr
-    peak_mb = int(proc.stdout.split()[-1]) / 1024
-    assert peak_mb < 1000, f"peak RSS {peak_mb:.0f} MB"
+    before_kb, peak_kb = (int(v) for v in proc.stdout.split()[-2:])
+    rise_mb = (peak_kb - before_kb) / 1024
+    assert rise_mb < 500, f"the fit raised peak RSS by {rise_mb:.0f} MB"

@@ -374,10 +374,11 @@ def test_bad_input_is_refused_alike(cls):
 
 
 # ------------------------------------------------------------------- ranking
-@pytest.mark.parametrize("depth", [-1, 0, 2, 64])
+@pytest.mark.parametrize("depth", [-1, -2, 0, 2, 64])
 def test_every_sort_path_ranks_like_python(depth):
-    """Radix sort (depth -1), heapsort (0), shallow and deep quicksort: keys sharing
-    long prefixes, keys that begin other keys, bytes below the space, non-ASCII."""
+    """The ranking of fit (depth -1: radix sort of compact items), its path for
+    counts beyond 32 bits (-2: wide records), heapsort (0), shallow and deep
+    quicksort: keys sharing long prefixes, keys that begin other keys, bytes below the space, non-ASCII."""
     rng = np.random.default_rng(7)
     pieces = [b"a", b"b", b" ", b"\x00", b"\x01", "\u00e9".encode(), "\U0001f600".encode(),
               b"prefix-of-sixteen", b"z"]

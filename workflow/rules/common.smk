@@ -1,197 +1,127 @@
-"""Configuration check, the sweep table and input functions shared by all rules."""
+"""Configuration check, the sweep plan and input functions shared by all rules.
 
-import itertools
+Reading the workflow never changes a file: the plan is built from the configuration and
+from reading the results folder (workflow/scripts/sweep.py).
+"""
+
 import os
-import posixpath
-import shlex
+import re
 import sys
-import urllib.parse
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import min_version, validate
-
-min_version("9.0")
-
+from snakemake.utils import validate
 
 # The configuration is checked against the schema before anything else happens: a
 # misspelled key, an unknown activation or a hidden size below 1 stops the workflow
 # with the schema's message, before the DAG is built or any job starts.
 validate(config, schema="../schemas/config.schema.yaml")
 
+sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
+
+try:
+    import cymlp  # noqa: F401  the plan checks every run with the estimators' own rules
+except ImportError as exc:
+    raise WorkflowError(
+        f"cymlp cannot be imported ({exc}). Install it (`pip install -e .` in the "
+        "checkout builds the compiled extension), and run `snakemake` itself, not "
+        "`python -m snakemake`, from the checkout, so that its source folder cannot "
+        "shadow an installed cymlp."
+    )
+
+import sweep  # noqa: E402  workflow/scripts/sweep.py
+
+
+def caller_dir():
+    """The folder snakemake was started from: relative data paths are resolved here.
+
+    When the Snakefile is read, snakemake has already moved into its working folder.
+    Without --directory that is the folder the command was typed in; with it, the
+    shell's $PWD still names that folder.
+    """
+    start = os.environ.get("PWD")
+    if getattr(workflow, "overwrite_workdir", None) is not None and start \
+            and os.path.isdir(start):
+        return start
+    return os.getcwd()
+
 
 RESULTS = config["results"]
 
-#: Files each real dataset needs in ``data_dir`` (format: one ``LABEL TEXT`` a line).
-REAL_DATASET_FILES = {
-    "mr": ["rt-polarity.all"],
-    "sst2": ["stsa.binary.train", "stsa.binary.dev", "stsa.binary.test"],
-    "trec": ["TREC.train.all", "TREC.test.all"],
-}
+try:
+    sweep.check_seeds(config)
+    PLAN = sweep.build_plan(config, caller_dir(), RESULTS)
+except sweep.ConfigError as exc:
+    raise WorkflowError(f"invalid configuration: {exc}")
 
-#: Datasets without a given test split: evaluated by k-fold cross-validation.
-CV_DATASETS = {"mr"}
+for _message in PLAN.skipped + PLAN.notes:
+    print(f"cymlp sweep: {_message}", file=sys.stderr)
 
-#: Options that may differ per dataset (``per_dataset`` in the configuration).
-TRAINING_KEYS = (
-    "lr", "epochs", "batch_size", "label_smoothing", "alpha", "momentum", "tol",
-    "n_iter_no_change", "early_stopping", "encoder", "embed_dim", "window",
-    "ngram_range", "char_ngram_range", "min_count",
-)
+#: (dataset, block) -> (manifest the block's job writes, {run_id: reason} to train)
+TARGETS = sweep.block_targets(PLAN, RESULTS)
+print(f"cymlp sweep: {sweep.summary(PLAN, TARGETS)}", file=sys.stderr)
 
-#: Datasets of numeric features (MLPClassifier); all others are text (TextClassifier).
-DENSE_DATASETS = {"xor"}
+for _dataset, _count in sweep.old_scheme_records(RESULTS, PLAN.dataset_names).items():
+    print(f"cymlp sweep: {RESULTS}/runs/{_dataset} holds {_count} record(s) named in the "
+          "earlier scheme (activation.bias.hHIDDEN.solver.sSEED.fFOLD); runs are now "
+          "named key=value (activation=relu.bias=both...), so this sweep neither reads "
+          "nor changes them. Move them out of the folder to silence this note.",
+          file=sys.stderr)
 
-#: Sweep axes, in the order they appear in run identifiers and tables.
-AXES = ("dataset", "activation", "bias", "hidden", "solver", "seed", "fold")
-
-
-def data_files(dataset):
-    """Paths of the files ``dataset`` reads from ``data_dir`` (empty if generated)."""
-    names = REAL_DATASET_FILES.get(dataset, [])
-    if not names:
-        return []
-    if not config["data_dir"]:
-        return None
-    return [os.path.join(config["data_dir"], name) for name in names]
+SWEEP_DATASETS = PLAN.dataset_names
+AXES = list(PLAN.axes)
 
 
-def available(dataset):
-    """Whether ``dataset`` can run: generated, or all of its files are in data_dir."""
-    files = data_files(dataset)
-    return files is not None and all(os.path.isfile(path) for path in files)
+def statistics_reference():
+    """The configured reference level of each swept axis that has it among its levels;
+    the statistics compare the other axes with their first level (and say so)."""
+    reference = {}
+    for axis, level in config["statistics"]["reference"].items():
+        label = sweep.level_label(level, axis)
+        if axis == "activation":
+            label = cymlp.activations.canonical(label)
+        if axis not in AXES:
+            print(f"cymlp sweep: statistics: {axis} is not a sweep axis; its reference "
+                  "level is not used", file=sys.stderr)
+        elif label not in PLAN.levels[axis]:
+            print(f"cymlp sweep: statistics: the reference {axis} '{label}' is not a "
+                  f"level of the sweep; the first level, '{PLAN.levels[axis][0]}', is "
+                  "used instead", file=sys.stderr)
+        else:
+            reference[axis] = label
+    return reference
 
 
-def hidden_token(sizes):
-    """Hidden sizes as used in run identifiers: [64, 64] -> '64x64'."""
-    return "x".join(str(size) for size in sizes)
-
-
-def run_id(activation, bias, hidden, solver, seed, fold):
-    """Identifier of one run inside its dataset folder."""
-    return f"{activation}.{bias}.h{hidden_token(hidden)}.{solver}.s{seed}.f{fold}"
-
-
-def training_options(dataset):
-    """The global training options with the dataset's overrides applied."""
-    options = {key: config[key] for key in TRAINING_KEYS}
-    options.update(config["per_dataset"].get(dataset, {}))
-    return options
-
-
-def learning_rate(options, activation):
-    """Learning rate of one activation (a number, or a per-activation mapping)."""
-    lr = options["lr"]
-    if isinstance(lr, dict):
-        return lr.get(activation, lr["default"])
-    return lr
-
-
-def dataset_folds(dataset):
-    """Folds run for ``dataset``: the configured folds for CV datasets, else [0]."""
-    if dataset not in CV_DATASETS:
-        return [0]
-    return config["per_dataset"].get(dataset, {}).get("folds", config["folds"])
-
-
-def build_sweep():
-    """One entry per run: ``{(dataset, run_id): {axis: value, ...}}``."""
-    sweep = {}
-    for dataset in config["datasets"]:
-        if not available(dataset):
-            where = config["data_dir"] or "(data_dir is not set)"
-            print(f"cymlp sweep: skipping {dataset}: its files "
-                  f"{REAL_DATASET_FILES[dataset]} are not in {where}",
-                  file=sys.stderr)
-            continue
-        for activation, bias, hidden, solver, seed, fold in itertools.product(
-                config["activations"], config["bias"], config["hidden"],
-                config["solvers"], config["seeds"], dataset_folds(dataset)):
-            rid = run_id(activation, bias, hidden, solver, seed, fold)
-            sweep[(dataset, rid)] = dict(
-                dataset=dataset, activation=activation, bias=bias,
-                hidden=list(hidden), solver=solver, seed=seed, fold=fold)
-    if not sweep:
-        raise WorkflowError("the sweep is empty: no dataset in 'datasets' is "
-                            "available (real datasets need their files in data_dir)")
-    return sweep
-
-
-SWEEP = build_sweep()
-SWEEP_DATASETS = sorted({dataset for dataset, _ in SWEEP})
+STATISTICS_REFERENCE = statistics_reference()
 
 
 wildcard_constraints:
-    dataset="|".join(sorted(set(REAL_DATASET_FILES) | {"xor", "negation"})),
-    run_id=r"[^/]+",
+    dataset="|".join(re.escape(name) for name in SWEEP_DATASETS),
+    block=r"seed=[0-9]+\.fold=[0-9]+\.part=[0-9]+",
+    generation=r"[0-9]+",
 
 
-def run_json(dataset, rid):
-    return os.path.join(RESULTS, "runs", dataset, f"{rid}.json")
+def block_manifests(wildcards=None):
+    """The manifest of every block: what the collection step waits for."""
+    return [TARGETS[key][0] for key in sorted(TARGETS)]
 
 
-def all_run_jsons(wildcards=None):
-    """Every run record of the sweep (input of the collection step)."""
-    return [run_json(dataset, rid) for dataset, rid in sorted(SWEEP)]
+def block_runs(wildcards):
+    """The runs of one block job: spec, data source, record and model paths.
 
-
-def sweep_entry(wildcards):
-    key = (wildcards.dataset, wildcards.run_id)
-    if key not in SWEEP:
-        raise WorkflowError(f"{wildcards.dataset}/{wildcards.run_id} is not a run of "
-                            f"the configured sweep")
-    return SWEEP[key]
-
-
-def train_inputs(wildcards):
-    """The data files a run reads (none for generated datasets)."""
-    return data_files(wildcards.dataset) or []
-
-
-def train_arguments(wildcards):
-    """Command-line options of ``cymlp train`` that determine the result of one run.
-
-    Everything here is a rerun trigger (it is passed through ``params``); knobs that do
-    not change results (threads, output paths) are not part of it.
+    Everything here that changes a run's result is part of its spec, which is also
+    compared with the stored record before a run is skipped.
     """
-    run = sweep_entry(wildcards)
-    options = training_options(run["dataset"])
-    args = [
-        "--dataset", run["dataset"],
-        "--fold", run["fold"],
-        "--data-seed", config["data_seed"],
-        "--activation", run["activation"],
-        "--bias", run["bias"],
-        "--hidden", ",".join(str(size) for size in run["hidden"]),
-        "--solver", run["solver"],
-        "--seed", run["seed"],
-        "--lr", learning_rate(options, run["activation"]),
-        "--epochs", options["epochs"],
-        "--batch-size", options["batch_size"],
-        "--label-smoothing", options["label_smoothing"],
-        "--alpha", options["alpha"],
-        "--momentum", options["momentum"],
-        "--tol", options["tol"],
-        "--n-iter-no-change", options["n_iter_no_change"],
-        "--dtype", config["dtype"],
-    ]
-    if options["early_stopping"]:
-        args.append("--early-stopping")
-    if config["diagnostics"]:
-        args.append("--diagnostics")
-    if run["dataset"] in REAL_DATASET_FILES:
-        args += ["--data-dir", config["data_dir"]]
-    if run["dataset"] not in DENSE_DATASETS:
-        args += [
-            "--encoder", options["encoder"],
-            "--embed-dim", options["embed_dim"],
-            "--window", options["window"],
-            "--ngram-range", ",".join(str(n) for n in options["ngram_range"]),
-            "--min-count", options["min_count"],
-        ]
-        if options["char_ngram_range"] is not None:
-            args += ["--char-ngram-range",
-                     ",".join(str(n) for n in options["char_ngram_range"])]
-    return " ".join(shlex.quote(str(arg)) for arg in args)
+    members = PLAN.blocks.get((wildcards.dataset, wildcards.block))
+    if members is None:
+        raise WorkflowError(f"{wildcards.dataset}/{wildcards.block} is not a block of "
+                            "the configured sweep")
+    return [run.job() for run in members]
+
+
+def all_records():
+    """[dataset, run_id, record path] of every run of the sweep, in order."""
+    return [[run.dataset, run.run_id, run.record]
+            for _, run in sorted(PLAN.runs.items())]
 
 
 def curves_hidden():
@@ -202,45 +132,75 @@ def curves_hidden():
 
 
 def boundary_runs():
-    """Run identifiers of the XOR decision-boundary panels present in the sweep."""
+    """The XOR runs of the decision-boundary panels present in the sweep (models kept)."""
+    if "xor" not in SWEEP_DATASETS or not config.get("save_models", True):
+        return []
     spec = config["boundary"]
     default_hidden = sorted(config["hidden"], key=lambda s: (sum(s), len(s)))[
         len(config["hidden"]) // 2]
-    activations = spec.get("activations", ["identity", "tanh", "relu"])
-    bias = spec.get("bias", "both" if "both" in config["bias"] else config["bias"][0])
-    hidden = spec.get("hidden", default_hidden)
+    wanted = {
+        "bias": spec.get("bias", "both" if "both" in config["bias"] else config["bias"][0]),
+        "hidden": sweep.level_label(spec.get("hidden", default_hidden), "hidden"),
+        "solver": spec.get("solver", config["solvers"][0]),
+    }
     seed = spec.get("seed", config["seeds"][0])
-    solver = spec.get("solver", config["solvers"][0])
     runs = []
-    for activation in activations:
-        rid = run_id(activation, bias, hidden, solver, seed, 0)
-        if ("xor", rid) in SWEEP:
-            runs.append(rid)
+    for activation in spec.get("activations", ["identity", "tanh", "relu"]):
+        for (dataset, _), run in sorted(PLAN.runs.items()):
+            if dataset != "xor" or run.seed != seed or run.fold != 0:
+                continue
+            axes = dict(run.axes)
+            if axes.get("activation") != cymlp.activations.canonical(activation):
+                continue
+            if all(axes.get(k) == v for k, v in wanted.items()) and run not in runs:
+                runs.append(run)
+                break
     return runs
 
 
+def statistics_figures():
+    """effects_<axis>.png for every axis with 2 levels or more; cd_<axis>.png for every
+    axis with 3 levels or more when the sweep has 2 datasets or more."""
+    figures = []
+    for axis in AXES:
+        levels = PLAN.levels[axis]
+        if len(levels) >= 2:
+            figures.append(f"effects_{axis}.png")
+        if len(levels) >= 3 and len(SWEEP_DATASETS) >= 2:
+            figures.append(f"cd_{axis}.png")
+    return figures
+
+
+def statistics_item(name, caption, label):
+    """An output of the statistics rule, shown in the report under "Across datasets"
+    (not "statistics": docutils would see two targets of that name)."""
+    return report(os.path.join(RESULTS, "report", "statistics", name),
+                  caption=f"../report/{caption}", category="Across datasets",
+                  subcategory=label, labels={"file": name})
+
+
 def report_targets():
-    """Tables and figures of every dataset in the sweep."""
-    targets = [
-        os.path.join(RESULTS, "report", "runs.csv"),
-        os.path.join(RESULTS, "report", "history.csv"),
-        os.path.join(RESULTS, "report", "summary.md"),
-    ]
+    """Tables, figures and statistics of the sweep."""
+    root = os.path.join(RESULTS, "report")
+    targets = [os.path.join(root, name) for name in
+               ("runs.csv", "history.csv", "provenance.json", "summary.md")]
     for dataset in SWEEP_DATASETS:
-        folder = os.path.join(RESULTS, "report", dataset)
-        targets += [
-            os.path.join(folder, "tables.md"),
-            os.path.join(folder, "tables.html"),
-            os.path.join(folder, "accuracy_vs_hidden.png"),
-            os.path.join(folder, "learning_curves.png"),
-            os.path.join(folder, "diagnostics.png"),
-        ]
-    if "xor" in SWEEP_DATASETS and boundary_runs():
-        targets.append(os.path.join(RESULTS, "report", "xor", "decision_boundary.png"))
+        folder = os.path.join(root, dataset)
+        targets += [os.path.join(folder, name) for name in
+                    ("tables.md", "tables.html", "accuracy_vs_hidden.png",
+                     "learning_curves.png", "diagnostics.png")]
+    if boundary_runs():
+        targets.append(os.path.join(root, "xor", "decision_boundary.png"))
+    targets += [os.path.join(root, "statistics", name) for name in
+                ["comparisons.csv", "comparisons.md", "interactions.csv", "ranking.csv",
+                 "ranking.md"] + statistics_figures()]
     return targets
 
 
 # ---- downloads of the original archives (rules/data.smk)
+
+import posixpath  # noqa: E402
+import urllib.parse  # noqa: E402
 
 DOWNLOAD_DIR = config["download"]["dest_dir"]
 DOWNLOAD_SOURCES = config["download"]["sources"]
@@ -250,45 +210,3 @@ def source_file(url):
     """Where the archive fetched from ``url`` is stored."""
     name = posixpath.basename(urllib.parse.unquote(urllib.parse.urlparse(url).path))
     return os.path.join(DOWNLOAD_DIR, name)
-
-
-def _damaged_runs(results):
-    """Run records (and their models) that cannot be read back: truncated or corrupted
-    JSON, a record without the fields every run has, or a model file that is not a
-    valid zip. They are removed before the DAG is built, so that this invocation reruns
-    exactly those runs and the report is never built from a damaged or stale record."""
-    import json
-    import zipfile
-
-    damaged = []
-    runs_root = os.path.join(results, "runs")
-    if not os.path.isdir(runs_root):
-        return damaged
-    for dataset in sorted(os.listdir(runs_root)):
-        folder = os.path.join(runs_root, dataset)
-        if not os.path.isdir(folder):
-            continue
-        for name in sorted(os.listdir(folder)):
-            if not name.endswith(".json"):
-                continue
-            path = os.path.join(folder, name)
-            model = os.path.join(results, "models", dataset, name[:-5] + ".npz")
-            try:
-                with open(path, encoding="utf-8") as fh:
-                    record = json.load(fh)
-                ok = isinstance(record, dict) and {"config", "status"} <= set(record)
-            except (OSError, ValueError, UnicodeDecodeError):
-                ok = False
-            if ok and os.path.exists(model) and not zipfile.is_zipfile(model):
-                ok = False
-            if not ok:
-                damaged.append((path, model))
-    return damaged
-
-
-for _record, _model in _damaged_runs(RESULTS):
-    print(f"cymlp workflow: {_record} is damaged (unreadable or incomplete); "
-          "removing it and its model so that the run is redone", file=sys.stderr)
-    for _path in (_record, _model):
-        if os.path.exists(_path):
-            os.remove(_path)

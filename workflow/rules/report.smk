@@ -1,14 +1,28 @@
-"""Collect the run records into tidy tables, then write tables and figures."""
+"""Collect the run records into tidy tables, then write tables, figures and statistics."""
 
 
 rule collect:
     input:
-        runs=all_run_jsons,
+        # every block has finished (its manifest is there); the records are read from
+        # the paths in params
+        manifests=block_manifests,
     output:
-        runs=f"{RESULTS}/report/runs.csv",
+        runs=report(
+            f"{RESULTS}/report/runs.csv",
+            caption="../report/runs.rst",
+            category="Runs",
+            labels={"table": "runs.csv, one row per run"},
+        ),
         history=f"{RESULTS}/report/history.csv",
+        provenance=report(
+            f"{RESULTS}/report/provenance.json",
+            caption="../report/provenance.rst",
+            category="Runs",
+            labels={"table": "provenance.json"},
+        ),
     params:
-        axes=list(AXES),
+        records=all_records(),
+        axes=AXES,
     log:
         f"{RESULTS}/logs/report/collect.log",
     conda:
@@ -32,6 +46,7 @@ rule tables:
     params:
         metric="test_accuracy",
         selection="dev_accuracy",
+        axes=AXES,
     log:
         f"{RESULTS}/logs/report/tables_{{dataset}}.log",
     conda:
@@ -107,8 +122,8 @@ rule plot_curves:
 
 rule plot_boundary:
     input:
-        models=[f"{RESULTS}/models/xor/{rid}.npz" for rid in boundary_runs()],
-        runs=[f"{RESULTS}/runs/xor/{rid}.json" for rid in boundary_runs()],
+        # the runs are finished once runs.csv is written
+        runs_table=f"{RESULTS}/report/runs.csv",
     output:
         report(
             f"{RESULTS}/report/xor/decision_boundary.png",
@@ -118,6 +133,8 @@ rule plot_boundary:
             labels={"dataset": "xor", "figure": "decision boundaries"},
         ),
     params:
+        models=[run.model for run in boundary_runs()],
+        runs=[run.record for run in boundary_runs()],
         data_seed=config["data_seed"],
     log:
         f"{RESULTS}/logs/report/plot_boundary.log",
@@ -125,6 +142,44 @@ rule plot_boundary:
         "../envs/cymlp.yaml"
     script:
         "../scripts/plot_boundary.py"
+
+
+# The sweep statistics (docs/statistics.md): paired comparisons with a reference level,
+# effect breakdowns and ranks across datasets.
+rule statistics:
+    input:
+        runs=f"{RESULTS}/report/runs.csv",
+    output:
+        comparisons_csv=statistics_item("comparisons.csv", "statistics_comparisons.rst",
+                                         "comparisons"),
+        comparisons_md=statistics_item("comparisons.md", "statistics_comparisons.rst",
+                                        "comparisons"),
+        interactions=statistics_item("interactions.csv", "statistics_comparisons.rst",
+                                      "comparisons"),
+        ranking_csv=statistics_item("ranking.csv", "statistics_ranking.rst", "ranks"),
+        ranking_md=statistics_item("ranking.md", "statistics_ranking.rst", "ranks"),
+        figures=[
+            statistics_item(name, "statistics_effects.rst" if name.startswith("effects")
+                             else "statistics_cd.rst",
+                             "effects" if name.startswith("effects") else "ranks")
+            for name in statistics_figures()
+        ],
+    params:
+        axes=AXES,
+        reference=STATISTICS_REFERENCE,
+        metric=config["statistics"]["metric"],
+        alpha=config["statistics"]["alpha"],
+        seed=config["statistics"]["seed"],
+        ci=config["statistics"]["ci"],
+        test=config["statistics"]["test"],
+        n_resamples=config["statistics"]["n_resamples"],
+        blocks=config["statistics"]["blocks"],
+    log:
+        f"{RESULTS}/logs/report/statistics.log",
+    conda:
+        "../envs/cymlp.yaml"
+    script:
+        "../scripts/statistics.py"
 
 
 # Cheap steps that need no cluster job when running with a cluster executor.
@@ -135,3 +190,4 @@ localrules:
     plot_accuracy,
     plot_curves,
     plot_boundary,
+    statistics,

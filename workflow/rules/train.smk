@@ -1,30 +1,30 @@
-"""One training run per sweep entry: ``cymlp train`` writes the run record and model."""
+"""Training: one job per block of runs (one dataset, fold and seed; at most block_size
+runs), in one process, so that starting Python and importing cymlp happen once per
+block instead of once per run.
+
+Each run's record (and model) is written, atomically, as soon as the run finishes, into
+results/runs/ and results/models/; those files are not outputs of the job, so a block
+that fails or is interrupted keeps the runs it finished, and its next job trains only
+the runs still missing. The job's output is the block's manifest, which lists its runs
+(sweep.block_targets says which manifest a block writes).
+"""
 
 
 rule train:
-    input:
-        train_inputs,
     output:
-        metrics=f"{RESULTS}/runs/{{dataset}}/{{run_id}}.json",
-        model=f"{RESULTS}/models/{{dataset}}/{{run_id}}.npz",
+        manifest=f"{RESULTS}/blocks/{{dataset}}/{{block}}.{{generation}}.json",
     params:
-        # Everything that changes the result of the run, and nothing else: editing a
-        # sweep-wide knob that does not (threads, report options) reruns no training.
-        args=train_arguments,
+        # What every run is (its spec, compared with its record before it is skipped),
+        # where its data are, and where its record and model go. Thread counts and
+        # report options are not here: changing them never retrains a run.
+        runs=block_runs,
     log:
-        f"{RESULTS}/logs/train/{{dataset}}/{{run_id}}.log",
+        f"{RESULTS}/logs/train/{{dataset}}/{{block}}.{{generation}}.log",
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=20,
+        mem_mb=2000,
+        runtime=60,
     conda:
         "../envs/cymlp.yaml"
-    shell:
-        # The record is written atomically by cymlp (temporary file + rename); a
-        # diverged run is recorded with status "diverged" and exits 0. The whole output
-        # goes to the log and its last line (the run's result, or the error that ended
-        # it) to the console too: when the disk is full the log cannot hold the error,
-        # and tee still passes it on (and fails the job).
-        "python -m cymlp.cli train {params.args} --threads {threads}"
-        " --out {output.model:q} --metrics {output.metrics:q} 2>&1"
-        " | tee {log:q} | tail -n 1 >&2"
+    script:
+        "../scripts/train_block.py"

@@ -55,7 +55,7 @@ def plot(model_paths, run_paths, data_seed, path):
 
 
 def main(snakemake):
-    plot(list(snakemake.input.models), list(snakemake.input.runs),
+    plot(list(snakemake.params.models), list(snakemake.params.runs),
          snakemake.params.data_seed, snakemake.output[0])
 
 

@@ -71,14 +71,18 @@ def mean_row(runs, columns, metric, column_order, label, mask):
     return pd.DataFrame([row], index=pd.Index([label], name="activation"))
 
 
-def best_per_activation(runs, metric, selection, activations):
+def best_per_activation(runs, metric, selection, activations, columns=None):
+    """The best configuration (all axes) of each activation, chosen on ``selection``."""
+    columns = list(columns or CONFIG_COLUMNS)
     ok = runs[runs["status"] == "ok"]
     if ok.empty:
         return pd.DataFrame(columns=["activation"])
-    stats = (ok.groupby(CONFIG_COLUMNS, sort=False)
+    micro = _is_multilabel(runs) and "test_micro_f1" in ok
+    extra = {"micro": ("test_micro_f1", "mean")} if micro else {}
+    stats = (ok.groupby(columns, sort=False, dropna=False)
              .agg(dev=(selection, "mean"), test=(metric, "mean"),
                   test_std=(metric, "std"), f1=("test_macro_f1", "mean"),
-                  runs=(metric, "size"), loss=("final_loss", "mean"))
+                  runs=(metric, "size"), loss=("final_loss", "mean"), **extra)
              .reset_index())
     stats["units"] = stats["hidden"].map(
         lambda h: sum(int(v) for v in str(h).split("x") if v))
@@ -89,17 +93,22 @@ def best_per_activation(runs, metric, selection, activations):
     best = best.reindex([a for a in activations if a in best.index])
     best = best.sort_values(["dev", "units"], ascending=[False, True], kind="stable")
     table = pd.DataFrame({
-        "bias": best["bias"],
-        "hidden": best["hidden"],
-        "solver": best["solver"],
+        **{c: best[c] for c in columns if c != "activation"},
         "dev accuracy": [f"{100 * v:.1f}" for v in best["dev"]],
         "test accuracy": [cell([m]) if not np.isfinite(s) else
                           f"{100 * m:.1f} ± {100 * s:.1f}"
                           for m, s in zip(best["test"], best["test_std"])],
         "test macro-F1": [f"{100 * v:.1f}" for v in best["f1"]],
+        **({"test micro-F1": [f"{100 * v:.1f}" for v in best["micro"]]} if micro else {}),
         "runs": best["runs"].astype(int),
     }, index=best.index)
     return table
+
+
+def _is_multilabel(runs):
+    """Whether the runs are of multi-label data (runs.csv of older sweeps has no column)."""
+    return "multilabel" in runs and bool(
+        runs["multilabel"].astype(str).str.lower().eq("true").any())
 
 
 def to_markdown(table):
@@ -113,8 +122,16 @@ def to_markdown(table):
     return "\n".join(lines)
 
 
-def build(runs, dataset, metric, selection):
-    """Return ``[(title, note, table), ...]`` for one dataset."""
+def build(runs, dataset, metric, selection, axes=None):
+    """Return ``[(title, note, table), ...]`` for one dataset.
+
+    ``axes`` are the swept columns (default activation, bias, hidden, solver): the best
+    configuration of an activation is chosen over all of them.
+    """
+    columns = [c for c in (axes or CONFIG_COLUMNS) if c not in ("dataset", "seed", "fold")]
+    for column in ("activation", "bias", "hidden", "solver"):
+        if column not in columns:
+            columns.append(column)
     runs = runs[runs["dataset"] == dataset].copy()
     if runs.empty:
         raise ValueError(f"no runs of dataset {dataset!r} in runs.csv")
@@ -148,15 +165,22 @@ def build(runs, dataset, metric, selection):
          "the non-linear activations of their per-activation means."),
         table))
 
-    best = best_per_activation(runs, metric, selection, activations)
+    best = best_per_activation(runs, metric, selection, activations, columns)
+    others = [c for c in columns if c not in CONFIG_COLUMNS]
     sections.append((
         "Best configuration per activation (chosen on dev accuracy)",
         (f"mean over {over}; ties on dev go to the smaller network, then the lower "
-         "final training loss."),
+         "final training loss."
+         + (f" The other tables pool over {', '.join(others)}." if others else "")),
         best))
     counts = runs["status"].value_counts().to_dict()
     status = ", ".join(f"{counts[k]} {k}" for k in sorted(counts))
-    return sections, f"{len(runs)} runs ({status})"
+    summary = f"{len(runs)} runs ({status})"
+    if _is_multilabel(runs):
+        summary += ("; multi-label data: every accuracy is a subset accuracy (the share of "
+                    "examples whose predicted label set is exactly right), and the F1 "
+                    "scores are over the labels")
+    return sections, summary
 
 
 #: Table rows in the order of cymlp's activation registry.
@@ -185,7 +209,8 @@ def main(snakemake):
     runs = pd.read_csv(snakemake.input.runs)
     dataset = snakemake.wildcards.dataset
     sections, summary = build(runs, dataset, snakemake.params.metric,
-                              snakemake.params.selection)
+                              snakemake.params.selection,
+                              list(getattr(snakemake.params, "axes", CONFIG_COLUMNS)))
     write(sections, summary, dataset, snakemake.output.markdown, snakemake.output.html)
 
 
