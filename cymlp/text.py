@@ -438,11 +438,12 @@ class TextEncoder:
 
     @staticmethod
     def array_limits(meta, network):
-        """The arrays of the encoder's state and their most bytes: the idf weights,
-        one per row of ``E``."""
+        """The arrays of the encoder's state and their most bytes: the idf or
+        naive-Bayes weights, one per row of ``E``."""
         if network.embedding is None:
             return {}
-        return {"idf": network.embedding.n_vocab * network.itemsize}
+        size = network.embedding.n_vocab * network.itemsize
+        return {"idf": size, "nb": size}
 
     @classmethod
     def from_state(cls, meta, arrays, network):

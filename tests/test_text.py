@@ -525,6 +525,20 @@ def test_nb_weights_follow_the_formula(y):
     np.testing.assert_allclose(model.sentence_vectors(["a b a"])[0], want, rtol=1e-12)
 
 
+@pytest.mark.parametrize("weights", ["idf", "nb"])
+def test_token_weights_survive_a_model_file(weights, tmp_path):
+    """The idf or naive-Bayes weights are saved with the model and loaded back as they
+    were (the loader admits both arrays)."""
+    texts = ["a b a", "b c", "a d", "c c e", "e b"]
+    model = TextClassifier((2,), embed_dim=2, ngram_range=(1, 2), token_weights=weights,
+                           early_stopping=False, max_iter=2, random_state=0).fit(
+        texts, [0, 1, 0, 1, 1])
+    loaded = cymlp.load(cymlp.save(model, tmp_path / "m"))
+    attr = f"{weights}_"
+    np.testing.assert_array_equal(getattr(loaded, attr), getattr(model, attr))
+    np.testing.assert_array_equal(loaded.predict_proba(texts), model.predict_proba(texts))
+
+
 def test_nb_weights_come_from_the_training_rows_only():
     """The labels of a development set, or of the rows early stopping holds out, do not
     enter the weights."""
