@@ -166,6 +166,24 @@ class SeedEnsemble(TunedMixin, ClassifierMixin, BaseEstimator):
         return {"estimator": "SeedEnsemble", "params": params, "fitted": fitted}, arrays
 
     @classmethod
+    def _state_arrays(cls, meta):
+        """{array name: the most bytes it may hold}: every member's arrays, under its
+        prefix (:func:`cymlp.load` reads only these)."""
+        fitted = meta.get("fitted")
+        members = fitted.get("members") if isinstance(fitted, dict) else None
+        if not isinstance(members, list) or not members:
+            raise ModelFileError("a SeedEnsemble needs a list of fitted members")
+        limits = {}
+        for k, m in enumerate(members):
+            name = m.get("estimator") if isinstance(m, dict) else None
+            if name not in MEMBER_CLASSES:
+                raise ModelFileError(f"member {k}: unknown estimator {name!r}; expected one "
+                                     f"of {sorted(MEMBER_CLASSES)}")
+            limits.update({f"member{k}.{a}": v for a, v in
+                           MEMBER_CLASSES[name]._state_arrays(m).items()})
+        return limits
+
+    @classmethod
     def _from_state(cls, meta, arrays):
         fitted = meta.get("fitted")
         members = fitted.get("members") if isinstance(fitted, dict) else None

@@ -17,6 +17,7 @@ from scipy import sparse
 
 from cymlp import io as _io
 from cymlp._compat import BaseEstimator, ClassifierMixin, NotFittedError, clone
+from cymlp._network import Network
 from cymlp._tuned import TunedMixin
 from cymlp._validation import (
     Interval,
@@ -380,6 +381,30 @@ class TextPipeline(TunedMixin, ClassifierMixin, BaseEstimator):
                 "params": {"random_state": self.random_state},
                 "fitted": {"features": f_meta, "classifier": c_meta}}
         return meta, arrays
+
+    @classmethod
+    def _state_arrays(cls, meta):
+        """{array name: the most bytes it may hold}: the classifier's arrays, and the
+        features' weights, one float64 per input column of the classifier
+        (:func:`cymlp.load` reads only these)."""
+        fitted = meta.get("fitted")
+        if not isinstance(fitted, dict) or not isinstance(fitted.get("classifier"), dict):
+            raise ModelFileError("a TextPipeline needs its fitted features and classifier")
+        c_meta = fitted["classifier"]
+        if c_meta.get("estimator") != "MLPClassifier":
+            raise ModelFileError(f"a TextPipeline's classifier must be an MLPClassifier, "
+                                 f"got {c_meta.get('estimator')!r}")
+        limits = {f"classifier.{k}": v for k, v in
+                  MLPClassifier._state_arrays(c_meta).items()}
+        c_fitted = c_meta.get("fitted")
+        if not isinstance(c_fitted, dict):
+            raise ModelFileError("a TextPipeline's classifier must be fitted")
+        try:
+            n_columns = Network.from_dict(c_fitted.get("network")).n_features
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"bad network description: {exc}") from None
+        limits["features.weights"] = 8 * n_columns
+        return limits
 
     @classmethod
     def _from_state(cls, meta, arrays):

@@ -162,8 +162,8 @@ def test_autotune_splits_takes_the_dev_split_or_folds(data):
 @pytest.mark.parametrize("refit", ["train", "train+dev"])
 def test_the_budget_is_respected(refit, make_blobs):
     """Trials that would train for ever (no early stopping, no epoch limit) are cut at
-    the deadline: the call ends within 5% (plus 0.3 s) of the budget, and uses most
-    of it. One BLAS thread, as the benchmarks: an epoch cannot be cut, and on a loaded
+    the deadline: the call ends within 5% (plus 0.3 s) of the budget, and uses at
+    least half of it. One BLAS thread, as the benchmarks: an epoch cannot be cut, and on a loaded
     machine a multi-threaded BLAS can make one take a second."""
     threadpoolctl = pytest.importorskip("threadpoolctl")  # (the fixture's limit, explicit)
     X, y = make_blobs(n_per_class=400, n_features=20, n_classes=3, spread=3.0)
@@ -174,7 +174,8 @@ def test_the_budget_is_respected(refit, make_blobs):
         model = cymlp.autotune(endless, X, y, time_budget=budget, validation=0.2,
                                refit=refit, random_state=0)
         elapsed = time.perf_counter() - tic
-    assert budget * 0.8 <= elapsed <= budget * 1.05 + 0.3, elapsed
+    # (the time kept for a refit that then does not fit is not used: at least half)
+    assert budget * 0.5 <= elapsed <= budget * 1.05 + 0.3, elapsed
     summary = model.autotune_summary_
     assert summary["seconds"] <= budget * 1.05 + 0.3
     assert summary["trials_timeout"] >= 1
