@@ -192,6 +192,13 @@ def all_finite(a, allow_inf=False):
     a = np.asarray(a)
     if a.size == 0:
         return True
+    # A sum is NaN if any value is, and finite if every value is (no NaN, no inf)
+    # unless it overflows or adds inf to -inf: one fast pass answers True for almost
+    # every array, and the exact check in chunks settles the rest.
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.sum(a)
+    if not np.isnan(total) if allow_inf else np.isfinite(total):
+        return True
     return _all_finite(a.reshape(a.shape[0] if a.ndim > 1 else 1, -1), allow_inf=allow_inf)
 
 
