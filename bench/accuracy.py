@@ -14,12 +14,23 @@ the best mean dev accuracy is selected per dataset, and its test accuracy is rep
 The test sets never take part in the choice. Every candidate's dev and test means are
 listed too.
 
-    python bench/accuracy.py --data-dir ../shared/data              # both configurations
-    python bench/accuracy.py --data-dir ../shared/data --config note --datasets mr
+``autotune`` is :func:`cymlp.tuning.autotune_splits` on every run of the protocol:
+families and hyper-parameters searched for ``--autotune-budget`` seconds (default 60)
+on the run's training and development parts (``--autotune-validation``: a 3-fold
+cross-validation of both, the default, or ``dev``), the chosen model refitted on both,
+then scored once on the test part. Its search record goes to
+``out/autotune-<dataset>-<run>.json``. ``--runs N`` runs only the first N runs of the
+protocol (MR: folds 0..N-1).
 
-Writes bench/out/accuracy.csv (one row per run) and bench/out/accuracy.md.
+    python bench/accuracy.py --data-dir ../shared/data              # the fixed configurations
+    python bench/accuracy.py --data-dir ../shared/data --config note --datasets mr
+    python bench/accuracy.py --data-dir ../shared/data --config autotune --autotune-budget 60
+
+Writes bench/out/accuracy.csv (one row per run) and bench/out/accuracy.md (``--tag T``:
+accuracy-T.csv and accuracy-T.md).
 """
 import argparse
+import json
 import pathlib
 import sys
 import time
@@ -29,6 +40,7 @@ import numpy as np
 
 import cymlp
 from cymlp import datasets
+from cymlp.tuning import autotune_splits
 
 CONFIGS = {
     # the lecture note's model: window of 20 tokens, 50-d embeddings, 256 ReLU, SGD t=32
@@ -42,6 +54,9 @@ CONFIGS = {
     # the default with subword units: character 3- to 5-grams of every word
     "subwords": {"char_ngram_range": (3, 5)},
 }
+
+#: configurations that are searched rather than fixed (run by run_autotune)
+SEARCHED = ("autotune",)
 
 #: hyper-parameters chosen on dev, per configuration: {name: [candidate, ...]}
 GRIDS = {
@@ -86,13 +101,54 @@ def run(name, config, ds, data_dir):
     return rows
 
 
+def run_autotune(ds, data_dir, args):
+    """cymlp.autotune on the training and development parts of every run of the
+    protocol of ``ds``; the test part is scored once, after the refit."""
+    rows = []
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = REPEATS[ds] if args.runs is None else min(args.runs, REPEATS[ds])
+    validation = (args.autotune_validation if args.autotune_validation == "dev"
+                  else int(args.autotune_validation))
+    for r in range(runs):
+        sp = datasets.load(ds, data_dir=data_dir, fold=r if ds == "mr" else 0)
+        tic = time.perf_counter()
+        model, record = autotune_splits(sp, "text", time_budget=args.autotune_budget,
+                                        validation=validation, random_state=r,
+                                        search=args.autotune_search,
+                                        verbose=args.verbose)
+        seconds = time.perf_counter() - tic
+        summary = record["autotune"]
+        best = summary["best_params"]
+        rows.append({"config": "autotune", "dataset": ds, "candidate": "-", "repeat": r,
+                     "test_accuracy": 100 * record["test_accuracy"],
+                     "dev_accuracy": 100 * record["dev_accuracy"],
+                     "epochs": np.nan, "best_epoch": np.nan, "train_seconds": seconds,
+                     "selected": True, "trials": summary["trials"],
+                     "chosen": f"{best['family']} x{best['n_estimators']}"})
+        tag = f"-{args.tag}" if args.tag else ""
+        (out / f"autotune{tag}-{ds}-{r}.json").write_text(json.dumps(record, indent=1))
+        print(f"autotune {ds:5s} {r}: test {rows[-1]['test_accuracy']:.2f}  "
+              f"dev {rows[-1]['dev_accuracy']:.2f}  {summary['trials']} trials, chose "
+              f"{rows[-1]['chosen']}  {seconds:.1f} s", file=sys.stderr, flush=True)
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data-dir", required=True)
-    p.add_argument("--config", choices=list(CONFIGS), action="append")
+    p.add_argument("--config", choices=list(CONFIGS) + list(SEARCHED), action="append")
     p.add_argument("--datasets", nargs="+", default=["mr", "sst2", "trec"],
                    choices=list(REPEATS))
     p.add_argument("--out", default=str(pathlib.Path(__file__).parent / "out"))
+    p.add_argument("--tag", default="", help="suffix of the output files")
+    p.add_argument("--runs", type=int, help="only the first RUNS runs of each protocol")
+    p.add_argument("--autotune-budget", type=float, default=60.0,
+                   help="seconds of search per training set (config autotune)")
+    p.add_argument("--autotune-search", choices=["random", "tpe"], default="random")
+    p.add_argument("--autotune-validation", default="3",
+                   help="'dev' or a number of folds of train+dev (config autotune)")
+    p.add_argument("--verbose", type=int, default=0, help="1: autotune's trial lines")
     args = p.parse_args(argv)
     import pandas as pd
     from threadpoolctl import threadpool_limits
@@ -102,11 +158,15 @@ def main(argv=None):
     with threadpool_limits(1):
         for name in args.config or list(CONFIGS):
             for ds in args.datasets:
-                rows += run(name, CONFIGS[name], ds, args.data_dir)
+                if name in SEARCHED:
+                    rows += run_autotune(ds, args.data_dir, args)
+                else:
+                    rows += run(name, CONFIGS[name], ds, args.data_dir)
     everything = pd.DataFrame(rows)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    everything.to_csv(out / "accuracy.csv", index=False)
+    tag = f"-{args.tag}" if args.tag else ""
+    everything.to_csv(out / f"accuracy{tag}.csv", index=False)
     df = everything[everything["selected"]]
     agg = df.groupby(["config", "dataset"]).agg(
         test=("test_accuracy", "mean"), test_std=("test_accuracy", "std"),
@@ -134,7 +194,7 @@ def main(argv=None):
             mark = "**" if g["selected"] else ""
             lines.append(f"| {name} | {ds} | {mark}{cand}{mark} | {g['dev']:.1f} | "
                          f"{g['test']:.1f} | {g['seconds']:.1f} |")
-    (out / "accuracy.md").write_text("\n".join(lines) + "\n")
+    (out / f"accuracy{tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

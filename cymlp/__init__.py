@@ -2,8 +2,11 @@
 backpropagation is derived by hand and compiled with Cython.
 
 Public API: :class:`MLPClassifier`, :class:`TextClassifier`, :class:`Vocabulary`,
-:func:`gradcheck`, :func:`save` and :func:`load` (model files), and the modules
-:mod:`cymlp.datasets` and :mod:`cymlp.io`. ``docs/architecture.md`` maps the modules.
+:func:`autotune` (hyper-parameters and model families chosen on development data within
+a time budget, :mod:`cymlp.tuning`), :class:`TfidfFeatures` and :class:`TextPipeline`
+(sparse n-gram features under an MLP), :class:`SeedEnsemble`, :func:`gradcheck`,
+:func:`save` and :func:`load` (model files), and the modules :mod:`cymlp.datasets` and
+:mod:`cymlp.io`. ``docs/architecture.md`` maps the modules.
 """
 try:
     from cymlp import _mlp  # noqa: F401  the compiled engine; everything below needs it
@@ -19,6 +22,9 @@ except ImportError as _exc:  # pragma: no cover - depends on how cymlp was insta
         "command, `python -P`, or another folder)") from _exc
 
 from cymlp import datasets
+from cymlp.tuning import autotune
+from cymlp.ensemble import SeedEnsemble
+from cymlp.features import TextPipeline, TfidfFeatures
 from cymlp.gradcheck import gradcheck
 from cymlp.io import load, save
 from cymlp.mlp import MLPClassifier
@@ -27,5 +33,6 @@ from cymlp.vocab import Vocabulary
 
 __version__ = "0.1.0"
 
-__all__ = ["MLPClassifier", "TextClassifier", "Vocabulary", "gradcheck", "load", "save",
-           "datasets", "__version__"]
+__all__ = ["MLPClassifier", "TextClassifier", "Vocabulary", "TfidfFeatures", "TextPipeline",
+           "SeedEnsemble", "autotune", "gradcheck", "load", "save", "datasets",
+           "__version__"]

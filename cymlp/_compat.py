@@ -5,10 +5,11 @@ and ``ClassifierMixin`` (so ``clone``, pipelines, grid search and the estimator 
 work) and raise its exception classes. Without it, small stand-ins with the same
 behaviour are used.
 """
+import copy
 import inspect
 
 try:  # pragma: no cover - which branch runs depends on the environment
-    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.base import BaseEstimator, ClassifierMixin, clone
     from sklearn.exceptions import ConvergenceWarning, DataConversionWarning, NotFittedError
 
     HAVE_SKLEARN = True
@@ -67,3 +68,15 @@ except ImportError:  # pragma: no cover
             from cymlp._validation import check_score_weights
             w = check_score_weights(sample_weight, len(pred))
             return float(np.sum(w * (pred == y)) / np.sum(w))
+
+    def clone(estimator):
+        """A new, unfitted estimator with the same parameters (estimators among the
+        parameters are cloned too), as scikit-learn's ``clone``."""
+        if isinstance(estimator, (list, tuple)):
+            return type(estimator)(clone(e) for e in estimator)
+        if not hasattr(estimator, "get_params") or isinstance(estimator, type):
+            return copy.deepcopy(estimator)
+        params = {name: clone(value) if hasattr(value, "get_params") else
+                  copy.deepcopy(value)
+                  for name, value in estimator.get_params(deep=False).items()}
+        return type(estimator)(**params)

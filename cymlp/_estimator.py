@@ -348,6 +348,10 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         weights = self._sample_weights(s, model, targets, sample_weight, incremental)
         val, inputs, targets, weights = self._validation(
             model, s, inputs, targets, weights, validation_data, incremental and train)
+        if not warm:  # what the encoder learns from the labels (of the training rows only)
+            inputs, val_inputs = model.encoder.fit_labels(
+                targets, inputs, None if val is None else val[0], s["dtype"])
+            val = None if val is None else (val_inputs, *val[1:])
         batch_size = self._batch_size(s, len(inputs))
         diag = None
         if s["diagnostics"]:
@@ -590,8 +594,15 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------- the epochs
     def _run_epochs(self, run):
+        # cymlp.autotune watches the epochs of its trials: the hook returns True to end
+        # the fit here (the budget is spent: the best epoch so far is kept), or raises
+        # to abandon it (a pruned trial), which then fails like any other fit
+        watch = getattr(self, "_epoch_callback", None)
         for _ in range(run.n_epochs):
             record = self._epoch(run)
+            if watch is not None and watch(record):
+                run.stopped = True
+                break
             if self._should_stop(run, record):
                 run.stopped = True
                 break

@@ -329,6 +329,13 @@ TRAIN_OPTIONS = (
             "without a dev part; with one, the dev accuracy is used)"),
     _Option("--diagnostics", "diagnostics", bool,
             "record saturated / dead unit fractions and gradient norms per epoch"),
+    _Option("--autotune-budget", "autotune_budget", _positive_float,
+            "seconds: search the model's hyper-parameters (cymlp.autotune) on the dev "
+            "split (3-fold cross-validation of train without one) for this long, then "
+            "refit the best configuration on train and dev; the model options given "
+            "with it are held fixed. The record gets the search (autotune, "
+            "autotune_trials); its dev_accuracy is the chosen trial's, before the refit",
+            metavar="SECONDS"),
 )
 
 #: estimator parameter -> the ``config`` key of the run record (the option's name)
@@ -1121,7 +1128,12 @@ def fit_and_score(splits, data, params, *, threads=1, out=None, data_source=None
                 record["train_seconds"] = time.perf_counter() - start
                 record["n_epochs"] = len(record["history"])
             record["status"] = "ok"
-            if validation is not None:
+            if getattr(model, "autotune_budget", None) is not None:
+                # the refit trained on dev too: its dev score is the search's
+                record["autotune"] = model.autotune_summary_
+                record["autotune_trials"] = model.autotune_records()
+                record["dev_accuracy"] = record["autotune"]["best_dev_score"]
+            elif validation is not None:
                 record["dev_accuracy"] = float(model.score(X_dev, y_dev))
             if _n_rows(X_test) and is_multilabel_model(model):
                 report = multilabel_report(y_test, model.predict_proba(X_test),

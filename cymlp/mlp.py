@@ -14,6 +14,7 @@ import numpy as np
 from cymlp import io as _io
 from cymlp._estimator import _BaseNetwork, _store_arguments
 from cymlp._inputs import DenseInputs, SparseInputs
+from cymlp._tuned import TunedMixin, check_budget, fit_autotuned
 from cymlp._validation import check_array, check_sparse_array, feature_names_of, is_sparse
 from cymlp.io import ModelFileError
 
@@ -52,6 +53,10 @@ class DenseEncoder:
                         feature_names=self.feature_names_in)
         return DenseInputs(X)
 
+    def fit_labels(self, targets, inputs, val, dtype):
+        """Numeric columns learn nothing from the labels: ``(inputs, val)`` unchanged."""
+        return inputs, val
+
     def n_features(self, settings):
         return self.n_features_in
 
@@ -89,7 +94,7 @@ class DenseEncoder:
 
 
 @_io.register
-class MLPClassifier(_BaseNetwork):
+class MLPClassifier(TunedMixin, _BaseNetwork):
     """Multilayer perceptron classifier trained by hand-derived backpropagation.
 
     A drop-in for :class:`sklearn.neural_network.MLPClassifier` where their parameters
@@ -168,6 +173,15 @@ class MLPClassifier(_BaseNetwork):
         The rows are shared out in the same chunks one thread would compute, so the
         results are bitwise those of one thread. Read at prediction time. Training
         runs in one thread of its own (plus the BLAS library's threads).
+    autotune_budget : float or None, default=None
+        Seconds: ``fit`` then searches the hyper-parameters of the network (depth,
+        width, activation, biases, solver, learning rate, batch size, L2, label
+        smoothing) for that long with :func:`cymlp.autotune` (``ensembles=False``), on
+        ``validation_data`` if given, else by a 3-fold cross-validation of X, and
+        keeps the best configuration's network, refitted on all the data
+        (``docs/autotune.md``).
+        The parameters set here to other than their defaults are held fixed; the
+        estimator's parameters are not changed (``best_params_`` holds the choice).
 
     Multi-label classification: ``y`` given as an indicator matrix of shape
     ``(n_samples, n_labels)`` (or a list of label lists) trains one sigmoid output per
@@ -215,13 +229,25 @@ class MLPClassifier(_BaseNetwork):
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, bias="both", label_smoothing=0.0, dtype="float32",
                  leaky_slope=0.01, swish_beta=1.0, init="auto", diagnostics=False,
-                 class_weight=None, threshold=0.5, n_jobs=None):
+                 class_weight=None, threshold=0.5, n_jobs=None, autotune_budget=None):
         _store_arguments(self, locals())
+
+    _parameter_constraints = {**_BaseNetwork._parameter_constraints,
+                              "autotune_budget": check_budget}
 
     _encoder_class = DenseEncoder
 
     def _make_encoder(self, settings):
         return DenseEncoder()
+
+    def fit(self, X, y, validation_data=None, sample_weight=None):
+        """Train from scratch (or continue, with ``warm_start``); see
+        :meth:`_BaseNetwork.fit`. With ``autotune_budget``, search first
+        (:func:`cymlp.autotune`) and keep the best configuration's network."""
+        if self.autotune_budget is not None:
+            return fit_autotuned(self, X, y, validation_data, sample_weight)
+        return self._fit(X, y, incremental=False, validation_data=validation_data,
+                         sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -26,12 +26,14 @@ from cymlp import io as _io
 from cymlp._estimator import _BaseNetwork, _store_arguments
 from cymlp._inputs import TokenInputs
 from cymlp._network import Embedding
+from cymlp._tuned import TunedMixin, check_budget, fit_autotuned
 from cymlp._datafiles import DataFormatError
 from cymlp._validation import Interval, check_params
 from cymlp.io import ModelFileError
 from cymlp.vocab import PAD, UNK, Vocabulary, _check_span, _normalize
 
-__all__ = ["ENCODERS", "TextClassifier", "TextEncoder", "read_word_vectors"]
+__all__ = ["ENCODERS", "TOKEN_WEIGHTS", "TextClassifier", "TextEncoder", "nb_weights",
+           "read_word_vectors"]
 
 #: the encoders of a sentence: a fixed window of tokens, or a bag of tokens and n-grams
 ENCODERS = ("bag", "window")
@@ -77,9 +79,57 @@ def _check_char_ngram_range(name, value):
     return None if value is None else _check_span(name, value)
 
 
+#: the token weights of the bag encoder (besides None)
+TOKEN_WEIGHTS = ("idf", "nb")
+
+#: additive smoothing of the class counts of the naive-Bayes weights
+NB_SMOOTHING = 1.0
+
+
 def _check_token_weights(name, value):
-    if value is not None and value != "idf":
-        raise ValueError(f"{name} must be None or 'idf', got {value!r}")
+    if value is not None and (not isinstance(value, str) or value not in TOKEN_WEIGHTS):
+        raise ValueError(f"{name} must be None, 'idf' or 'nb', got {value!r}")
+
+
+def nb_weights(ids, indptr, targets, n_vocab, alpha=NB_SMOOTHING):
+    """Naive-Bayes log-count-ratio weight of every id: ``max_c |r_c|`` (docs/model.md).
+
+    For each class (or label) ``c``, with ``p_c[j] = alpha + #{texts of class c holding
+    id j}`` and ``q_c[j]`` the same over the texts of the other classes,
+    ``r_c = log(p_c / |p_c|_1) - log(q_c / |q_c|_1)`` (Wang and Manning's ratio, class
+    ``c`` against the rest). A text counts once per id it holds, however often. With two
+    classes ``r_1 = -r_0``, so the weight is NBSVM's ``|r|``; with more, an id weighs
+    as much as it tells about the class it tells most about.
+
+    Parameters
+    ----------
+    ids, indptr : arrays of int
+        The bags in CSR form (``TokenInputs.ids``, ``TokenInputs.indptr``).
+    targets : ndarray of shape (n_texts,) of class indices, or (n_texts, n_labels) of 0/1
+    n_vocab : int
+    alpha : float, default=1
+
+    Returns
+    -------
+    ndarray of shape (n_vocab,), float64, >= 0
+    """
+    n_texts = len(indptr) - 1
+    rows = np.repeat(np.arange(n_texts, dtype=np.int64), np.diff(indptr))
+    pairs = np.unique(rows * n_vocab + np.asarray(ids, dtype=np.int64))
+    present = sparse.csr_matrix((np.ones(len(pairs)), (pairs // n_vocab, pairs % n_vocab)),
+                                shape=(n_texts, n_vocab))
+    targets = np.asarray(targets)
+    if targets.ndim == 1:
+        Y = np.zeros((n_texts, int(targets.max()) + 1))
+        Y[np.arange(n_texts), targets] = 1.0
+    else:
+        Y = (targets != 0).astype(np.float64)
+    in_class = np.asarray(present.T @ Y)                     # (n_vocab, n_classes)
+    holding = np.asarray(present.sum(axis=0)).reshape(-1, 1)  # texts holding each id
+    p = in_class + alpha
+    q = holding - in_class + alpha
+    r = np.log(p / p.sum(axis=0)) - np.log(q / q.sum(axis=0))
+    return np.abs(r).max(axis=1)
 
 
 def _check_max_vocab(name, value):
@@ -202,13 +252,23 @@ class TextEncoder:
         Fitted; None for an encoder that is still to be fitted.
     idf : ndarray of shape (n_vocab,), optional
         ``log((1 + N) / (1 + df)) + 1`` per id, with ``token_weights='idf'``.
+    nb : ndarray of shape (n_vocab,), optional
+        The naive-Bayes weight of every id (:func:`nb_weights`), with
+        ``token_weights='nb'``; set by :meth:`fit_labels`, once the labels are known.
     """
 
-    def __init__(self, settings, vocabulary=None, idf=None, pretrained_coverage=None):
+    def __init__(self, settings, vocabulary=None, idf=None, pretrained_coverage=None,
+                 nb=None):
         self.settings = {k: settings[k] for k in _ENCODER_SETTINGS}
         self.vocabulary = vocabulary
         self.idf = idf
+        self.nb = nb
         self.pretrained_coverage = pretrained_coverage
+
+    @property
+    def token_weight(self):
+        """The weight of every id in the bag (idf or naive Bayes), or None."""
+        return self.idf if self.idf is not None else self.nb
 
     @property
     def kind(self):
@@ -243,6 +303,28 @@ class TextEncoder:
             fitted.idf = fitted._idf_of(inputs, dtype)
             inputs = fitted.transform(texts, dtype, n_jobs)
         return fitted, inputs
+
+    def fit_labels(self, targets, inputs, val, dtype):
+        """Learn what depends on the labels (``token_weights='nb'``) from the training
+        ``inputs`` and their encoded ``targets``; returns ``(inputs, val)`` with the new
+        weights applied (``val``: the validation inputs, or None), else unchanged.
+        ``dtype`` is the model's.
+
+        Called once the labels are encoded and a validation split is taken out, so
+        that the held-out texts' labels do not enter the weights.
+        """
+        if self.settings["token_weights"] != "nb" or self.kind != "bag":
+            return inputs, val
+        n_vocab = len(self.vocabulary)
+        self.nb = nb_weights(inputs.ids, inputs.indptr, targets, n_vocab).astype(dtype)
+        return self._reweigh(inputs), None if val is None else self._reweigh(val)
+
+    def _reweigh(self, inputs):
+        """Bags of ``inputs`` (encoded without naive-Bayes weights) with them."""
+        nb = self.nb[inputs.ids]
+        weights = nb if inputs.weights is None else inputs.weights * nb
+        return TokenInputs(inputs.ids, inputs.indptr, weights, dtype=self.nb.dtype,
+                           n_vocab=len(self.vocabulary))
 
     def _idf_of(self, inputs, dtype):
         """``log((1 + N) / (1 + df)) + 1``, df = the number of texts holding the id."""
@@ -282,8 +364,9 @@ class TextEncoder:
         else:
             indptr, ids = vocab.encode_bag(texts, n_jobs=n_jobs)
             weights = None
-        if self.idf is not None:
-            weights = self.idf[ids] if weights is None else self.idf[ids] * weights
+        token_weight = self.token_weight
+        if token_weight is not None:
+            weights = token_weight[ids] if weights is None else token_weight[ids] * weights
         return TokenInputs(ids, indptr, weights, dtype=dtype, n_vocab=len(vocab))
 
     def n_features(self, settings):
@@ -346,15 +429,21 @@ class TextEncoder:
                              for k, v in self.settings.items()},
                 "vocabulary": self.vocabulary.to_dict(),
                 "pretrained_coverage": self.pretrained_coverage}
-        return meta, ({} if self.idf is None else {"idf": self.idf})
+        arrays = {}
+        if self.idf is not None:
+            arrays["idf"] = self.idf
+        if self.nb is not None:
+            arrays["nb"] = self.nb
+        return meta, arrays
 
     @staticmethod
     def array_limits(meta, network):
-        """The arrays of the encoder's state and their most bytes: the idf weights,
-        one per row of ``E``."""
+        """The arrays of the encoder's state and their most bytes: the idf or
+        naive-Bayes weights, one per row of ``E``."""
         if network.embedding is None:
             return {}
-        return {"idf": network.embedding.n_vocab * network.itemsize}
+        size = network.embedding.n_vocab * network.itemsize
+        return {"idf": size, "nb": size}
 
     @classmethod
     def from_state(cls, meta, arrays, network):
@@ -382,12 +471,13 @@ class TextEncoder:
             raise ModelFileError("the vocabulary's ngram_range or lowercase differs from the "
                                  "encoder's settings")
         idf = arrays.get("idf")
+        nb = arrays.get("nb")
         coverage = meta.get("pretrained_coverage")
         if coverage is not None and (isinstance(coverage, bool) or not isinstance(
                 coverage, (int, float)) or not 0 <= coverage <= 1):
             raise ModelFileError(f"pretrained_coverage must be null or in [0, 1], got "
                                  f"{coverage!r}")
-        encoder = cls(settings, vocab, idf, coverage)
+        encoder = cls(settings, vocab, idf, coverage, nb)
         if settings["encoder"] not in ENCODERS:
             raise ModelFileError(f"bad encoder {settings['encoder']!r}")
         want = (None if settings["char_ngram_range"] is None
@@ -406,19 +496,23 @@ class TextEncoder:
         if network.embedding != expected:
             raise ModelFileError(f"the network's embedding {network.embedding} does not "
                                  f"match the encoder's vocabulary ({len(vocab)} entries)")
-        if (settings["token_weights"] == "idf" and encoder.kind == "bag") != (idf is not None):
-            raise ModelFileError("idf weights must be stored exactly when token_weights='idf'")
-        if idf is not None:
-            if idf.shape != (len(vocab),) or idf.dtype != np.dtype(network.dtype):
-                raise ModelFileError(f"idf has shape {idf.shape} and dtype {idf.dtype}, "
-                                     f"expected {network.dtype} of shape ({len(vocab)},)")
-            if not np.isfinite(idf).all():
-                raise ModelFileError("idf contains NaN or infinity")
+        for kind, weight in (("idf", idf), ("nb", nb)):
+            if (settings["token_weights"] == kind and encoder.kind == "bag") != (
+                    weight is not None):
+                raise ModelFileError(f"{kind} weights must be stored exactly when "
+                                     f"token_weights='{kind}'")
+            if weight is not None:
+                if weight.shape != (len(vocab),) or weight.dtype != np.dtype(network.dtype):
+                    raise ModelFileError(f"{kind} has shape {weight.shape} and dtype "
+                                         f"{weight.dtype}, expected {network.dtype} of "
+                                         f"shape ({len(vocab)},)")
+                if not np.isfinite(weight).all():
+                    raise ModelFileError(f"{kind} contains NaN or infinity")
         return encoder
 
 
 @_io.register
-class TextClassifier(_BaseNetwork):
+class TextClassifier(TunedMixin, _BaseNetwork):
     """Sentence classifier: word (and n-gram) embeddings, an encoder, an MLP.
 
     The defaults are a bag of lower-cased uni- and bigram embeddings (mean, ``e = 100``), one
@@ -464,9 +558,13 @@ class TextClassifier(_BaseNetwork):
         Lower-case the texts before they are split into tokens.
     pooling : {'mean', 'sum'}, default='mean'
         How the bag encoder combines the embeddings of a sentence.
-    token_weights : {None, 'idf'}, default=None
+    token_weights : {None, 'idf', 'nb'}, default=None
         Weight each token of the bag by its inverse document frequency in the
-        training texts, ``log((1 + N) / (1 + df)) + 1``.
+        training texts, ``log((1 + N) / (1 + df)) + 1`` ('idf'), or by how much it
+        tells about the class: the naive-Bayes log-count ratio of NBSVM (Wang and
+        Manning, 2012), ``max_c |r_c|`` over the classes, each against the rest
+        ('nb'; :func:`nb_weights`, ``docs/model.md``). The naive-Bayes weights come
+        from the training rows only (not from a held-out ``validation_fraction``).
     embed_init : float, default=0.1
         Standard deviation of the normal initialisation of ``E`` (PAD stays 0).
     token_dropout : float in [0, 1), default=0
@@ -486,6 +584,15 @@ class TextClassifier(_BaseNetwork):
         rows of ``E`` by a stable hash of their UTF-8 bytes (32-bit FNV-1a, the same on
         every machine and run), as fastText's ``-bucket``: the table stays bounded
         however large the corpus (see :class:`cymlp.Vocabulary`).
+    autotune_budget : float or None, default=None
+        Seconds: ``fit`` then searches the bag and window encoders' hyper-parameters
+        for that long (:func:`cymlp.autotune` with ``ensembles=False``), on
+        ``validation_data`` if given, else by a 3-fold cross-validation of X, and
+        keeps the best configuration's network, refitted on all the data
+        (``docs/autotune.md``).
+        The parameters set here to other than their defaults are held fixed; the
+        estimator's parameters are not changed (``best_params_`` holds the choice, and
+        ``autotune_trials_`` every trial). ``random_state`` seeds the search.
 
     Attributes
     ----------
@@ -495,6 +602,9 @@ class TextClassifier(_BaseNetwork):
     idf_ : ndarray of shape (n_vocab,) or None
         The inverse document frequency of every id (``token_weights='idf'``), as the
         encoder uses it.
+    nb_ : ndarray of shape (n_vocab,) or None
+        The naive-Bayes weight of every id (``token_weights='nb'``), as the encoder
+        uses it.
     embeddings_ : ndarray of shape (n_vocab, embed_dim)
         ``E``, live: in-place changes take effect, and a table assigned in its place
         (pre-trained vectors, say) is copied in before the next predict or
@@ -520,6 +630,7 @@ class TextClassifier(_BaseNetwork):
         "pretrained_vectors": _check_pretrained,
         "embed_trainable": bool,
         "n_buckets": _check_n_buckets,
+        "autotune_budget": check_budget,
     }
 
     def __init__(self, hidden_layer_sizes=(256,), activation="relu", *, encoder="bag",
@@ -535,7 +646,7 @@ class TextClassifier(_BaseNetwork):
                  n_iter_no_change=3, bias="both", label_smoothing=0.0, dtype="float32",
                  leaky_slope=0.01, swish_beta=1.0, init="auto", diagnostics=False,
                  class_weight=None, threshold=0.5, n_jobs=None, pretrained_vectors=None,
-                 embed_trainable=True, n_buckets=None):
+                 embed_trainable=True, n_buckets=None, autotune_budget=None):
         _store_arguments(self, locals())
 
     _encoder_class = TextEncoder
@@ -574,6 +685,10 @@ class TextClassifier(_BaseNetwork):
         return self._fitted_attr("idf_").encoder.idf
 
     @property
+    def nb_(self):
+        return self._fitted_attr("nb_").encoder.nb
+
+    @property
     def pretrained_coverage_(self):
         return self._fitted_attr("pretrained_coverage_").encoder.pretrained_coverage
 
@@ -605,6 +720,8 @@ class TextClassifier(_BaseNetwork):
         sample_weight : array-like of shape (n_texts,), optional
             Weight of every text in the loss (see :meth:`MLPClassifier.fit`).
         """
+        if self.autotune_budget is not None:
+            return fit_autotuned(self, X, y, validation_data, sample_weight)
         return self._fit(X, y, incremental=False, validation_data=validation_data,
                          sample_weight=sample_weight)
 

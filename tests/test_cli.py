@@ -1069,3 +1069,28 @@ def test_multilabel_and_top_k_mistakes_are_one_line(tmp_path, capsys, text_model
     assert message in captured.err, captured.err
     assert "Traceback" not in captured.err and captured.out == ""
     assert captured.err.strip().splitlines()[-1].startswith(f"cymlp {args[0]}: ")
+
+
+def test_train_with_an_autotune_budget(tmp_path, capsys):
+    """--autotune-budget SECONDS sets the estimator's autotune_budget: the search runs on
+    the dev split, the options given with it are held fixed, the record keeps the
+    search and the dev score of the chosen trial."""
+    import cymlp
+
+    args = cli.build_parser().parse_args(
+        ["train", "--dataset", "negation", "--metrics", "m.json", "--autotune-budget", "2.5"])
+    assert args.autotune_budget == 2.5
+    code = cli.main(["train", "--dataset", "negation", "--embed-dim", "8",
+                     "--autotune-budget", "3", "--out", str(tmp_path / "m.npz"),
+                     "--metrics", str(tmp_path / "m.json")])
+    assert code == 0, capsys.readouterr().err
+    record = json.loads((tmp_path / "m.json").read_text())
+    assert record["status"] == "ok" and record["config"]["autotune_budget"] == 3.0
+    search = record["autotune"]
+    assert search["validation"] == "given" and search["trials"] == len(
+        record["autotune_trials"]) >= 1
+    assert record["dev_accuracy"] == search["best_dev_score"]
+    assert all(t["params"]["embed_dim"] == 8 for t in record["autotune_trials"])
+    assert record["train_seconds"] < 3 * 1.1 + 1.0
+    assert record["test_accuracy"] > 0.5
+    assert cymlp.load(tmp_path / "m.npz").embeddings_.shape[1] == 8

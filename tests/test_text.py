@@ -86,7 +86,7 @@ GRAD_CASES = [
                          "ngram_range": ngrams},
                  id=f"bag-{pooling}-{weights or 'unweighted'}-{ngrams[0]}{ngrams[1]}")
     for pooling in ("mean", "sum")
-    for weights in (None, "idf")
+    for weights in (None, "idf", "nb")
     for ngrams in ((1, 1), (1, 2))
 ] + [
     # subwords: the character n-grams of the one-letter words ("<", "a", ">", "<a",
@@ -95,7 +95,7 @@ GRAD_CASES = [
                          "ngram_range": (1, 2), "char_ngram_range": (1, 2)},
                  id=f"bag-{pooling}-{weights or 'unweighted'}-12-chars12")
     for pooling in ("mean", "sum")
-    for weights in (None, "idf")
+    for weights in (None, "idf", "nb")
 ]
 
 
@@ -113,6 +113,7 @@ def test_gradcheck_embedding_and_mlp(encoder, params, bias):
 @pytest.mark.parametrize("encoder, params", [
     pytest.param("window", {"window": 3}, id="window"),
     pytest.param("bag", {"ngram_range": (1, 2), "token_weights": "idf"}, id="bag"),
+    pytest.param("bag", {"ngram_range": (1, 2), "token_weights": "nb"}, id="bag-nb"),
 ])
 @pytest.mark.parametrize("hidden", [(), (4, 3)], ids=["linear", "two-hidden"])
 def test_gradcheck_other_depths(encoder, params, hidden):
@@ -201,6 +202,8 @@ UPDATE_CASES = [
     pytest.param("bag", {"pooling": "mean", "token_weights": "idf", "ngram_range": (1, 2)},
                  id="bag-mean-idf-12"),
     pytest.param("bag", {"pooling": "sum", "ngram_range": (1, 1)}, id="bag-sum-11"),
+    pytest.param("bag", {"pooling": "sum", "token_weights": "nb", "ngram_range": (1, 2)},
+                 id="bag-sum-nb-12"),
     pytest.param("bag", {"pooling": "mean", "ngram_range": (1, 2), "char_ngram_range": (2, 4)},
                  id="bag-mean-12-chars24"),
 ]
@@ -448,6 +451,7 @@ def test_validation_data_keeps_the_best_epoch():
     pytest.param("bag", {"ngram_range": (1, 2)}, id="bag"),
     pytest.param("bag", {"ngram_range": (1, 2), "token_weights": "idf", "pooling": "sum"},
                  id="bag-idf"),
+    pytest.param("bag", {"ngram_range": (1, 2), "token_weights": "nb"}, id="bag-nb"),
     pytest.param("bag", {"ngram_range": (1, 2), "char_ngram_range": (2, 4)}, id="bag-chars"),
 ])
 def test_save_load_round_trip(tmp_path, encoder, params):
@@ -461,10 +465,12 @@ def test_save_load_round_trip(tmp_path, encoder, params):
     np.testing.assert_array_equal(loaded.classes_, model.classes_)
     np.testing.assert_array_equal(loaded.embeddings_, model.embeddings_)
     assert loaded.vocabulary_.id_to_token == model.vocabulary_.id_to_token
-    if params.get("token_weights") == "idf":
-        np.testing.assert_array_equal(loaded.idf_, model.idf_)
+    weights = params.get("token_weights")
+    if weights is not None:
+        name = f"{weights}_"
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(model, name))
         # the weights matter: without them the probabilities change
-        loaded.idf_[...] = 1
+        getattr(loaded, name)[...] = 1
         assert not np.allclose(loaded.predict_proba(probe), want)
 
 
@@ -477,6 +483,83 @@ def test_idf_weights_follow_the_formula():
     for word, d in df.items():
         assert model.idf_[vocab.token_to_id[word]] == pytest.approx(
             np.log(4 / (1 + d)) + 1, rel=1e-6)
+
+
+def _nb_by_hand(texts, y, words, alpha=1.0):
+    """``max_c |log(p_c / |p_c|) - log(q_c / |q_c|)|`` for each of ``words`` (the
+    vocabulary without PAD and UNK), counted with dicts: a text counts once per word."""
+    weights = {w: 0.0 for w in words}
+    for c in sorted(set(y)):
+        p = {w: alpha for w in words}
+        q = {w: alpha for w in words}
+        for t, label in zip(texts, y):
+            for w in set(t.split()):
+                (p if label == c else q)[w] += 1
+        # PAD and UNK have rows too, holding alpha on both sides
+        p_total = sum(p.values()) + 2 * alpha
+        q_total = sum(q.values()) + 2 * alpha
+        for w in words:
+            r = np.log(p[w] / p_total) - np.log(q[w] / q_total)
+            weights[w] = max(weights[w], abs(r))
+    return weights
+
+
+def _nb_of(model, texts, y):
+    vocab = model.vocabulary_
+    words = vocab.id_to_token[2:]
+    hand = _nb_by_hand(texts, y, words)
+    return np.array([hand[w] for w in words])
+
+
+@pytest.mark.parametrize("y", [[0, 1, 0, 1, 1], [0, 1, 2, 2, 0]], ids=["binary", "3-class"])
+def test_nb_weights_follow_the_formula(y):
+    texts = ["a b a", "b c", "a d", "c c e", "e b"]
+    model = TextClassifier((2,), embed_dim=2, ngram_range=(1, 1), token_weights="nb",
+                           early_stopping=False, max_iter=1, dtype="float64").fit(texts, y)
+    np.testing.assert_allclose(model.nb_[2:], _nb_of(model, texts, y), rtol=1e-12)
+    assert model.idf_ is None
+    # the weights are what the bag uses: the input of the MLP is the weighted mean
+    vocab = model.vocabulary_
+    ids = [vocab.token_to_id[w] for w in "a b a".split()]
+    want = model.nb_[ids] @ model.embeddings_[ids] / 3
+    np.testing.assert_allclose(model.sentence_vectors(["a b a"])[0], want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("weights", ["idf", "nb"])
+def test_token_weights_survive_a_model_file(weights, tmp_path):
+    """The idf or naive-Bayes weights are saved with the model and loaded back as they
+    were (the loader admits both arrays)."""
+    texts = ["a b a", "b c", "a d", "c c e", "e b"]
+    model = TextClassifier((2,), embed_dim=2, ngram_range=(1, 2), token_weights=weights,
+                           early_stopping=False, max_iter=2, random_state=0).fit(
+        texts, [0, 1, 0, 1, 1])
+    loaded = cymlp.load(cymlp.save(model, tmp_path / "m"))
+    attr = f"{weights}_"
+    np.testing.assert_array_equal(getattr(loaded, attr), getattr(model, attr))
+    np.testing.assert_array_equal(loaded.predict_proba(texts), model.predict_proba(texts))
+
+
+def test_nb_weights_come_from_the_training_rows_only():
+    """The labels of a development set, or of the rows early stopping holds out, do not
+    enter the weights."""
+    texts = ["a b", "b c", "a d", "c e", "e b", "a a", "d c", "b e"]
+    y = [0, 1, 0, 1, 1, 0, 1, 0]
+    kw = dict(embed_dim=2, ngram_range=(1, 1), token_weights="nb", max_iter=1,
+              random_state=0, dtype="float64")
+    dev = (["a c", "b d"], [0, 1])
+    first = TextClassifier((2,), **kw).fit(texts, y, validation_data=dev)
+    np.testing.assert_allclose(first.nb_[2:], _nb_of(first, texts, y), rtol=1e-12)
+    flipped = TextClassifier((2,), **kw).fit(texts, y, validation_data=(dev[0], [1, 0]))
+    np.testing.assert_array_equal(first.nb_, flipped.nb_)
+    # early stopping holds one text of each class out: the weights are those of the
+    # six others (of some such pair), not of all eight
+    held = TextClassifier((2,), **kw, validation_fraction=0.25).fit(texts, y)
+    assert not np.allclose(held.nb_[2:], _nb_of(held, texts, y), rtol=1e-9)
+    matches = [(i, j) for i in range(8) for j in range(8) if y[i] == 0 and y[j] == 1
+               and np.allclose(held.nb_[2:], _nb_of(
+                   held, [t for k, t in enumerate(texts) if k not in (i, j)],
+                   [v for k, v in enumerate(y) if k not in (i, j)]), rtol=1e-9)]
+    assert len(matches) == 1
 
 
 def _without_negators(split):
@@ -580,7 +663,7 @@ def test_a_single_class():
     ({"embed_dim": 0}, "embed_dim must be in"),
     ({"ngram_range": (2, 1)}, "min_n <= max_n"),
     ({"ngram_range": (0, 1)}, "positive integers"),
-    ({"token_weights": "foo"}, "token_weights must be None or 'idf'"),
+    ({"token_weights": "foo"}, "token_weights must be None, 'idf' or 'nb'"),
     ({"token_dropout": 1.0}, "token_dropout must be in"),
     ({"max_vocab": 2}, "max_vocab must be in"),
     ({"char_ngram_range": (3, 2)}, "char_ngram_range must have min_n <= max_n"),
@@ -783,6 +866,7 @@ def test_word_vector_is_the_unit_the_bag_uses():
     pytest.param({"ngram_range": (1, 2)}, id="bag-mean"),
     pytest.param({"ngram_range": (1, 2), "pooling": "sum", "token_weights": "idf"},
                  id="bag-sum-idf"),
+    pytest.param({"ngram_range": (1, 2), "token_weights": "nb"}, id="bag-mean-nb"),
     pytest.param({"ngram_range": (1, 2), "char_ngram_range": (2, 4)}, id="bag-chars"),
 ])
 def test_sentence_vectors_are_the_input_of_the_mlp(params):

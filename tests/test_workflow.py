@@ -1167,3 +1167,20 @@ def test_a_word_vector_file_of_params_is_part_of_the_runs_identity(tmp_path):
     (changed,) = plan.runs.values()
     assert changed.spec()["data"]["pretrained_vectors_sha256"] != first
     assert changed.run_id == run.run_id and changed.spec() != run.spec()
+
+
+def test_autotune_budget_is_a_parameter_and_an_axis(tmp_path):
+    """autotune_budget goes through params (every run) or axes (a level per run), is
+    checked by the estimator's rule before any job, and names its runs."""
+    sweep, plan = plan_of(tmp_path, datasets=["negation"], seeds=[0],
+                          axes={"autotune_budget": [None, 5]})
+    budgets = {r.axes["autotune_budget"]: r.params.get("autotune_budget")
+               for r in plan.runs.values()}
+    assert budgets == {"none": None, "5.0": 5.0}
+    assert any(".autotune_budget=5.0." in rid for _, rid in plan.runs)
+    _, plan = plan_of(tmp_path, datasets=["negation"], seeds=[0],
+                      params={"autotune_budget": 5})
+    assert {r.params["autotune_budget"] for r in plan.runs.values()} == {5}
+    with pytest.raises(sweep.ConfigError, match="autotune_budget must be None or a "
+                                                "positive number of seconds"):
+        plan_of(tmp_path, datasets=["negation"], seeds=[0], params={"autotune_budget": -1})

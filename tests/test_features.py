@@ -1,0 +1,146 @@
+"""TfidfFeatures and TextPipeline: the features against a hand computation (and against
+scikit-learn's TfidfVectorizer), the naive-Bayes columns, a development set of texts,
+model files and pickles."""
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+
+import cymlp
+from cymlp import MLPClassifier, TextPipeline, TfidfFeatures
+
+TEXTS = ["a b a", "b c", "a d d d", "c c e", "e b", "", "a b c d e"]
+Y = [0, 1, 0, 1, 1, 0, 1]
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _by_hand(texts, fit_texts, tf, weights, y=None):
+    """Rows of unigram features computed with dicts, in the vocabulary's column order."""
+    words = sorted({w for t in fit_texts for w in t.split()})
+    n = len(fit_texts)
+    if weights == "idf":
+        w = {v: np.log((1 + n) / (1 + sum(v in t.split() for t in fit_texts))) + 1
+             for v in words}
+    elif weights == "nb":
+        w = {}
+        for v in words:
+            p = 1 + sum(v in t.split() for t, c in zip(fit_texts, y) if c == 1)
+            q = 1 + sum(v in t.split() for t, c in zip(fit_texts, y) if c == 0)
+            # every column (PAD and UNK too) holds alpha = 1 on both sides
+            p_tot = len(words) + 2 + sum(len(set(t.split())) for t, c in zip(fit_texts, y)
+                                         if c == 1)
+            q_tot = len(words) + 2 + sum(len(set(t.split())) for t, c in zip(fit_texts, y)
+                                         if c == 0)
+            w[v] = abs(np.log(p / p_tot) - np.log(q / q_tot))
+    else:
+        w = {v: 1.0 for v in words}
+    rows = []
+    for t in texts:
+        counts = {}
+        for v in t.split():
+            counts[v] = counts.get(v, 0) + 1
+        row = {}
+        for v, k in counts.items():
+            if v not in w:
+                continue
+            f = {"raw": k, "log": 1 + np.log(k), "binary": 1.0}[tf]
+            row[v] = f * w[v]
+        norm = np.sqrt(sum(x * x for x in row.values())) or 1.0
+        rows.append({v: x / norm for v, x in row.items()})
+    return rows
+
+
+@pytest.mark.parametrize("tf", ["raw", "log", "binary"])
+@pytest.mark.parametrize("weights", ["idf", "nb", None])
+def test_features_follow_the_formula(tf, weights):
+    feats = TfidfFeatures(ngram_range=(1, 1), tf=tf, weights=weights, dtype="float64")
+    probe = TEXTS + ["a zzz", "zzz"]
+    A = feats.fit(TEXTS, Y).transform(probe)
+    assert A.format == "csr" and A.dtype == np.float64
+    assert A.shape == (len(probe), feats.n_features_)
+    vocab = feats.vocabulary_
+    for i, want in enumerate(_by_hand(probe, TEXTS, tf, weights, Y)):
+        got = {vocab.id_to_token[j]: A[i, j] for j in A[i].indices}
+        assert set(got) == set(want), (i, got, want)
+        for v, x in want.items():
+            assert got[v] == pytest.approx(x, rel=1e-12)
+    # fit_transform is fit then transform
+    np.testing.assert_array_equal(feats.fit_transform(TEXTS, Y).toarray(),
+                                  feats.transform(TEXTS).toarray())
+
+
+def test_features_match_scikit_learn():
+    text = pytest.importorskip("sklearn.feature_extraction.text")
+    from cymlp import datasets
+    split = datasets.load("negation", n_samples=300, seed=2)
+    X = split.train[0]
+    ours = TfidfFeatures(ngram_range=(1, 2), tf="log", weights="idf", dtype="float64")
+    A = ours.fit(X).transform(split.test[0][:100])
+    theirs = text.TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True,
+                                  token_pattern=r"\S+").fit(X)
+    B = theirs.transform(split.test[0][:100])
+    # the same columns, in another order
+    order = [ours.vocabulary_.token_to_id[t] for t in theirs.get_feature_names_out()]
+    np.testing.assert_allclose(A[:, order].toarray(), B.toarray(), rtol=1e-10, atol=1e-12)
+
+
+def test_nb_features_need_labels():
+    with pytest.raises(ValueError, match="needs the labels"):
+        TfidfFeatures(weights="nb").fit(TEXTS)
+    with pytest.raises(ValueError, match="weights must be"):
+        TfidfFeatures(weights="bm25").fit(TEXTS, Y)
+    with pytest.raises(ValueError, match="tf must be one of"):
+        TfidfFeatures(tf="double").fit(TEXTS, Y)
+
+
+def _pipe(**kw):
+    return TextPipeline(TfidfFeatures(ngram_range=(1, 2), tf="binary", weights="nb"),
+                        MLPClassifier((), learning_rate_init=0.05, max_iter=30,
+                                      early_stopping=True, n_iter_no_change=3, **kw),
+                        random_state=0)
+
+
+def test_pipeline_is_logistic_regression_on_the_features():
+    from cymlp import datasets
+    split = datasets.load("negation", n_samples=300, seed=2)
+    pipe = _pipe().fit(*split.train, validation_data=split.dev)
+    assert pipe.best_validation_score_ is not None and pipe.best_epoch_ >= 1
+    # the same classifier on the same features, by hand
+    A = pipe.features_.transform(split.train[0])
+    by_hand = MLPClassifier((), learning_rate_init=0.05, max_iter=30, early_stopping=True,
+                            n_iter_no_change=3, random_state=0).fit(
+        A, split.train[1], validation_data=(pipe.transform(split.dev[0]), split.dev[1]))
+    probe = split.test[0][:50]
+    np.testing.assert_array_equal(pipe.predict_proba(probe),
+                                  by_hand.predict_proba(pipe.transform(probe)))
+    assert pipe.score(*split.test) == by_hand.score(pipe.transform(split.test[0]),
+                                                    split.test[1])
+    # fit leaves its arguments as they were
+    assert not hasattr(pipe.classifier, "_fitted") or pipe.classifier._fitted is None
+
+
+def test_pipeline_round_trips(tmp_path):
+    pipe = _pipe().fit(TEXTS, Y)
+    probe = TEXTS + ["never seen", ""]
+    want = pipe.predict_proba(probe)
+    loaded = cymlp.load(pipe.save(tmp_path / "pipe"))
+    assert isinstance(loaded, TextPipeline)
+    np.testing.assert_array_equal(loaded.predict_proba(probe), want)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(pipe)).predict_proba(probe), want)
+    np.testing.assert_array_equal(loaded.classes_, pipe.classes_)
+
+
+def test_unfitted_pipeline_and_features_say_so():
+    with pytest.raises(cymlp._compat.NotFittedError):
+        TextPipeline().predict(TEXTS)
+    with pytest.raises(cymlp._compat.NotFittedError):
+        TfidfFeatures().transform(TEXTS)
+    with pytest.raises(ValueError, match="features must be a TfidfFeatures"):
+        TextPipeline(features=MLPClassifier()).fit(TEXTS, Y)
