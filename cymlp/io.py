@@ -35,6 +35,7 @@ import numbers
 import os
 import pathlib
 import re
+import socket
 import struct
 import tokenize
 import zipfile
@@ -158,6 +159,57 @@ def save_bundle(path, meta, arrays, *, compress=False):
     return path
 
 
+#: the temporary files of atomic_write: ``.cymlp-HOST-PID-HEX.tmp``
+_TEMPORARY = re.compile(
+    r"\.cymlp-(?P<host>[A-Za-z0-9_.-]{1,64})-(?P<pid>[0-9]+)-[0-9a-f]{12}\.tmp")
+
+
+def _host():
+    """This machine's name as it goes into temporary file names."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())[:64] or "host"
+
+
+def _temporary_name():
+    return f".cymlp-{_host()}-{os.getpid()}-{os.urandom(6).hex()}.tmp"
+
+
+def remove_stale_temporaries(folder):
+    """Remove the temporary files :func:`atomic_write` left in ``folder`` when its
+    process was killed: those made on this machine by a process that no longer runs.
+    Files of live processes, of other machines (a shared file system) and of any other
+    name are never touched. Returns the paths removed."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    host = _host()
+    for name in names:
+        m = _TEMPORARY.fullmatch(name)
+        if m is None or m["host"] != host or _alive(int(m["pid"])):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            os.remove(path)
+            removed.append(path)
+        except OSError:
+            pass
+    return removed
+
+
+def _alive(pid):
+    """Whether a process ``pid`` runs on this machine (True when it cannot be told)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="wb", *, encoding=None):
     """Write a file so that readers see the old file or the whole new one, never part.
@@ -185,7 +237,7 @@ def atomic_write(path, mode="wb", *, encoding=None):
     try:
         for _ in range(100):
             # a short name of its own: a target name near the file-name limit still works
-            candidate = target.parent / f".cymlp-{os.getpid()}-{os.urandom(6).hex()}.tmp"
+            candidate = target.parent / _temporary_name()
             try:
                 fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             except FileExistsError:

@@ -373,3 +373,26 @@ def test_an_archive_whose_offsets_point_before_its_start_is_damaged(tmp_path):
     path.write_bytes(path.read_bytes()[1:])
     with pytest.raises(cio.ModelFileError, match=r"damaged model file \(\[Errno 22\]"):
         cio.load_bundle(path)
+
+
+def test_stale_temporaries_of_dead_writers_are_removed_and_no_other_file(tmp_path):
+    """What a killed atomic_write leaves (its process gone) is removed; the files of
+    live writers, of other machines and of any other name stay."""
+    import subprocess
+    import sys
+
+    from cymlp import io
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    host = io._host()
+    dead = f".cymlp-{host}-{proc.pid}-{'ab' * 6}.tmp"
+    keep = [f".cymlp-{host}-{os.getpid()}-{'cd' * 6}.tmp",   # this live process
+            f".cymlp-elsewhere-{proc.pid}-{'ef' * 6}.tmp",    # another machine
+            "notes.tmp", "run.json", f".cymlp-{proc.pid}-{'ab' * 6}.tmp"]
+    for name in [dead, *keep]:
+        (tmp_path / name).write_bytes(b"x")
+    removed = io.remove_stale_temporaries(tmp_path)
+    assert [os.path.basename(p) for p in removed] == [dead]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
+    assert io.remove_stale_temporaries(tmp_path / "absent") == []

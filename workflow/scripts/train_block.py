@@ -60,10 +60,19 @@ def train_block(jobs, manifest, log, threads=1):
     Returns the exit code: 0, or 1 when a run failed or a file could not be written.
     """
     from cymlp import cli
+    from cymlp import io as _io
 
     warnings.showwarning = lambda message, category, *args, **kwargs: log(
         f"  {category.__name__}: {message}")
     start = time.perf_counter()
+    # a job killed while writing (SIGKILL, a node lost) leaves its temporary file
+    # beside the record or model it was writing: those of dead processes go
+    folders = {os.path.dirname(os.path.abspath(p)) for job in jobs
+               for p in (job["record"], job["model"]) if p} | {
+        os.path.dirname(os.path.abspath(manifest))}
+    for folder in sorted(folders):
+        for path in _io.remove_stale_temporaries(folder):
+            log(f"removed {path}, left by a writer that was stopped")
     loaded = {}
     entries, failed, trained = [], [], 0
     for job in jobs:
