@@ -78,19 +78,14 @@ IMPLS = {
 def load_mr(data_dir):
     """The texts of ``rt-polarity.all`` (``LABEL TEXT`` lines; a line that is not
     UTF-8 is read as cp1252, as ``cymlp.datasets`` does)."""
-    path = os.path.join(data_dir, "rt-polarity.all")
-    with open(path, "rb") as fh:
-        lines = fh.read().split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    texts = []
-    for raw in lines:
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            line = raw.decode("cp1252", errors="replace")
-        texts.append(line.partition(" ")[2])
-    return texts
+    import warnings
+
+    from cymlp import datasets
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the cp1252 fallback's warning
+        return datasets.read_file(os.path.join(data_dir, "rt-polarity.all"),
+                                  format="label_text").X
 
 
 def vocabulary_class(impl):

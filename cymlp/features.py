@@ -17,6 +17,7 @@ from scipy import sparse
 
 from cymlp import io as _io
 from cymlp._compat import BaseEstimator, ClassifierMixin, NotFittedError, clone
+from cymlp._estimator import _check_dtype
 from cymlp._network import Network
 from cymlp._tuned import TunedMixin
 from cymlp._validation import (
@@ -49,16 +50,6 @@ def _check_weights(name, value):
 def _check_max_features(name, value):
     if value is not None:
         return Interval(int, 1, None).check(name, value)
-
-
-def _check_dtype(name, value):
-    try:
-        dt = np.dtype(value)
-    except TypeError:
-        dt = None
-    if dt not in (np.float32, np.float64):
-        raise ValueError(f"{name} must be 'float32' or 'float64', got {value!r}")
-    return dt.name
 
 
 def _check_norm(name, value):

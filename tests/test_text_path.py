@@ -16,13 +16,14 @@ import pathlib
 import subprocess
 import sys
 import unicodedata
+import warnings
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cymlp import _text, vocab
+from cymlp import _text, datasets, vocab
 
 Vocabulary = vocab.Vocabulary
 Reference = vocab._ReferenceVocabulary
@@ -42,17 +43,9 @@ def _read(name):
     if not path.is_file():
         pytest.fail(f"{path} is missing: set CYMLP_DATA_DIR to the directory holding the "
                     "MR, SST-2 and TREC files (see ../shared/data/README.md)")
-    lines = path.read_bytes().split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    texts = []
-    for raw in lines:
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            line = raw.decode("cp1252", errors="replace")
-        texts.append(line.partition(" ")[2])
-    return texts
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the cp1252 fallback's warning
+        return datasets.read_file(path, format="label_text").X
 
 
 @pytest.fixture(scope="module")
