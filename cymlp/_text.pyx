@@ -1294,8 +1294,52 @@ cdef void work_free(Work* w) noexcept nogil:
     vec_free(&w.lens)
 
 
+# ------------------------------------------------------------------ text passes
+cdef struct Job:
+    bint window             # Index: the window encoding, else the bag
+    bint shares             # bag: also the share of each id
+    int32_t* out            # window: one row of ``width`` ids per text
+    int64_t width
+
+
+cdef class TextPass:
+    """One pass over texts, a chunk at a time: the texts are prepared with the GIL
+    (:func:`fill_chunk`), then :meth:`text` runs on each of them without it.
+    Counting and both encoders are such passes."""
+
+    cdef int text(self, const Chunk* c, int64_t k, Work* w, const Job* job,
+                  Py_ssize_t row) noexcept nogil:
+        return 0
+
+    cdef int run(self, list texts, Py_ssize_t start, Py_ssize_t stop, bint lowercase,
+                 prepare, Work* w, const Job* job) except -1:
+        """Run :meth:`text` on ``texts[start:stop]``; ``row`` counts from 0 at
+        ``start``. A kernel's -1 (out of memory) becomes MemoryError."""
+        cdef Chunk c
+        cdef int64_t k
+        cdef int rc = 0
+        cdef Py_ssize_t i = start, row = 0
+        try:
+            if chunk_init(&c) < 0:
+                raise MemoryError()
+            while i < stop:
+                keep = []
+                i = fill_chunk(&c, texts, i, stop, lowercase, prepare, keep)
+                with nogil:
+                    for k in range(c.n):
+                        rc = self.text(&c, k, w, job, row + k)
+                        if rc < 0:
+                            break
+                if rc < 0:
+                    raise MemoryError()
+                row += c.n
+        finally:
+            chunk_free(&c)
+        return 0
+
+
 # ---------------------------------------------------------------------- counting
-cdef class Counter:
+cdef class Counter(TextPass):
     """Counts of the unigrams and word n-grams of a corpus (and, afterwards, of the
     character n-grams of its words), or with ``n_buckets`` the n-gram counts per
     bucket: the fitting half of the compiled path."""
@@ -1340,7 +1384,8 @@ cdef class Counter:
             return &self.chars
         raise ValueError(f"no group {g}")
 
-    cdef int count_text(self, const Chunk* c, int64_t k, Work* w) noexcept nogil:
+    cdef int text(self, const Chunk* c, int64_t k, Work* w, const Job* job,
+                  Py_ssize_t row) noexcept nogil:
         cdef int64_t ntok = chunk_tokens(c, k, &w.spans, -1)
         cdef const char* s = c.data[k]
         cdef const int64_t* sp
@@ -1385,27 +1430,12 @@ cdef class Counter:
 
     def add(self, list texts, Py_ssize_t start, Py_ssize_t stop, bint lowercase, prepare):
         """Count ``texts[start:stop]`` (one pass, in chunks)."""
-        cdef Chunk c
         cdef Work w
-        cdef int64_t k
-        cdef int rc = 0
-        cdef Py_ssize_t i = start
+        cdef Job job = Job(False, False, NULL, 0)
         work_init(&w)
         try:
-            if chunk_init(&c) < 0:
-                raise MemoryError()
-            while i < stop:
-                keep = []
-                i = fill_chunk(&c, texts, i, stop, lowercase, prepare, keep)
-                with nogil:
-                    for k in range(c.n):
-                        rc = self.count_text(&c, k, &w)
-                        if rc < 0:
-                            break
-                if rc < 0:
-                    raise MemoryError()
+            self.run(texts, start, stop, lowercase, prepare, &w, &job)
         finally:
-            chunk_free(&c)
             work_free(&w)
 
     def merge(self, Counter other):
@@ -1503,7 +1533,7 @@ cdef class Counter:
 
 
 # ----------------------------------------------------------------------- look-up
-cdef class Index:
+cdef class Index(TextPass):
     """The look-up tables of a fitted vocabulary and the encoders that use them:
     the encoding half of the compiled path. Read-only once built, so any number of
     threads may encode with it at once.
@@ -1698,7 +1728,28 @@ cdef class Index:
         """Id of the word ``s[:L]``, -1 if unknown."""
         return table_get(&self.words, s, L, hash64(s, L))
 
-    cdef int encode_text(self, const Chunk* c, int64_t k, Work* w, bint want_shares) noexcept nogil:
+    cdef int text(self, const Chunk* c, int64_t k, Work* w, const Job* job,
+                  Py_ssize_t row) noexcept nogil:
+        if job.window:
+            return self.window_text(c, k, w, job.out + row * job.width, job.width)
+        return self.bag_text(c, k, w, job.shares)
+
+    cdef int window_text(self, const Chunk* c, int64_t k, Work* w, int32_t* dst,
+                         int64_t n) noexcept nogil:
+        """The ids of the first ``n`` tokens of text ``k``, then PAD, into ``dst``."""
+        cdef int64_t t, wid, ntok = chunk_tokens(c, k, &w.spans, n)
+        cdef const int64_t* sp
+        if ntok < 0:
+            return -1
+        sp = <const int64_t*>w.spans.data
+        for t in range(ntok):
+            wid = self.find_word(c.data[k] + sp[2 * t], sp[2 * t + 1] - sp[2 * t])
+            dst[t] = UNK_ID if wid < 0 else <int32_t>wid
+        for t in range(ntok, n):
+            dst[t] = PAD_ID
+        return 0
+
+    cdef int bag_text(self, const Chunk* c, int64_t k, Work* w, bint want_shares) noexcept nogil:
         """Append the bag ids (and shares) of text ``k`` and its id count."""
         cdef int64_t ntok = chunk_tokens(c, k, &w.spans, -1)
         cdef const char* s = c.data[k]
@@ -1786,25 +1837,11 @@ cdef class Index:
         """Bag ids of ``texts[start:stop]``: ``(lengths, ids, shares)``, int64 ids
         per text, the concatenated int32 ids, and their float64 shares (None unless
         ``want_shares``)."""
-        cdef Chunk c
         cdef Work w
-        cdef int64_t k
-        cdef int rc = 0
-        cdef Py_ssize_t i = start
+        cdef Job job = Job(False, want_shares, NULL, 0)
         work_init(&w)
         try:
-            if chunk_init(&c) < 0:
-                raise MemoryError()
-            while i < stop:
-                keep = []
-                i = fill_chunk(&c, texts, i, stop, lowercase, prepare, keep)
-                with nogil:
-                    for k in range(c.n):
-                        rc = self.encode_text(&c, k, &w, want_shares)
-                        if rc < 0:
-                            break
-                if rc < 0:
-                    raise MemoryError()
+            self.run(texts, start, stop, lowercase, prepare, &w, &job)
             lens = vec_array(&w.lens, np.int64)
             vec_free(&w.lens)
             ids = vec_array(&w.ids, np.int32)
@@ -1812,47 +1849,22 @@ cdef class Index:
             shares = vec_array(&w.shares, np.float64) if want_shares else None
             return lens, ids, shares
         finally:
-            chunk_free(&c)
             work_free(&w)
 
     def encode_window(self, list texts, Py_ssize_t start, Py_ssize_t stop, bint lowercase,
                       prepare, int32_t[:, ::1] out):
         """Row ``i`` of ``out`` (for text ``start + i``): the ids of its first
         ``out.shape[1]`` tokens, then PAD."""
-        cdef Chunk c
         cdef Work w
-        cdef int64_t k, t, ntok, wid, n = out.shape[1]
-        cdef int rc = 0
-        cdef Py_ssize_t i = start, row = 0
-        cdef const int64_t* sp
-        cdef int32_t* dst
+        cdef Job job = Job(True, False, NULL, out.shape[1])
         if out.shape[0] != stop - start:
             raise ValueError("out must have one row per text")
+        if out.shape[0] > 0 and out.shape[1] > 0:
+            job.out = &out[0, 0]
         work_init(&w)
         try:
-            if chunk_init(&c) < 0:
-                raise MemoryError()
-            while i < stop:
-                keep = []
-                i = fill_chunk(&c, texts, i, stop, lowercase, prepare, keep)
-                with nogil:
-                    for k in range(c.n):
-                        ntok = chunk_tokens(&c, k, &w.spans, n)
-                        if ntok < 0:
-                            rc = -1
-                            break
-                        sp = <const int64_t*>w.spans.data
-                        dst = &out[row + k, 0]
-                        for t in range(ntok):
-                            wid = self.find_word(c.data[k] + sp[2 * t], sp[2 * t + 1] - sp[2 * t])
-                            dst[t] = UNK_ID if wid < 0 else <int32_t>wid
-                        for t in range(ntok, n):
-                            dst[t] = PAD_ID
-                row += c.n
-                if rc < 0:
-                    raise MemoryError()
+            self.run(texts, start, stop, lowercase, prepare, &w, &job)
         finally:
-            chunk_free(&c)
             work_free(&w)
 
     def subword_ids(self, str word):
