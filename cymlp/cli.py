@@ -158,25 +158,19 @@ def _non_negative_float(text):
     return value
 
 
-def _unit_float(text):
-    value = _number(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
+def _in_unit(closed_low):
+    """An argparse type: a number in [0, 1) if ``closed_low``, else in (0, 1)."""
+    def parse(text):
+        value = _number(text)
+        if not (0.0 <= value if closed_low else 0.0 < value) or not value < 1.0:
+            raise argparse.ArgumentTypeError(
+                f"expected a number in {'[' if closed_low else '('}0, 1), got {text!r}")
+        return value
+    return parse
 
 
-def _open_unit(text):
-    value = _number(text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {text!r}")
-    return value
-
-
-def _closed_open_unit(text):
-    value = _number(text)
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
+_unit_float = _in_unit(closed_low=True)
+_open_unit = _in_unit(closed_low=False)
 
 
 def _file_path(text):
@@ -184,13 +178,6 @@ def _file_path(text):
     if not text:
         raise argparse.ArgumentTypeError("expected a file name")
     return os.path.abspath(os.path.expanduser(text))
-
-
-def _fraction(text):
-    value = _number(text)
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1), got {text!r}")
-    return value
 
 
 def _batch_size(text):
@@ -376,7 +363,7 @@ def build_parser():
     data.add_argument("--cv", type=_integer_at_least_3, default=None, metavar="K",
                       help="stratified K-fold cross-validation of the --train file: fold "
                            "--fold is the test part, the next fold the dev part")
-    data.add_argument("--holdout", type=_fraction, default=None, metavar="FRACTION",
+    data.add_argument("--holdout", type=_open_unit, default=None, metavar="FRACTION",
                       help="take each of the dev and test parts that is not a file as a "
                            "stratified random FRACTION of the --train file")
     _add_format_arguments(data)
@@ -459,7 +446,7 @@ def build_parser():
                          help="print the K most probable labels of every input, each "
                               "followed by its probability, tab-separated (fastText's "
                               "predict-prob); at most K, fewer with --threshold")
-    predict.add_argument("--threshold", type=_closed_open_unit, default=None, metavar="P",
+    predict.add_argument("--threshold", type=_unit_float, default=None, metavar="P",
                          help="with -k, or alone: print the labels whose probability "
                               "reaches P, each followed by its probability (an input "
                               "whose labels all fall below P gets an empty line); default "

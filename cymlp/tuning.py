@@ -271,6 +271,21 @@ def _optimiser(s, family, kind, solvers, solver_weights, solver_default, batches
 _NGRAMS = {"1": (1, 1), "1-2": (1, 2), "1-3": (1, 3)}
 
 
+def _embedding_tail(s, family, lowercase_weights, dropout_on, dropout_high, depth_weights):
+    """The draws the two embedding families share, in this order: lower-casing,
+    token dropout, the network, the optimiser."""
+    p = {"lowercase": s.choice(f"{family}.lowercase", {"yes": True, "no": False},
+                               lowercase_weights, "yes", param="lowercase"),
+         "token_dropout": _flag_then(s, f"{family}.token_dropout", dropout_on, 0.05,
+                                     dropout_high, 0.0, log=False, param="token_dropout")}
+    p.update(_network(s, family, depth_weights, (64, 128, 256, 512),
+                      (0.15, 0.25, 0.4, 0.2), 256))
+    p.update(_optimiser(s, family, "text", ("adagrad", "adam", "sgd"), (0.6, 0.3, 0.1),
+                        "adagrad", (16, 32, 64, 128), (0.2, 0.45, 0.2, 0.15), 32,
+                        0.4, (1e-6, 1e-2), 0.0))
+    return p
+
+
 def _bag(s):
     p = {"encoder": "bag"}
     p["ngram_range"] = s.choice("bag.ngram_range", _NGRAMS, (0.2, 0.6, 0.2), "1-2",
@@ -288,15 +303,7 @@ def _bag(s):
                             "mean", param="pooling")
     p["embed_dim"] = s.choice("bag.embed_dim", {50: 50, 100: 100, 200: 200},
                               (0.25, 0.5, 0.25), 100, param="embed_dim")
-    p["lowercase"] = s.choice("bag.lowercase", {"yes": True, "no": False}, (0.85, 0.15),
-                              "yes", param="lowercase")
-    p["token_dropout"] = _flag_then(s, "bag.token_dropout", 0.4, 0.05, 0.4, 0.0,
-                                    log=False, param="token_dropout")
-    p.update(_network(s, "bag", (0.35, 0.45, 0.2), (64, 128, 256, 512),
-                      (0.15, 0.25, 0.4, 0.2), 256))
-    p.update(_optimiser(s, "bag", "text", ("adagrad", "adam", "sgd"), (0.6, 0.3, 0.1),
-                        "adagrad", (16, 32, 64, 128), (0.2, 0.45, 0.2, 0.15), 32,
-                        0.4, (1e-6, 1e-2), 0.0))
+    p.update(_embedding_tail(s, "bag", (0.85, 0.15), 0.4, 0.4, (0.35, 0.45, 0.2)))
     return p
 
 
@@ -306,15 +313,7 @@ def _window(s):
                            param="window")
     p["embed_dim"] = s.choice("window.embed_dim", {25: 25, 50: 50, 100: 100},
                               (0.25, 0.5, 0.25), 50, param="embed_dim")
-    p["lowercase"] = s.choice("window.lowercase", {"yes": True, "no": False}, (0.7, 0.3),
-                              "yes", param="lowercase")
-    p["token_dropout"] = _flag_then(s, "window.token_dropout", 0.3, 0.05, 0.3, 0.0,
-                                    log=False, param="token_dropout")
-    p.update(_network(s, "window", (0.1, 0.6, 0.3), (64, 128, 256, 512),
-                      (0.15, 0.25, 0.4, 0.2), 256))
-    p.update(_optimiser(s, "window", "text", ("adagrad", "adam", "sgd"), (0.6, 0.3, 0.1),
-                        "adagrad", (16, 32, 64, 128), (0.2, 0.45, 0.2, 0.15), 32,
-                        0.4, (1e-6, 1e-2), 0.0))
+    p.update(_embedding_tail(s, "window", (0.7, 0.3), 0.3, 0.3, (0.1, 0.6, 0.3)))
     return p
 
 
