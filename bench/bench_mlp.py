@@ -494,23 +494,11 @@ def parse_args(argv):
     p.add_argument("--configs", nargs="+", default=None, metavar="D,V,M,T",
                    help="configurations, e.g. 300,256,2,32 (default: the five of the "
                         "benchmark)")
-    p.add_argument("--seconds", type=float, default=0.4,
-                   help="target seconds of one timed call (cymlp's epoch; peers' batches)")
-    p.add_argument("--min-batches", type=int, default=4)
-    p.add_argument("--probe-seconds", type=float, default=0.1)
-    p.add_argument("--peak-size", type=int, default=2048)
-    p.add_argument("--out", default=common.OUT_DIR, help="output folder (bench/out)")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: 1 round, tiny time budgets, small sgemm")
+    common.add_timing_args(p, 0.4, "target seconds of one timed call (cymlp's epoch; "
+                                   "peers' batches)")
     args = p.parse_args(argv)
-    if args.quick:
-        args.rounds = min(args.rounds, 1)
-        args.seconds = 0.01
-        args.min_batches = 2
-        args.probe_seconds = 0.002
-        args.peak_size = 256
-        if args.configs is None:
-            args.configs = ["300,256,2,32", "64,64,10,32", "300,256,2,1"]
+    if common.apply_quick(args, 0.01, 0.002) and args.configs is None:
+        args.configs = ["300,256,2,32", "64,64,10,32", "300,256,2,1"]
     if args.configs is None:
         args.configs = [",".join(map(str, c)) for c in common.CONFIGS]
     args.configs = [tuple(int(x) for x in c.split(",")) for c in args.configs]

@@ -674,22 +674,10 @@ def parse_args(argv):
                         "data folder")
     p.add_argument("--impls", nargs="+", default=list(IMPLEMENTATIONS),
                    choices=IMPLEMENTATIONS)
-    p.add_argument("--seconds", type=float, default=0.75,
-                   help="target seconds of one timed call (cymlp_engine's epoch at 1 "
-                        "thread; the peers' batches)")
-    p.add_argument("--min-batches", type=int, default=4)
-    p.add_argument("--probe-seconds", type=float, default=0.1)
-    p.add_argument("--peak-size", type=int, default=2048)
-    p.add_argument("--out", default=common.OUT_DIR, help="output folder (bench/out)")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: 1 round, tiny time budgets, small sgemm")
+    common.add_timing_args(p, 0.75, "target seconds of one timed call (cymlp_engine's "
+                                    "epoch at 1 thread; the peers' batches)")
     args = p.parse_args(argv)
-    if args.quick:
-        args.rounds = min(args.rounds, 1)
-        args.seconds = 0.05
-        args.min_batches = 2
-        args.probe_seconds = 0.01
-        args.peak_size = 256
+    common.apply_quick(args, 0.05, 0.01)
     if args.rounds < 1:
         p.error("--rounds must be >= 1")
     if min(args.threads) < 1:

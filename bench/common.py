@@ -367,3 +367,25 @@ def finish(rows, peaks, new_peaks, stem, out_dir, report, log):
         fh.write(text)
     print(text)
     log(f"wrote {csv_path} and {md_path}")
+
+
+def add_timing_args(parser, seconds, seconds_help):
+    """The timing options both throughput benchmarks take (and ``--quick``)."""
+    parser.add_argument("--seconds", type=float, default=seconds, help=seconds_help)
+    parser.add_argument("--min-batches", type=int, default=4)
+    parser.add_argument("--probe-seconds", type=float, default=0.1)
+    parser.add_argument("--peak-size", type=int, default=2048)
+    parser.add_argument("--out", default=OUT_DIR, help="output folder (bench/out)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: 1 round, tiny time budgets, small sgemm")
+
+
+def apply_quick(args, seconds, probe_seconds):
+    """With ``--quick``: one round, the given tiny time budgets, a small sgemm."""
+    if args.quick:
+        args.rounds = min(args.rounds, 1)
+        args.seconds = seconds
+        args.min_batches = 2
+        args.probe_seconds = probe_seconds
+        args.peak_size = 256
+    return args.quick

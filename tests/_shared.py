@@ -156,3 +156,21 @@ def folder_state(folder):
     folder = pathlib.Path(folder)
     return sorted((str(p.relative_to(folder)), p.lstat().st_size, p.lstat().st_mtime_ns)
                   for p in folder.rglob("*"))
+
+
+def edit_bytes(raw, op, pos, data):
+    """Apply one fuzzing edit to ``raw`` (a bytearray) at ``pos`` (< len(raw)):
+    flip a byte's bits, overwrite with ``data``, cut the tail, insert ``data``, or
+    delete ``len(data)`` bytes."""
+    if op == "flip":
+        raw[pos] ^= data[0] or 1
+    elif op == "set":
+        raw[pos:pos + len(data)] = data
+    elif op == "cut":
+        del raw[pos:]
+    elif op == "insert":
+        raw[pos:pos] = data
+    elif op == "delete":
+        del raw[pos:pos + len(data)]
+    else:
+        raise ValueError(f"unknown edit {op!r}")

@@ -1219,22 +1219,13 @@ def test_mutated_valid_files_give_a_result_or_a_data_format_error(fuzz_dir, kind
     guessed or given: a result or a DataFormatError (an ImportError for Parquet
     without pyarrow); the peak memory grows by less than FUZZ_MEMORY_MB and nothing
     is written."""
-    from _shared import PeakMemory, folder_state
+    from _shared import PeakMemory, edit_bytes, folder_state
     raw = bytearray(VALID_FILES[kind])
     for op, where, data in edits:
         if not raw:
             break
         pos = where % len(raw)
-        if op == "flip":
-            raw[pos] ^= data[0] or 1
-        elif op == "set":
-            raw[pos:pos + len(data)] = data
-        elif op == "cut":
-            del raw[pos:]
-        elif op == "insert":
-            raw[pos:pos] = data
-        else:
-            del raw[pos:pos + len(data)]
+        edit_bytes(raw, op, pos, data)
     path = _write(fuzz_dir, "f" + _SUFFIX_OF.get(kind, kind), bytes(raw))
     before = folder_state(fuzz_dir)
     with PeakMemory() as peak, warnings.catch_warnings():

@@ -27,7 +27,7 @@ import zipfile
 
 import numpy as np
 import pytest
-from _shared import AddressSpaceLimit, PeakMemory, folder_state
+from _shared import AddressSpaceLimit, PeakMemory, edit_bytes, folder_state
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
@@ -152,16 +152,7 @@ def test_fuzzed_bytes_of_a_model_file(originals, workdir, kind, edits):
             break
         pos = hot[where % len(hot)] if structural and hot else where % len(raw)
         pos = min(pos, len(raw) - 1)
-        if op == "flip":
-            raw[pos] ^= data[0] or 1
-        elif op == "set":
-            raw[pos:pos + len(data)] = data
-        elif op == "cut":
-            del raw[pos:]
-        elif op == "insert":
-            raw[pos:pos] = data
-        else:
-            del raw[pos:pos + len(data)]
+        edit_bytes(raw, op, pos, data)
     path = workdir / "bytes.cymlp"
     path.write_bytes(bytes(raw))
     _load_checked(path, originals[kind][1])
