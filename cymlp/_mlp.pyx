@@ -27,7 +27,7 @@ from libc.math cimport exp, fabs, log, sqrt, sqrtf, isfinite, pow
 from libc.string cimport memcpy, memset
 
 from cymlp._blas cimport gemm, axpy, scal, dot, nrm2
-from cymlp._activations cimport (act_forward, act_backward, _exp, _sigmoid, ACT_SWIGLU,
+from cymlp._activations cimport (act_forward, act_backward, _sigmoid, ACT_SWIGLU,
                                  ACT_STEP)
 from cymlp._inputs import DenseInputs, SparseInputs, TokenInputs
 
@@ -49,6 +49,142 @@ cdef extern from *:
     #endif
     """
     int CYMLP_CHECKS
+
+# Row kernels of the softmax, in C so that their loops vectorise (the reductions under
+# OpenMP SIMD pragmas, built with -fopenmp-simd; no OpenMP runtime). On x86-64 with GCC
+# each is also compiled for AVX2 and the CPU picks the version when the module loads.
+cdef extern from *:
+    """
+    #include <math.h>
+    #include <stdint.h>
+    #include <stddef.h>
+    #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) \
+        && !defined(__SANITIZE_ADDRESS__)
+    #define CYMLP_CLONES __attribute__((target_clones("avx2", "default")))
+    #else
+    #define CYMLP_CLONES
+    #endif
+
+    /* exp(x) in float, in a form whose loops vectorise: x = n ln 2 + r with
+       n = round(x / ln 2) (by adding and subtracting 1.5 * 2^23) and |r| <= ln 2 / 2
+       (ln 2 in two parts, so n ln 2 is exact), exp(r) by its Taylor polynomial to r^7
+       (truncation error below 1e-8 relative), 2^n written into the exponent bits.
+       Within 2 ulp of exp (1.19 measured); 0 below -87.3, where exp leaves the
+       normal range; exp(88) above 88. */
+    static inline float cymlp_expf(float x) {
+        const float lo = -87.3f, hi = 88.0f, shifter = 12582912.0f;
+        union { int32_t i; float f; } scale;
+        float xc = x < lo ? lo : x, n, r, p;
+        xc = xc > hi ? hi : xc;
+        n = (xc * 1.44269504088896341f + shifter) - shifter;
+        r = (xc - n * 0.693359375f) + n * 2.12194440054690583e-4f;
+        p = 1.0f / 5040.0f;
+        p = p * r + 1.0f / 720.0f;
+        p = p * r + 1.0f / 120.0f;
+        p = p * r + 1.0f / 24.0f;
+        p = p * r + 1.0f / 6.0f;
+        p = p * r + 0.5f;
+        p = p * r + 1.0f;
+        p = p * r + 1.0f;
+        scale.i = ((int32_t)n + 127) << 23;
+        p = p * scale.f;
+        return x < lo ? 0.0f : p;
+    }
+
+    /* the largest of z[0..m), m >= 1 */
+    CYMLP_CLONES static float cymlp_max_f(const float* z, ptrdiff_t m) {
+        float mx = z[0];
+        ptrdiff_t c;
+        #pragma omp simd reduction(max:mx)
+        for (c = 1; c < m; c++) mx = z[c] > mx ? z[c] : mx;
+        return mx;
+    }
+    CYMLP_CLONES static double cymlp_max_d(const double* z, ptrdiff_t m) {
+        double mx = z[0];
+        ptrdiff_t c;
+        #pragma omp simd reduction(max:mx)
+        for (c = 1; c < m; c++) mx = z[c] > mx ? z[c] : mx;
+        return mx;
+    }
+
+    /* out[c] = exp(z[c] - shift); returns their sum, accumulated in double */
+    CYMLP_CLONES static double cymlp_exp_sum_f(const float* z, float shift, float* out,
+                                               ptrdiff_t m) {
+        double s = 0.0;
+        ptrdiff_t c;
+        #pragma omp simd reduction(+:s)
+        for (c = 0; c < m; c++) {
+            out[c] = cymlp_expf(z[c] - shift);
+            s += out[c];
+        }
+        return s;
+    }
+    static double cymlp_exp_sum_d(const double* z, double shift, double* out,
+                                  ptrdiff_t m) {
+        double s = 0.0;
+        ptrdiff_t c;
+        for (c = 0; c < m; c++) {
+            out[c] = exp(z[c] - shift);
+            s += out[c];
+        }
+        return s;
+    }
+
+    /* the sum of z[0..m), accumulated in double */
+    CYMLP_CLONES static double cymlp_sum_f(const float* z, ptrdiff_t m) {
+        double s = 0.0;
+        ptrdiff_t c;
+        #pragma omp simd reduction(+:s)
+        for (c = 0; c < m; c++) s += z[c];
+        return s;
+    }
+    CYMLP_CLONES static double cymlp_sum_d(const double* z, ptrdiff_t m) {
+        double s = 0.0;
+        ptrdiff_t c;
+        #pragma omp simd reduction(+:s)
+        for (c = 0; c < m; c++) s += z[c];
+        return s;
+    }
+    """
+    float cymlp_expf(float x) nogil
+    float cymlp_max_f(const float* z, Py_ssize_t m) nogil
+    double cymlp_max_d(const double* z, Py_ssize_t m) nogil
+    double cymlp_exp_sum_f(const float* z, float shift, float* out, Py_ssize_t m) nogil
+    double cymlp_exp_sum_d(const double* z, double shift, double* out, Py_ssize_t m) nogil
+    double cymlp_sum_f(const float* z, Py_ssize_t m) nogil
+    double cymlp_sum_d(const double* z, Py_ssize_t m) nogil
+
+
+def _expf(const float[::1] x):
+    """The engine's float exp (``cymlp_expf``) of each entry, for the tests."""
+    out = np.empty(x.shape[0], dtype=np.float32)
+    cdef float[::1] o = out
+    cdef Py_ssize_t i
+    for i in range(x.shape[0]):
+        o[i] = cymlp_expf(x[i])
+    return out
+
+
+cdef inline floating _row_max(const floating* z, Py_ssize_t m) noexcept nogil:
+    if floating is float:
+        return cymlp_max_f(z, m)
+    else:
+        return cymlp_max_d(z, m)
+
+
+cdef inline double _row_exp_sum(const floating* z, floating shift, floating* out,
+                                Py_ssize_t m) noexcept nogil:
+    if floating is float:
+        return cymlp_exp_sum_f(z, shift, out, m)
+    else:
+        return cymlp_exp_sum_d(z, shift, out, m)
+
+
+cdef inline double _row_sum(const floating* z, Py_ssize_t m) noexcept nogil:
+    if floating is float:
+        return cymlp_sum_f(z, m)
+    else:
+        return cymlp_sum_d(z, m)
 
 #: True in a debug build (CYMLP_CYTHON_DEBUG=1): Cython bounds and wraparound checks on
 BOUNDS_CHECKED = bool(CYMLP_CHECKS)
@@ -490,20 +626,13 @@ cdef double _softmax_xent(Py_ssize_t t, Py_ssize_t m, const floating* Z,
         if sw != NULL:
             fw = sw[rows[i]]
             wi = fw
-        mx = z[0]
-        best = 0
-        for c in range(1, m):
-            if z[c] > mx:
-                mx = z[c]
-                best = c
+        mx = _row_max(z, m)
+        best = 0                # the first largest entry (none if z holds a NaN)
+        while best < m and z[best] != mx:
+            best += 1
         # one exp per entry: dz holds exp(z - max) until it is normalised
-        for c in range(m):
-            dz[c] = _exp(z[c] - mx)
-        s = 0.0
-        zsum = 0.0
-        for c in range(m):
-            s += dz[c]
-            zsum += z[c]
+        s = _row_exp_sum(z, mx, dz, m)
+        zsum = _row_sum(z, m) if eps > 0 else 0.0
         lse = mx + log(s)
         total += wi * (lse - (1.0 - eps) * z[yi] - off * zsum)
         inv_s = <floating> (1.0 / s)
@@ -585,6 +714,15 @@ cdef inline void _row_axpy(Py_ssize_t e, floating a, const floating* x,
     cdef Py_ssize_t c
     for c in range(e):
         y[c] += a * x[c]
+
+
+cdef inline bint _consecutive(const Py_ssize_t* rows, Py_ssize_t t) noexcept nogil:
+    """Whether rows[0..t) are r, r + 1, ..., r + t - 1."""
+    cdef Py_ssize_t i
+    for i in range(1, t):
+        if rows[i] != rows[0] + i:
+            return False
+    return True
 
 
 cdef void _gather(Engine self, const floating* X, Py_ssize_t ldx, const int* ids,
@@ -731,6 +869,7 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
     cdef Py_ssize_t nf = self.n_features, fi, fo, wd, j, e = self.embed_dim, i
     cdef const floating* X = <const floating*> a.X
     cdef const floating* tokw = <const floating*> a.tokw
+    cdef floating* A0
     cdef floating* A_in
     cdef floating* K
     cdef floating* dK
@@ -755,11 +894,14 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
             return 0
     inv_t = <floating> (1.0 / total)
 
-    # forward: K[l] = A[l] W[l] + b[l];  A[l+1] = g(K[l])
-    if not sparse:
-        _gather(self, X, a.ldx, a.ids, a.indptr, a.indices, tokw, E, rows, t,
-                work + self.x_off)
-    A_in = work + self.x_off
+    # forward: K[l] = A[l] W[l] + b[l];  A[l+1] = g(K[l]). Dense rows that follow each
+    # other in X (no shuffling) are read where they are, not copied.
+    A0 = work + self.x_off
+    if self.encoder == ENC_DENSE and not sparse and _consecutive(rows, t):
+        A0 = <floating*> X + rows[0] * a.ldx
+    elif not sparse:
+        _gather(self, X, a.ldx, a.ids, a.indptr, a.indices, tokw, E, rows, t, A0)
+    A_in = A0
     for l in range(L):
         fi = self.fan_in[l]
         fo = self.fan_out[l]
@@ -799,7 +941,7 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
         fi = self.fan_in[l]
         fo = self.fan_out[l]
         dK = work + self.dk_off[l]
-        A_in = work + (self.a_off[l - 1] if l > 0 else self.x_off)
+        A_in = work + self.a_off[l - 1] if l > 0 else A0
         # dA[l] = dK[l] W[l]^T, with the weights before this batch's update
         if l > 0:
             gemm(False, True, <int> t, <int> fi, <int> fo, <floating> 1, dK, <int> fo,
