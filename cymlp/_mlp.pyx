@@ -600,6 +600,48 @@ cdef inline void _col_sums(Py_ssize_t n_rows, Py_ssize_t n_cols, floating scale,
             out[j] += scale * D[i * n_cols + j]
 
 
+cdef inline Py_ssize_t _block_rows(Py_ssize_t n_cols) noexcept nogil:
+    """Rows of a block of the fused passes: about 4096 entries (16 KB in float32), so
+    that a block is still in the L1 cache when the second half of the pass reads it."""
+    return max(1, 4096 // max(n_cols, 1))
+
+
+cdef void _bias_act_forward(int act, Py_ssize_t t, Py_ssize_t fo, Py_ssize_t width,
+                            const floating* b, floating* K, floating* A,
+                            floating slope, floating beta) noexcept nogil:
+    """K[i, :] += b (if b), then A = g(K): one block of rows at a time."""
+    cdef Py_ssize_t i0, n, step = _block_rows(fo)
+    if b == NULL:
+        act_forward(act, t, width, K, A, slope, beta)
+        return
+    i0 = 0
+    while i0 < t:
+        n = min(step, t - i0)
+        _add_bias(n, fo, b, K + i0 * fo)
+        act_forward(act, n, width, K + i0 * fo, A + i0 * width, slope, beta)
+        i0 += n
+
+
+cdef void _act_backward_sums(int act, Py_ssize_t t, Py_ssize_t fo, Py_ssize_t width,
+                             const floating* K, const floating* A, const floating* dA,
+                             floating* dK, floating* sums, floating slope,
+                             floating beta) noexcept nogil:
+    """dK = dA * g'(K), and (if sums) sums = the column sums of dK: one block of rows
+    at a time."""
+    cdef Py_ssize_t i0, n, step = _block_rows(fo)
+    if sums == NULL:
+        act_backward(act, t, width, K, A, dA, dK, slope, beta)
+        return
+    memset(sums, 0, fo * sizeof(floating))
+    i0 = 0
+    while i0 < t:
+        n = min(step, t - i0)
+        act_backward(act, n, width, K + i0 * fo, A + i0 * width, dA + i0 * width,
+                     dK + i0 * fo, slope, beta)
+        _col_sums(n, fo, 1, dK + i0 * fo, sums, True)
+        i0 += n
+
+
 cdef double _softmax_xent(Py_ssize_t t, Py_ssize_t m, const floating* Z,
                           const int* y, const Py_ssize_t* rows, double eps,
                           const floating* sw, floating* dZ, double* correct) noexcept nogil:
@@ -911,10 +953,13 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
         else:
             gemm(False, False, <int> t, <int> fo, <int> fi, <floating> 1, A_in, <int> fi,
                  P + self.w_off[l], <int> fo, <floating> 0, K, <int> fo)
-        if self.has_bias[l]:
-            _add_bias(t, fo, P + self.b_off[l], K)
-        if l < L - 1:
-            act_forward(self.act[l], t, self.width[l], K, work + self.a_off[l], slope, beta)
+        if l == L - 1:
+            if self.has_bias[l]:
+                _add_bias(t, fo, P + self.b_off[l], K)
+        else:
+            _bias_act_forward(self.act[l], t, fo, self.width[l],
+                              P + self.b_off[l] if self.has_bias[l] else NULL, K,
+                              work + self.a_off[l], slope, beta)
             A_in = work + self.a_off[l]
 
     # loss and output delta dK[L-1] = w (o - T)
@@ -961,7 +1006,9 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
                 gemm(True, False, <int> fi, <int> fo, <int> t, <floating> (-lr) * inv_t,
                      A_in, <int> fi, dK, <int> fo,
                      <floating> (1.0 - lr * self.alpha / total), P + self.w_off[l], <int> fo)
-            if self.has_bias[l]:
+            if self.has_bias[l] and l < L - 1:   # column sums made with dK (below)
+                axpy(<int> fo, <floating> (-lr) * inv_t, G + self.b_off[l], P + self.b_off[l])
+            elif self.has_bias[l]:
                 _col_sums(t, fo, <floating> (-lr) * inv_t, dK, P + self.b_off[l], True)
         else:
             # dW = (A^T dK + alpha W) / T ;  db = colsum(dK) / T
@@ -975,13 +1022,18 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
             if self.alpha > 0:
                 axpy(<int> (fi * fo), <floating> (self.alpha / total), P + self.w_off[l],
                      G + self.w_off[l])
-            if self.has_bias[l]:
+            if self.has_bias[l] and l < L - 1:   # column sums made with dK (below)
+                scal(<int> fo, inv_t, G + self.b_off[l])
+            elif self.has_bias[l]:
                 _col_sums(t, fo, inv_t, dK, G + self.b_off[l], False)
-        # dK[l-1] = dA[l] * g'(K[l-1])
+        # dK[l-1] = dA[l] * g'(K[l-1]), and its column sums (the bias gradient of
+        # layer l-1, before scaling) into G
         if l > 0:
-            act_backward(self.act[l - 1], t, self.width[l - 1],
-                         work + self.k_off[l - 1], work + self.a_off[l - 1], dA,
-                         work + self.dk_off[l - 1], slope, beta)
+            _act_backward_sums(self.act[l - 1], t, self.fan_out[l - 1], self.width[l - 1],
+                               work + self.k_off[l - 1], work + self.a_off[l - 1], dA,
+                               work + self.dk_off[l - 1],
+                               G + self.b_off[l - 1] if self.has_bias[l - 1] else NULL,
+                               slope, beta)
 
     if update:
         self.step += 1
