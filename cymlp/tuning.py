@@ -82,6 +82,10 @@ START_MARGIN = 0.03
 #: would otherwise leave next to no time to search
 ENSEMBLE_SHARE = 0.25
 
+#: the blend stage: the best completed trials besides the chosen one whose fold models
+#: are kept, to be tried as additions to the chosen model (best first)
+BLEND_POOL = 4
+
 #: epochs and patience of the trials of each family (early stopping on dev)
 FIT_SETTINGS = {
     "bag": {"max_iter": 30, "n_iter_no_change": 3},
@@ -765,11 +769,25 @@ class AutotuneResult:
         return json.loads(json.dumps(self.trials))
 
     def best_params(self):
+        """The chosen configuration: ``{"family", "n_estimators", "params"}``; for a
+        blend, family ``'blend'`` and ``params["members"]``, the configuration of each
+        trial it joins (``{"trial", "family", "params"}``, the first the chosen one)."""
         if self.best is None:
             return None
         rec = self.trials[self.best]
-        return {"family": rec["family"], "n_estimators": rec["n_estimators"],
-                "params": copy.deepcopy(rec["params"])}
+        if rec["stage"] != "blend":
+            return {"family": rec["family"], "n_estimators": rec["n_estimators"],
+                    "params": copy.deepcopy(rec["params"])}
+        joined = []
+        while rec["stage"] == "blend":
+            joined.append(rec["blend_of"])
+            rec = self.trials[rec["based_on"]]
+        joined.append(rec["trial"])
+        members = [{"trial": t, "family": self.trials[t]["family"],
+                    "params": copy.deepcopy(self.trials[t]["params"])}
+                   for t in reversed(joined)]
+        return {"family": "blend", "n_estimators": self.trials[self.best]["n_estimators"],
+                "params": {"members": members}}
 
     def summary(self):
         counts = {s: sum(t["status"] == s for t in self.trials) for s in STATUSES}
@@ -817,16 +835,19 @@ class _Search:
     """One call of :func:`autotune`: the trials, the ensemble stage, the refit."""
 
     def __init__(self, data, families, base, pinned, search, seed, budget, n_trials,
-                 refit, ensembles, pruning, starts, verbose, result, t0):
+                 refit, ensembles, blend, pruning, starts, verbose, result, t0):
         self.data, self.families, self.base, self.pinned = data, families, base, pinned
         self.seed, self.budget, self.n_trials = seed, budget, n_trials
         self.refit, self.verbose, self.result, self.t0 = refit, verbose, result, t0
         self.ensembles = ensembles
+        self.blend = blend
         self.deadline = math.inf if budget is None else t0 + budget
         self.trial_cap = math.inf if budget is None else TRIAL_SHARE * budget
         cls = _TPESearch if search == "tpe" else _RandomSearch
         self.searcher = cls(seed, families, pinned, starts, pruning)
         self.chosen = None  # {"rec", "folds": members per fold, "fit_seconds", ...}
+        self.pool = []  # the best completed trials (entries like chosen), best first
+        self.blended = None  # the kept blend: {"rec", "folds"}
         self.partial = None  # the same, of the best trial cut short by the budget
         self.first_epochs = []  # seconds from the start of each trial to its first epoch
 
@@ -856,6 +877,8 @@ class _Search:
         fits in that."""
         if self.chosen is None:
             return self._refit_seconds(1)
+        if self.blended is not None:    # a kept blend: no seed ensemble stage follows
+            return self._refit_seconds(len(self.blended["folds"][0]))
         per_member = self.chosen["fit_seconds"] * len(self.data.folds)
         grow = (self.ensembles - 1) * per_member
         members = self.ensembles
@@ -876,7 +899,9 @@ class _Search:
         best_s = "-" if best is None else f"{best['dev_score']:.4f} (#{best['trial']})"
         left = "" if self.budget is None else f"  {max(0.0, self._left()):.1f} s left"
         what = (" ".join(f"{k}={v}" for k, v in _flat(rec["params"]).items())
-                if rec["stage"] == "search" else f"seed ensemble of trial {rec['based_on']}")
+                if rec["stage"] == "search" else
+                f"trial {rec['based_on']} with trial {rec['blend_of']}'s models"
+                if rec["stage"] == "blend" else f"seed ensemble of trial {rec['based_on']}")
         print(f"autotune trial {rec['trial']:3d} {rec['family']:6s} x{rec['n_estimators']} "
               f"{rec['status']:8s} dev {score}  best {best_s}  {rec['seconds']:.1f} s{left}"
               f"  {what}", file=sys.stderr, flush=True)
@@ -886,7 +911,8 @@ class _Search:
                 "family": family, "n_estimators": n_estimators,
                 "params": _jsonable(params), "status": None, "dev_score": None,
                 "fold_scores": [], "best_epoch": None, "epochs": 0, "rung_scores": {},
-                "seconds": None, "started": time.perf_counter() - self.t0, "error": None}
+                "seconds": None, "started": time.perf_counter() - self.t0, "error": None,
+                "blend_of": None}
 
     def _finish_record(self, rec, tic):
         rec["seconds"] = time.perf_counter() - tic
@@ -907,12 +933,23 @@ class _Search:
                 f"autotune: no trial completed ({len(self.result.trials)} tried in "
                 f"{time.perf_counter() - self.t0:.1f} s: {counts}); give more time"
                 + (f"; errors: {errors[:3]}" if errors else ""))
-        if self.ensembles > 1:
+        if self.blend:
+            # a kept blend needs no seed ensemble stage: the time kept back for that
+            # goes to more trials, then the blend is made again from the new pool
+            self._blend()
+            while self.blended is not None and self._search():
+                self._blend()
+        if self.blended is not None:
+            self.chosen["folds"] = self.blended["folds"]
+        elif self.ensembles > 1:
             self._grow()
         return self._final()
 
     def _search(self):
-        number = 0
+        """Trials while the budget (and ``n_trials``, counted over the whole call)
+        allows; returns how many ran."""
+        number = sum(r["stage"] == "search" for r in self.result.trials)
+        ran = 0
         while self.n_trials is None or number < self.n_trials:
             # start a trial only if its first epoch (as long as the median first epoch
             # so far, encoding included) can end in time, the refit kept back, and
@@ -924,6 +961,8 @@ class _Search:
                 break
             self._trial()
             number += 1
+            ran += 1
+        return ran
 
     def _trial(self):
         handle, (family, params) = self.searcher.ask()
@@ -1000,6 +1039,65 @@ class _Search:
         if best is None or rec["dev_score"] > best["dev_score"]:
             self.chosen = entry
             self.result.best = rec["trial"]
+        if self.blend:
+            # (the earlier of equal scores first; the models of the others are let go)
+            self.pool.append(entry)
+            self.pool.sort(key=lambda e: (-e["rec"]["dev_score"], e["rec"]["trial"]))
+            del self.pool[BLEND_POOL + 1:]
+
+    def _dev_proba(self, cache, member, j):
+        """A member's probabilities on the development part of fold ``j`` (cached)."""
+        key = (id(member), j)
+        if key not in cache:
+            cache[key] = member.predict_proba(self.data.fold(j)[3][0])
+        return cache[key]
+
+    def _blend(self):
+        """The blend stage: the other best completed trials (``BLEND_POOL``, best
+        first) are tried as additions to the chosen model: their fold models join the
+        chosen ones, the mean of the probabilities is scored on dev, and an addition
+        is kept only if the score rises. No model is trained. The best blend of
+        every pass so far is ``self.blended`` (None while no blend beats the best
+        single trial). Single-label data; several labels per example are not
+        blended."""
+        chosen = self.chosen
+        if chosen["rec"]["status"] != "complete" or is_multilabel(self.data.y):
+            return
+        folds = [list(m) for m in chosen["folds"]]
+        score = chosen["rec"]["dev_score"]
+        based_on, kept, cache = chosen["rec"]["trial"], False, {}
+        for cand in self.pool:
+            if cand is chosen:
+                continue
+            rec = self._new_record(cand["rec"]["family"], cand["params"],
+                                   len(folds[0]) + len(cand["folds"][0]), "blend",
+                                   based_on=based_on)
+            rec["blend_of"] = cand["rec"]["trial"]
+            tic = time.perf_counter()
+            joined = [folds[j] + cand["folds"][j] for j in range(len(folds))]
+            for j, members in enumerate(joined):
+                _, _, _, (Xd, yd, wd) = self.data.fold(j)
+                mean = sum(self._dev_proba(cache, m, j) for m in members) / len(members)
+                pred = members[0].classes_[np.argmax(mean, axis=1)].tolist()
+                truth = yd.tolist() if isinstance(yd, np.ndarray) else list(yd)
+                hit = np.fromiter((a == b for a, b in zip(pred, truth)), dtype=bool,
+                                  count=len(truth))
+                rec["fold_scores"].append(float(np.average(hit, weights=wd)))
+            rec["status"] = "complete"
+            rec["dev_score"] = float(np.mean(rec["fold_scores"]))
+            rec["best_epoch"] = cand["rec"]["best_epoch"]
+            self._finish_record(rec, tic)
+            if rec["dev_score"] > score:
+                folds, score, based_on, kept = joined, rec["dev_score"], rec["trial"], True
+        # the best blend of every pass so far (a later pass starts from the then best
+        # single trial, so it may not rebuild an earlier, better blend)
+        if kept and (self.blended is None or score > self.blended["rec"]["dev_score"]):
+            self.blended = {"rec": self.result.trials[based_on], "folds": folds}
+        best = self.blended["rec"] if self.blended is not None else chosen["rec"]
+        if self.blended is not None and best["dev_score"] <= chosen["rec"]["dev_score"]:
+            best = chosen["rec"]                # a new single trial beats the blend
+            self.blended = None
+        self.result.best = best["trial"]
 
     def _grow(self):
         """The ensemble stage: members of the chosen configuration from the next seeds,
@@ -1135,7 +1233,8 @@ def _best_epoch(member):
 # ------------------------------------------------------------------------ entry point
 def autotune(estimator_or_family, X, y, *, time_budget=None, n_trials=None,
              validation=3, random_state=0, search="random", refit="train+dev",
-             ensembles=5, pruning=True, sample_weight=None, starts=None, verbose=0):
+             ensembles=5, blend=True, pruning=True, sample_weight=None, starts=None,
+             verbose=0):
     """Search hyper-parameters and model families on development data; return the best
     model, fitted.
 
@@ -1182,6 +1281,16 @@ def autotune(estimator_or_family, X, y, *, time_budget=None, n_trials=None,
         smallest on a tie). With a budget, the search stops early enough to leave the
         time this takes for the best configuration so far (and its refit). 1 (or
         False): no ensembles.
+    blend : bool, default=True
+        After the search, try the other best completed trials (up to
+        ``BLEND_POOL``, best first) as additions to the chosen model: their models
+        (one per fold, already trained) join the chosen ones, the mean probability
+        is scored on dev, and each addition is kept only if the score rises. The
+        models of different families and settings make different errors, so their
+        mean can beat each. No model is trained for this; a kept blend is refitted
+        member by member like an ensemble, and the seed ensemble stage is then
+        skipped. Single-label data only; ``ensembles=1`` (a single model) turns
+        it off too.
     pruning : bool, default=True
         Successive halving: stop trials that score in the lower two thirds after
         their first or third epoch.
@@ -1252,7 +1361,8 @@ def autotune(estimator_or_family, X, y, *, time_budget=None, n_trials=None,
                  f"held out {validation}")
     result = AutotuneResult(search, seed, budget, n_trials, described, refit, families)
     run = _Search(data, families, base, pinned, search, seed, budget, n_trials, refit,
-                  ensembles, pruning, starts, verbose, result, t0)
+                  ensembles, bool(blend) and ensembles > 1, pruning, starts, verbose,
+                  result, t0)
     model = run.run()
     result.seconds = time.perf_counter() - t0
     model._autotune = result

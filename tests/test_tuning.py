@@ -20,9 +20,9 @@ from cymlp import MLPClassifier, SeedEnsemble, TextClassifier, TextPipeline
 from cymlp.tuning import STATUSES, autotune_splits, sample_configuration
 
 #: the keys of every trial's record
-RECORD_KEYS = {"trial", "stage", "based_on", "family", "n_estimators", "params", "status",
-               "dev_score", "fold_scores", "best_epoch", "epochs", "rung_scores", "seconds",
-               "started", "error"}
+RECORD_KEYS = {"trial", "stage", "based_on", "blend_of", "family", "n_estimators", "params",
+               "status", "dev_score", "fold_scores", "best_epoch", "epochs", "rung_scores",
+               "seconds", "started", "error"}
 #: the keys that hold wall times (the rest of a record is reproducible)
 TIMES = ("seconds", "started")
 
@@ -198,7 +198,7 @@ def test_a_budget_or_a_trial_count_is_needed(data):
 def test_every_trial_record_is_complete(data):
     X, y = data.train
     model = cymlp.autotune("text", X, y, n_trials=10, validation=data.dev,
-                           random_state=1, ensembles=3)
+                           random_state=1, ensembles=3, blend=False)
     records = model.autotune_records()
     # ten trials of the search, then ensembles of 2 and 3 of the chosen configuration
     assert [r["stage"] for r in records] == ["search"] * 10 + ["ensemble"] * 2
@@ -383,3 +383,55 @@ def test_progress_goes_to_stderr(data, capsys):
         assert " dev " in line and " best " in line and " s left" in line
         assert "features.ngram_range=" in line and "learning_rate_init=" in line
     assert "autotune: best trial" in err.splitlines()[-1]
+
+
+# ---------------------------------------------------------------- blends
+@pytest.mark.parametrize("noise, seed, kept", [(0.35, 0, True), (0.35, 1, False),
+                                               (0.1, 0, False)])
+def test_a_blend_keeps_only_additions_that_raise_the_dev_score(noise, seed, kept):
+    """After the search, the other best completed trials are tried as additions to the
+    chosen model, best first; an addition is kept only if the dev score rises. With
+    refit='train' the returned model is the blend as scored: its accuracy on dev is
+    the record's score, and its members are the kept trials' models. (Noisy labels
+    leave room for a blend to win: it does with the first seed.)"""
+    from cymlp.tuning import BLEND_POOL
+    (X, y), dev = _keywords(300, 1, noise), _keywords(150, 2, noise)
+    model = cymlp.autotune("text", X, y, n_trials=8, validation=dev,
+                           random_state=seed, ensembles=2, refit="train")
+    records = model.autotune_records()
+    search = [r for r in records if r["stage"] == "search"]
+    blends = [r for r in records if r["stage"] == "blend"]
+    complete = sorted((r for r in search if r["status"] == "complete"),
+                      key=lambda r: (-r["dev_score"], r["trial"]))
+    chosen = complete[0]
+    # the candidates: the next best completed trials, best first
+    assert [r["blend_of"] for r in blends] == [r["trial"] for r in complete[1:BLEND_POOL + 1]]
+    score, base, size = chosen["dev_score"], chosen["trial"], 1
+    for r in blends:
+        assert r["based_on"] == base and r["status"] == "complete"
+        assert r["n_estimators"] == size + 1 and r["family"] == records[r["blend_of"]]["family"]
+        if r["dev_score"] > score:
+            score, base, size = r["dev_score"], r["trial"], size + 1
+    summary = model.autotune_summary_
+    assert summary["best_trial"] == base and summary["best_dev_score"] == score
+    assert model.score(*dev) == pytest.approx(score, abs=1e-12)
+    assert (base != chosen["trial"]) == kept
+    if base == chosen["trial"]:
+        # nothing kept: the seed ensemble stage runs as without blends
+        assert any(r["stage"] == "ensemble" for r in records)
+        return
+    assert not any(r["stage"] == "ensemble" for r in records)
+    assert isinstance(model, SeedEnsemble) and len(model.estimators_) == size
+    best = model.best_params_
+    assert best["family"] == "blend" and best["n_estimators"] == size
+    trials = [m["trial"] for m in best["params"]["members"]]
+    assert trials[0] == chosen["trial"] and len(trials) == size
+    assert all(records[t]["stage"] == "search" for t in trials)
+
+
+def test_blending_is_off_for_a_single_model_or_when_asked(data):
+    X, y = data.train
+    for options in ({"ensembles": 1}, {"blend": False}):
+        model = cymlp.autotune("text", X, y, n_trials=6, validation=data.dev,
+                               random_state=0, **options)
+        assert not any(r["stage"] == "blend" for r in model.autotune_records())
