@@ -1,14 +1,17 @@
-"""optuna TPE against random search with successive halving, measured without the test sets.
+"""Variants of the search (optuna TPE or random sampling; with or without blends),
+measured without the test sets.
 
 Nested evaluation: for every split and seed, :func:`cymlp.autotune` searches the text
 families on the split's *training part only* (its own development data: ``--validation``,
 a fraction held out or a number of folds), refits the choice, and the returned model
 is scored on the split's official development set, which the search never saw. The
-test sets are not read. Both searches get the same budget, seed and data; they differ
-in the sampler only (the pruning is the same successive halving).
+test sets are not read. Every variant gets the same budget, seed and data. A variant is
+``random`` or ``tpe`` (the sampler; the pruning is the same successive halving), with
+``-noblend`` appended for a search without the blend stage (``blend=False``):
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \\
-        python bench/autotune_search.py --data-dir ../shared/data --budget 60
+        python bench/autotune_search.py --data-dir ../shared/data --budget 60 \\
+        --searches random,random-noblend
 
 Writes one JSON line per run to ``--out`` (default bench/out/autotune_search.jsonl) and
 prints a table of the mean development accuracy per search.
@@ -55,7 +58,9 @@ def main(argv=None):
                     tic = time.perf_counter()
                     model = cymlp.autotune("text", sp.train[0], sp.train[1],
                                            time_budget=args.budget, validation=validation,
-                                           random_state=seed, search=search)
+                                           random_state=seed,
+                                           search=search.removesuffix("-noblend"),
+                                           blend=not search.endswith("-noblend"))
                     seconds = time.perf_counter() - tic
                     s = model.autotune_summary_
                     row = {"split": spec, "seed": seed, "search": search,
@@ -70,7 +75,7 @@ def main(argv=None):
                     rows.append(row)
                     with out.open("a") as f:
                         f.write(json.dumps(row) + "\n")
-                    print(f"{spec:7s} seed {seed} {search:6s} dev {row['dev_accuracy']:.4f} "
+                    print(f"{spec:7s} seed {seed} {search:14s} dev {row['dev_accuracy']:.4f} "
                           f"(inner {row['inner_dev']:.4f}) {row['trials']} trials "
                           f"({row['complete']} complete) chose {row['family']} "
                           f"x{row['n_estimators']}  {seconds:.1f} s", file=sys.stderr,

@@ -91,60 +91,38 @@ cdef extern from *:
         return x < lo ? 0.0f : p;
     }
 
-    /* the largest of z[0..m), m >= 1 */
-    CYMLP_CLONES static float cymlp_max_f(const float* z, ptrdiff_t m) {
-        float mx = z[0];
-        ptrdiff_t c;
-        #pragma omp simd reduction(max:mx)
-        for (c = 1; c < m; c++) mx = z[c] > mx ? z[c] : mx;
-        return mx;
+    /* For T = float (suffix f, exp cymlp_expf) and double (d, libm's exp):
+       cymlp_max_S: the largest of z[0..m), m >= 1;
+       cymlp_exp_sum_S: out[c] = exp(z[c] - shift), returning their sum (in double);
+       cymlp_sum_S: the sum of z[0..m) (in double). */
+    #define CYMLP_ROW_KERNELS(T, S, EXP)                                            \\
+    CYMLP_CLONES static T cymlp_max_##S(const T* z, ptrdiff_t m) {                  \\
+        T mx = z[0];                                                                \\
+        ptrdiff_t c;                                                                \\
+        _Pragma("omp simd reduction(max:mx)")                                       \\
+        for (c = 1; c < m; c++) mx = z[c] > mx ? z[c] : mx;                         \\
+        return mx;                                                                  \\
+    }                                                                               \\
+    CYMLP_CLONES static double cymlp_exp_sum_##S(const T* z, T shift, T* out,       \\
+                                                 ptrdiff_t m) {                     \\
+        double s = 0.0;                                                             \\
+        ptrdiff_t c;                                                                \\
+        _Pragma("omp simd reduction(+:s)")                                          \\
+        for (c = 0; c < m; c++) {                                                   \\
+            out[c] = EXP(z[c] - shift);                                             \\
+            s += out[c];                                                            \\
+        }                                                                           \\
+        return s;                                                                   \\
+    }                                                                               \\
+    CYMLP_CLONES static double cymlp_sum_##S(const T* z, ptrdiff_t m) {             \\
+        double s = 0.0;                                                             \\
+        ptrdiff_t c;                                                                \\
+        _Pragma("omp simd reduction(+:s)")                                          \\
+        for (c = 0; c < m; c++) s += z[c];                                          \\
+        return s;                                                                   \\
     }
-    CYMLP_CLONES static double cymlp_max_d(const double* z, ptrdiff_t m) {
-        double mx = z[0];
-        ptrdiff_t c;
-        #pragma omp simd reduction(max:mx)
-        for (c = 1; c < m; c++) mx = z[c] > mx ? z[c] : mx;
-        return mx;
-    }
-
-    /* out[c] = exp(z[c] - shift); returns their sum, accumulated in double */
-    CYMLP_CLONES static double cymlp_exp_sum_f(const float* z, float shift, float* out,
-                                               ptrdiff_t m) {
-        double s = 0.0;
-        ptrdiff_t c;
-        #pragma omp simd reduction(+:s)
-        for (c = 0; c < m; c++) {
-            out[c] = cymlp_expf(z[c] - shift);
-            s += out[c];
-        }
-        return s;
-    }
-    static double cymlp_exp_sum_d(const double* z, double shift, double* out,
-                                  ptrdiff_t m) {
-        double s = 0.0;
-        ptrdiff_t c;
-        for (c = 0; c < m; c++) {
-            out[c] = exp(z[c] - shift);
-            s += out[c];
-        }
-        return s;
-    }
-
-    /* the sum of z[0..m), accumulated in double */
-    CYMLP_CLONES static double cymlp_sum_f(const float* z, ptrdiff_t m) {
-        double s = 0.0;
-        ptrdiff_t c;
-        #pragma omp simd reduction(+:s)
-        for (c = 0; c < m; c++) s += z[c];
-        return s;
-    }
-    CYMLP_CLONES static double cymlp_sum_d(const double* z, ptrdiff_t m) {
-        double s = 0.0;
-        ptrdiff_t c;
-        #pragma omp simd reduction(+:s)
-        for (c = 0; c < m; c++) s += z[c];
-        return s;
-    }
+    CYMLP_ROW_KERNELS(float, f, cymlp_expf)
+    CYMLP_ROW_KERNELS(double, d, exp)
     """
     float cymlp_expf(float x) nogil
     float cymlp_max_f(const float* z, Py_ssize_t m) nogil
