@@ -855,20 +855,20 @@ class _Search:
     def _left(self, end=None):
         return (self.deadline if end is None else end) - time.perf_counter()
 
-    def _refit_seconds(self, n_members):
-        """Seconds to keep for refitting ``n_members`` members of the chosen
-        configuration on training and development data (0 without a refit): its
-        encoding and first epoch, then its other epochs up to the best one, as they
-        took in the trial, times ``REFIT_MARGIN`` for the larger data."""
+    def _refit_seconds(self, n_members=1):
+        """Seconds to keep for refitting on training and development data (0 without
+        a refit): ``n_members`` members of the chosen configuration, or with a kept
+        blend each of its members. A member takes its encoding and first epoch, then
+        its other epochs up to the best one, as they took in its trial, times
+        ``REFIT_MARGIN`` for the larger data."""
         # (while no trial has completed, the best one the budget cut short is what
         # would be refitted)
         c = self.chosen if self.chosen is not None else self.partial
         if c is None or not self._refits():
             return 0.0
-        rest = max(c["epochs_run"] - 1, 1)
-        per_epoch = max(c["fit_seconds"] - c["first_epoch"], 0.0) / rest
-        one = c["first_epoch"] + per_epoch * max(c["best_epoch"] - 1, 0)
-        return n_members * REFIT_MARGIN * one + 0.2
+        if self.blended is not None:
+            return sum(_member_refit_seconds(e) for e in self.blended["entries"]) + 0.2
+        return n_members * _member_refit_seconds(c) + 0.2
 
     def _kept_back(self):
         """Seconds the search leaves for what follows it: the ensemble stage (the
@@ -878,7 +878,7 @@ class _Search:
         if self.chosen is None:
             return self._refit_seconds(1)
         if self.blended is not None:    # a kept blend: no seed ensemble stage follows
-            return self._refit_seconds(len(self.blended["folds"][0]))
+            return self._refit_seconds()
         per_member = self.chosen["fit_seconds"] * len(self.data.folds)
         grow = (self.ensembles - 1) * per_member
         members = self.ensembles
@@ -1064,7 +1064,7 @@ class _Search:
         if chosen["rec"]["status"] != "complete" or is_multilabel(self.data.y):
             return
         folds = [list(m) for m in chosen["folds"]]
-        score = chosen["rec"]["dev_score"]
+        score, entries = chosen["rec"]["dev_score"], [chosen]
         based_on, kept, cache = chosen["rec"]["trial"], False, {}
         for cand in self.pool:
             if cand is chosen:
@@ -1089,10 +1089,12 @@ class _Search:
             self._finish_record(rec, tic)
             if rec["dev_score"] > score:
                 folds, score, based_on, kept = joined, rec["dev_score"], rec["trial"], True
+                entries = entries + [cand]
         # the best blend of every pass so far (a later pass starts from the then best
         # single trial, so it may not rebuild an earlier, better blend)
         if kept and (self.blended is None or score > self.blended["rec"]["dev_score"]):
-            self.blended = {"rec": self.result.trials[based_on], "folds": folds}
+            self.blended = {"rec": self.result.trials[based_on], "folds": folds,
+                            "entries": entries}
         best = self.blended["rec"] if self.blended is not None else chosen["rec"]
         if self.blended is not None and best["dev_score"] <= chosen["rec"]["dev_score"]:
             best = chosen["rec"]                # a new single trial beats the blend
@@ -1150,22 +1152,28 @@ class _Search:
                 self.result.best = rec["trial"]
         self.chosen["folds"] = [members[:best_size] for members in folds]
 
+    def _kept_what(self):
+        return ("the models of every fold" if self.data.kind == "cv" else
+                "the model trained on the training part")
+
     def _final(self):
-        """The model to return: the chosen trial's (trained on the training part, early
-        stopping on dev), or refitted on training and development data together."""
+        """The model to return: refitted on training and development data together,
+        or the chosen trial's as trained (on the training part, early stopping on
+        dev) when there is no refit or it does not fit in the time left; with
+        cross-validation that is the models of every fold together (each trained on
+        all folds but one, their probabilities averaged)."""
         folds = self.chosen["folds"]
         members = folds[0]
-        kept = members[0] if len(members) == 1 else SeedEnsemble.from_members(
-            members, random_state=self.seed)
-        self.result._kept = kept  # (the model as trained in its trial)
+        trained = [m for fold in folds for m in fold] if self.data.kind == "cv" else members
+        kept = trained[0] if len(trained) == 1 else SeedEnsemble.from_members(
+            trained, random_state=self.seed)
         if not self._refits():
             self.result.refit = {"on": "train", "status": "kept", "seconds": 0.0}
             return kept
         if self.budget is not None and self._left() < self._refit_seconds(len(members)):
             # it would not end in time: not started (an epoch cannot be cut)
             self.result.refit = {"on": "train+dev", "status": "skipped, not enough time "
-                                 "left; kept the model trained on the training part",
-                                 "seconds": 0.0}
+                                 f"left; kept {self._kept_what()}", "seconds": 0.0}
             return kept
         X, y, w = self.data.everything()
         epochs = [np.mean([_best_epoch(fold[k]) for fold in folds]) for k in
@@ -1183,8 +1191,8 @@ class _Search:
                     if clock.spent:
                         raise _OutOfTime()
         except _OutOfTime:
-            self.result.refit = {"on": "train+dev", "status": "timeout, kept the model "
-                                 "trained on the training part",
+            self.result.refit = {"on": "train+dev",
+                                 "status": f"timeout, kept {self._kept_what()}",
                                  "seconds": time.perf_counter() - tic}
             return kept
         self.result.refit = {"on": "train+dev", "status": "complete",
@@ -1192,6 +1200,14 @@ class _Search:
                              "seconds": time.perf_counter() - tic}
         return refitted[0] if len(refitted) == 1 else SeedEnsemble.from_members(
             refitted, random_state=self.seed)
+
+
+def _member_refit_seconds(entry):
+    """Seconds to refit one member like the search's ``entry`` (see _refit_seconds)."""
+    rest = max(entry["epochs_run"] - 1, 1)
+    per_epoch = max(entry["fit_seconds"] - entry["first_epoch"], 0.0) / rest
+    one = entry["first_epoch"] + per_epoch * max(entry["best_epoch"] - 1, 0)
+    return REFIT_MARGIN * one
 
 
 def _counting(rec, clock):
