@@ -1152,8 +1152,13 @@ class _Search:
                 self.result.best = rec["trial"]
         self.chosen["folds"] = [members[:best_size] for members in folds]
 
+    def _kept_all_folds(self):
+        """Whether a model kept without its refit is every fold's models together:
+        with cross-validation, unless a single model was asked for (ensembles=1)."""
+        return self.data.kind == "cv" and self.ensembles > 1
+
     def _kept_what(self):
-        return ("the models of every fold" if self.data.kind == "cv" else
+        return ("the models of every fold" if self._kept_all_folds() else
                 "the model trained on the training part")
 
     def _final(self):
@@ -1161,10 +1166,12 @@ class _Search:
         or the chosen trial's as trained (on the training part, early stopping on
         dev) when there is no refit or it does not fit in the time left; with
         cross-validation that is the models of every fold together (each trained on
-        all folds but one, their probabilities averaged)."""
+        all folds but one, their probabilities averaged), unless ``ensembles=1``
+        asks for a single model (then the first fold's)."""
         folds = self.chosen["folds"]
         members = folds[0]
-        trained = [m for fold in folds for m in fold] if self.data.kind == "cv" else members
+        trained = ([m for fold in folds for m in fold] if self._kept_all_folds() else
+                   members)
         kept = trained[0] if len(trained) == 1 else SeedEnsemble.from_members(
             trained, random_state=self.seed)
         if not self._refits():

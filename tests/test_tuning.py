@@ -435,3 +435,29 @@ def test_blending_is_off_for_a_single_model_or_when_asked(data):
         model = cymlp.autotune("text", X, y, n_trials=6, validation=data.dev,
                                random_state=0, **options)
         assert not any(r["stage"] == "blend" for r in model.autotune_records())
+
+
+def test_a_refit_out_of_time_returns_the_models_of_every_fold(data, monkeypatch):
+    """When the refit does not fit in the time left, a cross-validated search returns
+    the chosen models of every fold together (each trained on all folds but one),
+    and a search for a single model (ensembles=1, as fit(autotune_budget=...) runs
+    it) the first fold's model."""
+    from cymlp import tuning
+    original = tuning._Search._final
+
+    def out_of_time(self):
+        self.deadline = time.perf_counter()  # the search is over: no time is left
+        return original(self)
+
+    monkeypatch.setattr(tuning._Search, "_final", out_of_time)
+    X, y = data.train
+    many = cymlp.autotune("bag", X, y, n_trials=2, time_budget=60, validation=3,
+                          random_state=0, ensembles=2, blend=False)
+    assert many.autotune_summary_["refit"]["status"].startswith("skipped")
+    assert "every fold" in many.autotune_summary_["refit"]["status"]
+    size = many.best_params_["n_estimators"]
+    assert isinstance(many, SeedEnsemble) and len(many.estimators_) == 3 * size
+    one = cymlp.autotune("bag", X, y, n_trials=2, time_budget=60, validation=3,
+                         random_state=0, ensembles=1)
+    assert one.autotune_summary_["refit"]["status"].startswith("skipped")
+    assert isinstance(one, TextClassifier)
