@@ -119,9 +119,13 @@ def test_a_small_real_sweep_reproduces_the_committed_rows(tmp_path):
     committed = pd.read_csv(os.path.join(STUDY, "runs.csv"))
     committed = committed[committed["dataset"] == "trec"].set_index("run_id")
     assert len(fresh) == 4 and set(fresh.index) <= set(committed.index)
-    columns = ["status", "n_epochs", "dev_accuracy", "test_accuracy", "test_macro_f1",
-               "final_loss"]
+    columns = ["status", "n_epochs", "dev_accuracy", "test_accuracy", "test_macro_f1"]
     for run_id in fresh.index:
         for column in columns:
             assert fresh.loc[run_id, column] == committed.loc[run_id, column], \
                 (run_id, column)
+        # the loss to float32 rounding: a kernel may change how it rounds (the
+        # softmax's exp is within 2 ulp of exp, not bitwise libm's), not what it
+        # computes
+        assert fresh.loc[run_id, "final_loss"] == pytest.approx(
+            committed.loc[run_id, "final_loss"], rel=1e-5), (run_id, "final_loss")
