@@ -57,7 +57,7 @@ from cymlp import activations as _activations
 from cymlp._mlp import SOLVERS as _SOLVERS
 from cymlp._network import BIAS_PLACEMENTS
 from cymlp.datasets import DATASETS, FORMATS
-from cymlp.io import atomic_write
+from cymlp.io import atomic_write, jsonable as _jsonable
 from cymlp.text import ENCODERS
 
 __all__ = ["build_parser", "check_params", "classification_report", "fit_and_score",
@@ -675,26 +675,6 @@ def is_multilabel_model(model):
 
 
 # --------------------------------------------------------------------------- files
-
-def _jsonable(value):
-    """Convert NumPy scalars/arrays and non-finite floats into strict JSON values."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
-
 
 def write_json_atomic(path, record):
     """Write ``record`` as JSON to ``path`` atomically (:func:`cymlp.io.atomic_write`).

@@ -20,10 +20,19 @@ from cymlp.io import ModelFileError
 from cymlp.mlp import MLPClassifier
 from cymlp.text import TextClassifier
 
-__all__ = ["SeedEnsemble"]
+__all__ = ["SeedEnsemble", "label_hits"]
 
 #: the classes a member may be (model files name them)
 MEMBER_CLASSES = {cls.__name__: cls for cls in (MLPClassifier, TextClassifier, TextPipeline)}
+
+
+def label_hits(pred, y):
+    """Whether each predicted label (an array) equals the true one (any sequence),
+    compared as Python values, so labels of other dtypes (str against object, int
+    against float) compare as their values do."""
+    truth = y.tolist() if isinstance(y, np.ndarray) else list(y)
+    return np.fromiter((p == t for p, t in zip(pred.tolist(), truth)), dtype=bool,
+                       count=len(truth))
 
 
 @_io.register
@@ -139,9 +148,7 @@ class SeedEnsemble(TunedMixin, ClassifierMixin, BaseEstimator):
             _, Y = encode_multilabel(y, len(pred), np.asarray(self.classes_))
             hit = np.all(pred == (Y != 0), axis=1)
         else:
-            truth = y.tolist() if isinstance(y, np.ndarray) else list(y)
-            hit = np.fromiter((p == t for p, t in zip(pred.tolist(), truth)), dtype=bool,
-                              count=len(truth))
+            hit = label_hits(pred, y)
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         return float(np.average(hit, weights=w))
 

@@ -503,6 +503,28 @@ def register(cls):
     return cls
 
 
+def jsonable(value):
+    """``value`` as strict JSON values: NumPy scalars and arrays to Python numbers and
+    lists, tuples to lists, non-finite floats to None, other objects to their str
+    (run records, trial records)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
 def jsonable_params(estimator):
     """The estimator's parameters as JSON values (tuples become lists; a random
     generator, whose state is not a parameter, becomes None)."""

@@ -41,7 +41,8 @@ from cymlp._validation import (
     encode_multilabel,
     is_multilabel,
 )
-from cymlp.ensemble import SeedEnsemble
+from cymlp.ensemble import SeedEnsemble, label_hits
+from cymlp.io import jsonable as _jsonable
 from cymlp.features import TextPipeline, TfidfFeatures
 from cymlp.mlp import MLPClassifier
 from cymlp.text import TextClassifier
@@ -386,17 +387,6 @@ def sample_configuration(family="text", random_state=0):
 
 
 # ------------------------------------------------------------------------ helpers
-def _jsonable(value):
-    """Tuples to lists, NumPy scalars to Python numbers, recursively."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def _families(spec):
     names = [spec] if isinstance(spec, str) else list(spec)
     out = []
@@ -1078,11 +1068,9 @@ class _Search:
             for j, members in enumerate(joined):
                 _, _, _, (Xd, yd, wd) = self.data.fold(j)
                 mean = sum(self._dev_proba(cache, m, j) for m in members) / len(members)
-                pred = members[0].classes_[np.argmax(mean, axis=1)].tolist()
-                truth = yd.tolist() if isinstance(yd, np.ndarray) else list(yd)
-                hit = np.fromiter((a == b for a, b in zip(pred, truth)), dtype=bool,
-                                  count=len(truth))
-                rec["fold_scores"].append(float(np.average(hit, weights=wd)))
+                pred = members[0].classes_[np.argmax(mean, axis=1)]
+                rec["fold_scores"].append(float(np.average(label_hits(pred, yd),
+                                                           weights=wd)))
             rec["status"] = "complete"
             rec["dev_score"] = float(np.mean(rec["fold_scores"]))
             rec["best_epoch"] = cand["rec"]["best_epoch"]
