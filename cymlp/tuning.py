@@ -571,15 +571,18 @@ class _Data:
     def fold(self, j):
         """(X_train, y_train, w_train, (X_dev, y_dev, w_dev)) of fold ``j``."""
         if self.kind == "given":
-            dev = self.given if len(self.given) == 3 else (*self.given, None)
-            return self.X, self.y, self.w, dev
-        train, dev = self.folds[j]
-        w = self.w
+            return self.X, self.y, self.w, self.dev(j)
+        return (*self._part(self.folds[j][0]), self.dev(j))
 
-        def part(rows):
-            return (_take(self.X, rows), _take(self.y, rows),
-                    None if w is None else np.asarray(w)[rows])
-        return (*part(train), part(dev))
+    def dev(self, j):
+        """(X_dev, y_dev, w_dev) of fold ``j``."""
+        if self.kind == "given":
+            return self.given if len(self.given) == 3 else (*self.given, None)
+        return self._part(self.folds[j][1])
+
+    def _part(self, rows):
+        return (_take(self.X, rows), _take(self.y, rows),
+                None if self.w is None else np.asarray(self.w)[rows])
 
     def everything(self):
         """(X, y, w) of training and development data together (the refit)."""
@@ -1035,11 +1038,13 @@ class _Search:
             self.pool.sort(key=lambda e: (-e["rec"]["dev_score"], e["rec"]["trial"]))
             del self.pool[BLEND_POOL + 1:]
 
-    def _dev_proba(self, cache, member, j):
-        """A member's probabilities on the development part of fold ``j`` (cached)."""
+    @staticmethod
+    def _dev_proba(cache, member, j, X_dev):
+        """A member's probabilities on ``X_dev``, the development part of fold ``j``
+        (cached)."""
         key = (id(member), j)
         if key not in cache:
-            cache[key] = member.predict_proba(self.data.fold(j)[3][0])
+            cache[key] = member.predict_proba(X_dev)
         return cache[key]
 
     def _blend(self):
@@ -1056,6 +1061,7 @@ class _Search:
         folds = [list(m) for m in chosen["folds"]]
         score, entries = chosen["rec"]["dev_score"], [chosen]
         based_on, kept, cache = chosen["rec"]["trial"], False, {}
+        devs = [self.data.dev(j) for j in range(len(folds))]
         for cand in self.pool:
             if cand is chosen:
                 continue
@@ -1066,8 +1072,8 @@ class _Search:
             tic = time.perf_counter()
             joined = [folds[j] + cand["folds"][j] for j in range(len(folds))]
             for j, members in enumerate(joined):
-                _, _, _, (Xd, yd, wd) = self.data.fold(j)
-                mean = sum(self._dev_proba(cache, m, j) for m in members) / len(members)
+                Xd, yd, wd = devs[j]
+                mean = sum(self._dev_proba(cache, m, j, Xd) for m in members) / len(members)
                 pred = members[0].classes_[np.argmax(mean, axis=1)]
                 rec["fold_scores"].append(float(np.average(label_hits(pred, yd),
                                                            weights=wd)))
@@ -1355,6 +1361,8 @@ def autotune(estimator_or_family, X, y, *, time_budget=None, n_trials=None,
         raise ValueError(f"ensembles must be an int >= 1 (the largest ensemble tried), "
                          f"got {ensembles!r}")
     ensembles = max(1, int(ensembles))
+    if not isinstance(blend, (bool, np.bool_)):
+        raise ValueError(f"blend must be True or False, got {blend!r}")
     families, base, pinned = _resolve(estimator_or_family)
     texts = _is_texts(X)
     if texts and "mlp" in families:

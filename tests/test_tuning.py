@@ -461,3 +461,8 @@ def test_a_refit_out_of_time_returns_the_models_of_every_fold(data, monkeypatch)
                          random_state=0, ensembles=1)
     assert one.autotune_summary_["refit"]["status"].startswith("skipped")
     assert isinstance(one, TextClassifier)
+
+
+def test_blend_must_be_a_bool(data):
+    with pytest.raises(ValueError, match="blend must be True or False"):
+        cymlp.autotune("text", *data.train, n_trials=1, blend="no")
