@@ -30,7 +30,7 @@ from cymlp._validation import (
 )
 from cymlp.io import ModelFileError
 from cymlp.mlp import MLPClassifier
-from cymlp.text import _check_texts, nb_weights
+from cymlp.text import _check_texts, idf_weights, nb_weights
 from cymlp.vocab import Vocabulary, _check_span
 
 __all__ = ["COLUMN_WEIGHTS", "TERM_FREQUENCIES", "TextPipeline", "TfidfFeatures"]
@@ -144,10 +144,7 @@ class TfidfFeatures(BaseEstimator):
         indptr, ids = vocab.encode_bag(texts)
         n_vocab = len(vocab)
         if s["weights"] == "idf":
-            present = np.unique(np.repeat(np.arange(len(texts), dtype=np.int64),
-                                          np.diff(indptr)) * n_vocab + ids)
-            df = np.bincount(present % n_vocab, minlength=n_vocab)
-            weights = np.log((1.0 + len(texts)) / (1.0 + df)) + 1.0
+            weights = idf_weights(ids, indptr, n_vocab)
         elif s["weights"] == "nb":
             weights = nb_weights(ids, indptr, _encoded_targets(y, len(texts)), n_vocab)
         else:

@@ -91,6 +91,15 @@ def _check_token_weights(name, value):
         raise ValueError(f"{name} must be None, 'idf' or 'nb', got {value!r}")
 
 
+def idf_weights(ids, indptr, n_vocab):
+    """Smoothed idf of every id, ``log((1 + N) / (1 + df_j)) + 1`` (float64), with
+    ``df_j`` the number of the ``N`` bags (CSR ``ids``, ``indptr``) that hold id ``j``."""
+    n_docs = len(indptr) - 1
+    rows = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(indptr))
+    df = np.bincount(np.unique(rows * n_vocab + ids) % n_vocab, minlength=n_vocab)
+    return np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
+
+
 def nb_weights(ids, indptr, targets, n_vocab, alpha=NB_SMOOTHING):
     """Naive-Bayes log-count-ratio weight of every id: ``max_c |r_c|`` (docs/model.md).
 
@@ -327,12 +336,8 @@ class TextEncoder:
                            n_vocab=len(self.vocabulary))
 
     def _idf_of(self, inputs, dtype):
-        """``log((1 + N) / (1 + df)) + 1``, df = the number of texts holding the id."""
-        n_docs = len(inputs)
-        rows = np.repeat(np.arange(n_docs), inputs.lengths)
-        pairs = np.unique(rows.astype(np.int64) * len(self.vocabulary) + inputs.ids)
-        df = np.bincount(pairs % len(self.vocabulary), minlength=len(self.vocabulary))
-        return (np.log((1.0 + n_docs) / (1.0 + df)) + 1.0).astype(dtype)
+        """:func:`idf_weights` of the bags, in ``dtype``."""
+        return idf_weights(inputs.ids, inputs.indptr, len(self.vocabulary)).astype(dtype)
 
     def layout_difference(self, settings):
         """None if ``settings`` describe this fitted encoder, else what changed."""
