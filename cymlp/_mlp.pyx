@@ -27,8 +27,9 @@ from libc.math cimport exp, fabs, log, sqrt, sqrtf, isfinite, pow
 from libc.string cimport memcpy, memset
 
 from cymlp._blas cimport gemm, axpy, scal, dot, nrm2
-from cymlp._activations cimport (act_forward, act_backward, _sigmoid, ACT_SWIGLU,
-                                 ACT_STEP)
+from cymlp._activations cimport (act_forward, act_backward, _sigmoid, ACT_IDENTITY,
+                                 ACT_STEP, ACT_SIGMOID, ACT_TANH, ACT_RELU,
+                                 ACT_LEAKY_RELU, ACT_SWIGLU)
 from cymlp._inputs import DenseInputs, SparseInputs, TokenInputs
 
 
@@ -91,46 +92,157 @@ cdef extern from *:
         return x < lo ? 0.0f : p;
     }
 
-    /* For T = float (suffix f, exp cymlp_expf) and double (d, libm's exp):
-       cymlp_max_S: the largest of z[0..m), m >= 1;
-       cymlp_exp_sum_S: out[c] = exp(z[c] - shift), returning their sum (in double);
-       cymlp_sum_S: the sum of z[0..m) (in double). */
-    #define CYMLP_ROW_KERNELS(T, S, EXP)                                            \\
-    CYMLP_CLONES static T cymlp_max_##S(const T* z, ptrdiff_t m) {                  \\
-        T mx = z[0];                                                                \\
-        ptrdiff_t c;                                                                \\
-        _Pragma("omp simd reduction(max:mx)")                                       \\
-        for (c = 1; c < m; c++) mx = z[c] > mx ? z[c] : mx;                         \\
-        return mx;                                                                  \\
-    }                                                                               \\
-    CYMLP_CLONES static double cymlp_exp_sum_##S(const T* z, T shift, T* out,       \\
-                                                 ptrdiff_t m) {                     \\
-        double s = 0.0;                                                             \\
-        ptrdiff_t c;                                                                \\
-        _Pragma("omp simd reduction(+:s)")                                          \\
-        for (c = 0; c < m; c++) {                                                   \\
-            out[c] = EXP(z[c] - shift);                                             \\
-            s += out[c];                                                            \\
+    /* cymlp_xent_S (T = float, suffix f, exp cymlp_expf; T = double, d, libm's exp):
+       the summed cross-entropy of the softmax of t rows of m logits, and its gradient
+       dZ; see _softmax_xent. The row maximum and the sums are SIMD reductions. */
+    #define CYMLP_XENT_KERNEL(T, S, EXP)                                            \\
+    CYMLP_CLONES static double cymlp_xent_##S(ptrdiff_t t, ptrdiff_t m, const T* Z, \\
+                                              const int* y, const ptrdiff_t* rows,  \\
+                                              double eps, const T* sw, T* dZ,       \\
+                                              double* correct) {                    \\
+        double total = 0.0, off = eps / m, wi = 1.0, s, zsum, lse;                  \\
+        T foff = (T) (eps / m), fw = 1, mx, inv_s;                                  \\
+        ptrdiff_t i, c, best;                                                       \\
+        for (i = 0; i < t; i++) {                                                   \\
+            const T* z = Z + i * m;                                                 \\
+            T* dz = dZ + i * m;                                                     \\
+            int yi = y[rows[i]];                                                    \\
+            if (sw != NULL) {                                                       \\
+                fw = sw[rows[i]];                                                   \\
+                wi = fw;                                                            \\
+            }                                                                       \\
+            mx = z[0];                                                              \\
+            _Pragma("omp simd reduction(max:mx)")                                   \\
+            for (c = 1; c < m; c++) mx = z[c] > mx ? z[c] : mx;                     \\
+            best = 0;  /* the first largest entry (none if z holds a NaN) */        \\
+            while (best < m && z[best] != mx) best++;                               \\
+            s = 0.0;   /* one exp per entry: dz holds exp(z - max) until normalised */\\
+            _Pragma("omp simd reduction(+:s)")                                      \\
+            for (c = 0; c < m; c++) {                                               \\
+                dz[c] = EXP(z[c] - mx);                                             \\
+                s += dz[c];                                                         \\
+            }                                                                       \\
+            zsum = 0.0;                                                             \\
+            if (eps > 0) {                                                          \\
+                _Pragma("omp simd reduction(+:zsum)")                               \\
+                for (c = 0; c < m; c++) zsum += z[c];                               \\
+            }                                                                       \\
+            lse = mx + log(s);                                                      \\
+            total += wi * (lse - (1.0 - eps) * z[yi] - off * zsum);                 \\
+            inv_s = (T) (1.0 / s);                                                  \\
+            _Pragma("omp simd")                                                     \\
+            for (c = 0; c < m; c++) dz[c] = dz[c] * inv_s - foff;                   \\
+            dz[yi] -= (T) (1.0 - eps);                                              \\
+            if (sw != NULL) {                                                       \\
+                _Pragma("omp simd")                                                 \\
+                for (c = 0; c < m; c++) dz[c] *= fw;                                \\
+            }                                                                       \\
+            if (best == yi) *correct += wi;                                         \\
         }                                                                           \\
-        return s;                                                                   \\
-    }                                                                               \\
-    CYMLP_CLONES static double cymlp_sum_##S(const T* z, ptrdiff_t m) {             \\
-        double s = 0.0;                                                             \\
-        ptrdiff_t c;                                                                \\
-        _Pragma("omp simd reduction(+:s)")                                          \\
-        for (c = 0; c < m; c++) s += z[c];                                          \\
-        return s;                                                                   \\
+        return total;                                                               \\
     }
-    CYMLP_ROW_KERNELS(float, f, cymlp_expf)
-    CYMLP_ROW_KERNELS(double, d, exp)
+    CYMLP_XENT_KERNEL(float, f, cymlp_expf)
+    CYMLP_XENT_KERNEL(double, d, exp)
     """
     float cymlp_expf(float x) nogil
-    float cymlp_max_f(const float* z, Py_ssize_t m) nogil
-    double cymlp_max_d(const double* z, Py_ssize_t m) nogil
-    double cymlp_exp_sum_f(const float* z, float shift, float* out, Py_ssize_t m) nogil
-    double cymlp_exp_sum_d(const double* z, double shift, double* out, Py_ssize_t m) nogil
-    double cymlp_sum_f(const float* z, Py_ssize_t m) nogil
-    double cymlp_sum_d(const double* z, Py_ssize_t m) nogil
+    double cymlp_xent_f(Py_ssize_t t, Py_ssize_t m, const float* Z, const int* y,
+                        const Py_ssize_t* rows, double eps, const float* sw, float* dZ,
+                        double* correct) nogil
+    double cymlp_xent_d(Py_ssize_t t, Py_ssize_t m, const double* Z, const int* y,
+                        const Py_ssize_t* rows, double eps, const double* sw, double* dZ,
+                        double* correct) nogil
+
+
+# Elementwise passes over the rows of a layer, in C for the same reason (and with the
+# same AVX2 clones): bias, ReLU and Leaky ReLU forward and backward, column sums.
+cdef extern from *:
+    """
+    /* For T = float (suffix f) and double (d); n rows of m entries, row-major.
+       cymlp_bias_S: K[i, :] += b.
+       cymlp_relu_S: K[i, :] += b (unless b is NULL), then A = K where K > 0, else 0
+         (slope * K if leaky; a NaN gives 0 or NaN), A may be K.
+       cymlp_relu_back_S: dK = dA where H > 0, else 0 (slope * dA if leaky), H being K
+         or A (same signs for a slope >= 0), dK may be dA; with sums also
+         sums[j] += dK[i, j].
+       cymlp_col_sums_S: out[j] += scale * D[i, j].
+       The rows are summed in order, so the sums are those of a plain loop. */
+    #define CYMLP_DENSE_KERNELS(T, S)                                               \\
+    CYMLP_CLONES static void cymlp_bias_##S(ptrdiff_t n, ptrdiff_t m, const T* b,   \\
+                                            T* K) {                                 \\
+        ptrdiff_t i, j;                                                             \\
+        for (i = 0; i < n; i++) {                                                   \\
+            T* k = K + i * m;                                                       \\
+            _Pragma("omp simd")                                                     \\
+            for (j = 0; j < m; j++) k[j] += b[j];                                   \\
+        }                                                                           \\
+    }                                                                               \\
+    CYMLP_CLONES static void cymlp_relu_##S(ptrdiff_t n, ptrdiff_t m, const T* b,   \\
+                                            T* K, T* A, T slope, int leaky) {       \\
+        ptrdiff_t i, j;                                                             \\
+        for (i = 0; i < n; i++) {                                                   \\
+            T* k = K + i * m;                                                       \\
+            T* a = A + i * m;                                                       \\
+            if (b != NULL) {                                                        \\
+                _Pragma("omp simd")                                                 \\
+                for (j = 0; j < m; j++) k[j] += b[j];                               \\
+            }                                                                       \\
+            if (leaky) {                                                            \\
+                _Pragma("omp simd")                                                 \\
+                for (j = 0; j < m; j++) a[j] = k[j] > 0 ? k[j] : slope * k[j];      \\
+            } else {                                                                \\
+                _Pragma("omp simd")                                                 \\
+                for (j = 0; j < m; j++) a[j] = k[j] > 0 ? k[j] : (T) 0;             \\
+            }                                                                       \\
+        }                                                                           \\
+    }                                                                               \\
+    CYMLP_CLONES static void cymlp_relu_back_##S(ptrdiff_t n, ptrdiff_t m,          \\
+                                                 const T* H, const T* dA, T* dK,    \\
+                                                 T* sums, T slope, int leaky) {     \\
+        ptrdiff_t i, j;                                                             \\
+        for (i = 0; i < n; i++) {                                                   \\
+            const T* h = H + i * m;                                                 \\
+            const T* da = dA + i * m;                                               \\
+            T* dk = dK + i * m;                                                     \\
+            if (leaky) {                                                            \\
+                _Pragma("omp simd")                                                 \\
+                for (j = 0; j < m; j++) dk[j] = h[j] > 0 ? da[j] : slope * da[j];   \\
+            } else {                                                                \\
+                _Pragma("omp simd")                                                 \\
+                for (j = 0; j < m; j++) dk[j] = h[j] > 0 ? da[j] : (T) 0;           \\
+            }                                                                       \\
+            if (sums != NULL) {                                                     \\
+                _Pragma("omp simd")                                                 \\
+                for (j = 0; j < m; j++) sums[j] += dk[j];                           \\
+            }                                                                       \\
+        }                                                                           \\
+    }                                                                               \\
+    CYMLP_CLONES static void cymlp_col_sums_##S(ptrdiff_t n, ptrdiff_t m, T scale,  \\
+                                                const T* D, T* out) {               \\
+        ptrdiff_t i, j;                                                             \\
+        for (i = 0; i < n; i++) {                                                   \\
+            const T* d = D + i * m;                                                 \\
+            _Pragma("omp simd")                                                     \\
+            for (j = 0; j < m; j++) out[j] += scale * d[j];                         \\
+        }                                                                           \\
+    }
+    CYMLP_DENSE_KERNELS(float, f)
+    CYMLP_DENSE_KERNELS(double, d)
+    """
+    void cymlp_bias_f(Py_ssize_t n, Py_ssize_t m, const float* b, float* K) nogil
+    void cymlp_bias_d(Py_ssize_t n, Py_ssize_t m, const double* b, double* K) nogil
+    void cymlp_relu_f(Py_ssize_t n, Py_ssize_t m, const float* b, float* K, float* A,
+                      float slope, int leaky) nogil
+    void cymlp_relu_d(Py_ssize_t n, Py_ssize_t m, const double* b, double* K, double* A,
+                      double slope, int leaky) nogil
+    void cymlp_relu_back_f(Py_ssize_t n, Py_ssize_t m, const float* H, const float* dA,
+                           float* dK, float* sums, float slope, int leaky) nogil
+    void cymlp_relu_back_d(Py_ssize_t n, Py_ssize_t m, const double* H,
+                           const double* dA, double* dK, double* sums, double slope,
+                           int leaky) nogil
+    void cymlp_col_sums_f(Py_ssize_t n, Py_ssize_t m, float scale, const float* D,
+                          float* out) nogil
+    void cymlp_col_sums_d(Py_ssize_t n, Py_ssize_t m, double scale, const double* D,
+                          double* out) nogil
 
 
 def _expf(const float[::1] x):
@@ -143,26 +255,35 @@ def _expf(const float[::1] x):
     return out
 
 
-cdef inline floating _row_max(const floating* z, Py_ssize_t m) noexcept nogil:
-    if floating is float:
-        return cymlp_max_f(z, m)
-    else:
-        return cymlp_max_d(z, m)
+def _layer_pass(int act, floating[:, ::1] K, floating[:, ::1] A, b, floating[:, ::1] dA,
+                floating[:, ::1] dK, sums, double slope, double beta):
+    """The engine's passes over one hidden layer, for the tests: K += b (b None: no
+    bias) and A = g(K); then dK = dA * g'(K) and, unless sums is None, sums = the
+    column sums of dK. A may be K and dK may be dA (the training workspaces do that
+    for the activations of ``_IN_PLACE``)."""
+    cdef Py_ssize_t t = K.shape[0], fo = K.shape[1]
+    cdef Py_ssize_t width = fo // 2 if act == ACT_SWIGLU else fo
+    cdef floating[::1] bv, sv
+    cdef floating* bp = NULL
+    cdef floating* sp = NULL
+    if (A.shape[0] != t or A.shape[1] != width or dA.shape[0] != t
+            or dA.shape[1] != width or dK.shape[0] != t or dK.shape[1] != fo or t < 1):
+        raise ValueError("_layer_pass: inconsistent shapes")
+    if b is not None:
+        bv = b
+        if bv.shape[0] != fo:
+            raise ValueError("_layer_pass: b has the wrong length")
+        bp = &bv[0]
+    if sums is not None:
+        sv = sums
+        if sv.shape[0] != fo:
+            raise ValueError("_layer_pass: sums has the wrong length")
+        sp = &sv[0]
+    _bias_act_forward(act, t, fo, width, bp, &K[0, 0], &A[0, 0], <floating> slope,
+                      <floating> beta)
+    _act_backward_sums(act, t, fo, width, &K[0, 0], &A[0, 0], &dA[0, 0], &dK[0, 0], sp,
+                       <floating> slope, <floating> beta)
 
-
-cdef inline double _row_exp_sum(const floating* z, floating shift, floating* out,
-                                Py_ssize_t m) noexcept nogil:
-    if floating is float:
-        return cymlp_exp_sum_f(z, shift, out, m)
-    else:
-        return cymlp_exp_sum_d(z, shift, out, m)
-
-
-cdef inline double _row_sum(const floating* z, Py_ssize_t m) noexcept nogil:
-    if floating is float:
-        return cymlp_sum_f(z, m)
-    else:
-        return cymlp_sum_d(z, m)
 
 #: True in a debug build (CYMLP_CYTHON_DEBUG=1): Cython bounds and wraparound checks on
 BOUNDS_CHECKED = bool(CYMLP_CHECKS)
@@ -176,6 +297,12 @@ CHUNK_ROWS = 16384
 
 class DivergenceError(FloatingPointError):
     """The loss of a batch became NaN or infinite."""
+
+
+# activations whose backward pass needs only their output (Leaky ReLU: with a slope
+# >= 0, the sign of the output is that of the input; the engine refuses other slopes)
+_IN_PLACE = frozenset((ACT_IDENTITY, ACT_STEP, ACT_SIGMOID, ACT_TANH, ACT_RELU,
+                       ACT_LEAKY_RELU))
 
 
 def _check_range(name, a, low, high):
@@ -196,8 +323,10 @@ cdef class Engine:
     cdef readonly int n_layers, n_classes, n_features
     cdef int[::1] fan_in, fan_out, width, act, has_bias
     cdef Py_ssize_t[::1] w_off, b_off, k_off, a_off, dk_off
+    cdef int[::1] dk_holds_da
     cdef readonly Py_ssize_t n_params
-    cdef public double leaky_slope, swish_beta, label_smoothing, alpha
+    cdef double _leaky_slope
+    cdef public double swish_beta, label_smoothing, alpha
     cdef public int solver
     cdef public double momentum, beta_1, beta_2, epsilon
     cdef public bint nesterov
@@ -282,6 +411,18 @@ cdef class Engine:
         self.t_max = 0
         self.max_touched = 0
 
+    @property
+    def leaky_slope(self):
+        """Slope of Leaky ReLU below zero (>= 0: the training workspaces keep only its
+        output, whose sign is that of its input)."""
+        return self._leaky_slope
+
+    @leaky_slope.setter
+    def leaky_slope(self, double value):
+        if not value >= 0:
+            raise ValueError(f"Engine: leaky_slope must be >= 0, got {value!r}")
+        self._leaky_slope = value
+
     # ------------------------------------------------------------------ state
     def set_solver(self, int solver):
         """Select the optimiser and (re)allocate its state (zeros)."""
@@ -329,14 +470,25 @@ cdef class Engine:
         self.dense_rows = dense_rows or self.encoder != ENC_DENSE
         if self.dense_rows:
             off += t_max * self.n_features
+        self.dk_holds_da = np.zeros(self.n_layers, dtype=np.intc)
         for l in range(self.n_layers):
+            # a hidden activation whose derivative can be read from its output
+            # overwrites its input (A[l] in K[l]'s place), and the gradient that
+            # reaches it is written where its dK goes and multiplied there: fewer
+            # bytes to move per batch
             self.k_off[l] = off
             off += t_max * self.fan_out[l]
-            self.a_off[l] = off
-            off += t_max * self.width[l]
+            if l < self.n_layers - 1 and self.act[l] in _IN_PLACE:
+                self.a_off[l] = self.k_off[l]
+            else:
+                self.a_off[l] = off
+                off += t_max * self.width[l]
             self.dk_off[l] = off
             off += t_max * self.fan_out[l]
-            max_w = max(max_w, self.width[l])
+            if l < self.n_layers - 1 and self.act[l] != ACT_SWIGLU:
+                self.dk_holds_da[l] = 1
+            else:
+                max_w = max(max_w, self.width[l])
         self.da_off = off
         off += t_max * max_w
         self.dx_off = off
@@ -560,22 +712,21 @@ cdef class Engine:
 cdef inline void _add_bias(Py_ssize_t n_rows, Py_ssize_t n_cols, const floating* b,
                            floating* K) noexcept nogil:
     """K[i, :] += b   for every row i"""
-    cdef Py_ssize_t i, j
-    for i in range(n_rows):
-        for j in range(n_cols):
-            K[i * n_cols + j] += b[j]
+    if floating is float:
+        cymlp_bias_f(n_rows, n_cols, b, K)
+    else:
+        cymlp_bias_d(n_rows, n_cols, b, K)
 
 
 cdef inline void _col_sums(Py_ssize_t n_rows, Py_ssize_t n_cols, floating scale,
                            const floating* D, floating* out, bint accumulate) noexcept nogil:
     """out = scale * column sums of D   (or out += ... when accumulate)"""
-    cdef Py_ssize_t i, j
     if not accumulate:
-        for j in range(n_cols):
-            out[j] = 0
-    for i in range(n_rows):
-        for j in range(n_cols):
-            out[j] += scale * D[i * n_cols + j]
+        memset(out, 0, n_cols * sizeof(floating))
+    if floating is float:
+        cymlp_col_sums_f(n_rows, n_cols, scale, D, out)
+    else:
+        cymlp_col_sums_d(n_rows, n_cols, scale, D, out)
 
 
 cdef inline Py_ssize_t _block_rows(Py_ssize_t n_cols) noexcept nogil:
@@ -587,8 +738,15 @@ cdef inline Py_ssize_t _block_rows(Py_ssize_t n_cols) noexcept nogil:
 cdef void _bias_act_forward(int act, Py_ssize_t t, Py_ssize_t fo, Py_ssize_t width,
                             const floating* b, floating* K, floating* A,
                             floating slope, floating beta) noexcept nogil:
-    """K[i, :] += b (if b), then A = g(K): one block of rows at a time."""
+    """K[i, :] += b (if b), then A = g(K): row by row for ReLU and Leaky ReLU, one
+    block of rows at a time for the others."""
     cdef Py_ssize_t i0, n, step = _block_rows(fo)
+    if act == ACT_RELU or act == ACT_LEAKY_RELU:
+        if floating is float:
+            cymlp_relu_f(t, fo, b, K, A, slope, act == ACT_LEAKY_RELU)
+        else:
+            cymlp_relu_d(t, fo, b, K, A, slope, act == ACT_LEAKY_RELU)
+        return
     if b == NULL:
         act_forward(act, t, width, K, A, slope, beta)
         return
@@ -604,13 +762,20 @@ cdef void _act_backward_sums(int act, Py_ssize_t t, Py_ssize_t fo, Py_ssize_t wi
                              const floating* K, const floating* A, const floating* dA,
                              floating* dK, floating* sums, floating slope,
                              floating beta) noexcept nogil:
-    """dK = dA * g'(K), and (if sums) sums = the column sums of dK: one block of rows
-    at a time."""
+    """dK = dA * g'(K), and (if sums) sums = the column sums of dK: row by row for
+    ReLU and Leaky ReLU, one block of rows at a time for the others. dA may be dK."""
     cdef Py_ssize_t i0, n, step = _block_rows(fo)
+    if sums != NULL:
+        memset(sums, 0, fo * sizeof(floating))
+    if act == ACT_RELU or act == ACT_LEAKY_RELU:
+        if floating is float:
+            cymlp_relu_back_f(t, fo, A, dA, dK, sums, slope, act == ACT_LEAKY_RELU)
+        else:
+            cymlp_relu_back_d(t, fo, A, dA, dK, sums, slope, act == ACT_LEAKY_RELU)
+        return
     if sums == NULL:
         act_backward(act, t, width, K, A, dA, dK, slope, beta)
         return
-    memset(sums, 0, fo * sizeof(floating))
     i0 = 0
     while i0 < t:
         n = min(step, t - i0)
@@ -633,38 +798,10 @@ cdef double _softmax_xent(Py_ssize_t t, Py_ssize_t m, const floating* Z,
     are accumulated in double. Row i counts with its sample weight w = sw[rows[i]]
     (1 without weights) in the loss, in dZ and in ``correct``.
     """
-    cdef Py_ssize_t i, c, best
-    cdef double s, lse, total = 0.0, zsum, off = eps / m, wi = 1.0
-    cdef floating mx, inv_s, foff = <floating> (eps / m), fw = 1
-    cdef const floating* z
-    cdef floating* dz
-    cdef int yi
-    for i in range(t):
-        z = Z + i * m
-        dz = dZ + i * m
-        yi = y[rows[i]]
-        if sw != NULL:
-            fw = sw[rows[i]]
-            wi = fw
-        mx = _row_max(z, m)
-        best = 0                # the first largest entry (none if z holds a NaN)
-        while best < m and z[best] != mx:
-            best += 1
-        # one exp per entry: dz holds exp(z - max) until it is normalised
-        s = _row_exp_sum(z, mx, dz, m)
-        zsum = _row_sum(z, m) if eps > 0 else 0.0
-        lse = mx + log(s)
-        total += wi * (lse - (1.0 - eps) * z[yi] - off * zsum)
-        inv_s = <floating> (1.0 / s)
-        for c in range(m):
-            dz[c] = dz[c] * inv_s - foff
-        dz[yi] -= <floating> (1.0 - eps)
-        if sw != NULL:
-            for c in range(m):
-                dz[c] *= fw
-        if best == yi:
-            correct[0] += wi
-    return total
+    if floating is float:
+        return cymlp_xent_f(t, m, Z, y, rows, eps, sw, dZ, correct)
+    else:
+        return cymlp_xent_d(t, m, Z, y, rows, eps, sw, dZ, correct)
 
 
 cdef double _sigmoid_bce(Py_ssize_t t, Py_ssize_t m, const floating* Z,
@@ -893,12 +1030,12 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
     cdef floating* A_in
     cdef floating* K
     cdef floating* dK
-    cdef floating* dA = work + self.da_off
+    cdef floating* dA = NULL
     cdef floating* dX = work + self.dx_off
     cdef floating* EG = work + self.eg_off
     cdef double total = t
     cdef floating inv_t
-    cdef floating slope = <floating> self.leaky_slope, beta = <floating> self.swish_beta
+    cdef floating slope = <floating> self._leaky_slope, beta = <floating> self.swish_beta
     cdef double batch_loss, sq, lr_t = lr
     cdef bint fused = update and self.solver == SOLVER_SGD and self.momentum <= 0
     cdef bint sparse = a.sparse
@@ -967,6 +1104,7 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
         A_in = work + self.a_off[l - 1] if l > 0 else A0
         # dA[l] = dK[l] W[l]^T, with the weights before this batch's update
         if l > 0:
+            dA = work + (self.dk_off[l - 1] if self.dk_holds_da[l - 1] else self.da_off)
             gemm(False, True, <int> t, <int> fi, <int> fo, <floating> 1, dK, <int> fo,
                  P + self.w_off[l], <int> fo, <floating> 0, dA, <int> fi)
         elif self.encoder != ENC_DENSE and self.train_embeddings:
@@ -1168,7 +1306,7 @@ cdef _forward_chunk(Engine self, object inputs, Py_ssize_t s, Py_ssize_t e,
     cdef floating* Wp = &work[0]
     cdef floating* Pp = &P[0]
     cdef floating* Ep = _ptr2(E)
-    cdef floating slope = <floating> self.leaky_slope, beta = <floating> self.swish_beta
+    cdef floating slope = <floating> self._leaky_slope, beta = <floating> self.swish_beta
     _unpack(self, inputs, &a, <floating> 0)
     with nogil:
         if not a.sparse:

@@ -21,6 +21,7 @@ from cymlp._blas import gemm_memview
 
 from cymlp import MLPClassifier
 from cymlp import _activations as kernels
+from cymlp import _mlp
 from cymlp import _reference as ref
 from cymlp.activations import CODES, TRAINABLE
 
@@ -398,3 +399,69 @@ def test_softmax_loss_gradient_and_hits_match_numpy(dtype, m, eps):
     _, hits = engine.train(dense_inputs(X), y, np.arange(t, dtype=np.intp), t, 0.0)
     zk = (X @ W.astype(dtype) + b.astype(dtype)).astype(dtype)
     assert hits == np.sum(np.argmax(zk, axis=1) == y)
+
+
+def _engine_inputs(dtype, width):
+    """Pre-activations with zeros of both signs, NaN, infinities and huge values."""
+    K = _inputs(dtype, width, extreme=True).astype(np.float64)
+    K[4, :4] = [0.0, -0.0, np.inf, -np.inf]
+    K[5, :3] = [np.nan, 1e30, -1e30]
+    return K.astype(dtype)
+
+
+#: every activation with its workspaces apart, and those the engine runs in place
+LAYOUTS = [(name, False) for name in sorted(CODES)] + [
+    (name, True) for name in sorted(CODES) if CODES[name] in _mlp._IN_PLACE]
+
+
+@pytest.mark.parametrize("bias", [False, True], ids=["no_bias", "bias"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, in_place", LAYOUTS)
+def test_engine_layer_passes_match_the_activation_kernels(name, in_place, dtype, bias):
+    """The engine's fused passes (bias and activation; activation backward and the
+    bias gradient's column sums; ReLU and Leaky ReLU in their own C kernels) give
+    bitwise what the activation kernels give, NaN and infinities included, also when
+    the workspaces overlap as the training engine lays them out (A over K, dK over
+    dA, for the activations whose derivative is read from their output)."""
+    code = CODES[name]
+    width = 12 if name == "swiglu" else 6
+    K0 = _engine_inputs(dtype, width)
+    fo = K0.shape[1]
+    b = np.linspace(-1.5, 1.5, fo).astype(dtype) if bias else None
+    slope, beta = 0.13, 1.4
+    with np.errstate(all="ignore"):
+        Kb = K0 + b if bias else K0.copy()
+        A_want, dA, dK_want = _both_ways(name, dtype, Kb, slope, beta)
+    sums_want = np.zeros(fo, dtype=dtype)
+    for row in dK_want:  # in row order, as the engine adds them
+        sums_want += row
+    K = K0.copy()
+    dA_in = dA.copy()
+    sums = np.full(fo, 7.0, dtype=dtype)  # overwritten, not added to
+    with np.errstate(all="ignore"):
+        if in_place:
+            _mlp._layer_pass(code, K, K, b, dA_in, dA_in, sums, slope, beta)
+            A, dK = K, dA_in
+        else:
+            A = np.full_like(A_want, 5.0)
+            dK = np.full_like(dK_want, 5.0)
+            _mlp._layer_pass(code, K, A, b, dA_in, dK, sums, slope, beta)
+            np.testing.assert_array_equal(K, Kb)
+    np.testing.assert_array_equal(A, A_want)
+    if name == "step":
+        return
+    np.testing.assert_array_equal(dK, dK_want)
+    np.testing.assert_array_equal(sums, sums_want)
+
+
+def test_engine_refuses_a_negative_leaky_slope():
+    """With a slope below zero the sign of Leaky ReLU's output is no longer that of its
+    input, which the engine's in-place workspaces rely on: refused, clearly."""
+    from _shared import make_engine
+
+    engine = make_engine(3, [4, 2], "leaky_relu", (True, True), "float32")
+    engine.leaky_slope = 0.5
+    assert engine.leaky_slope == 0.5
+    with pytest.raises(ValueError, match="leaky_slope must be >= 0"):
+        engine.leaky_slope = -0.1
+    assert engine.leaky_slope == 0.5
