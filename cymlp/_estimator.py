@@ -360,6 +360,10 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
             diag = (inputs.take(rows), targets[rows])
         model.engine.ensure_allocated(inputs, max(batch_size, len(diag[0]) if diag else 0))
         n_epochs = (1 if incremental else s["max_iter"]) if train else 0
+        if n_epochs != 1:
+            # scanned once here; a single epoch (partial_fit) lets the engine check
+            # each batch's rows while it reads them instead of reading X twice
+            inputs.check_finite()
         return _Run(model, s, inputs, targets, weights, val, batch_size, n_epochs,
                     incremental, diag)
 
@@ -611,7 +615,8 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
         """Train one epoch; append its record to the history and return it."""
         model, s, rec = run.model, run.settings, run.model.record
         n = len(run.inputs)
-        order = (model.rng.permutation(n) if s["shuffle"] else np.arange(n)).astype(np.intp)
+        order = (model.rng.permutation(n).astype(np.intp, copy=False) if s["shuffle"]
+                 else np.arange(n, dtype=np.intp))
         lr = self._epoch_lr(s, rec)
         inputs = self._epoch_inputs(run.inputs, s, model.rng)
         tic = time.perf_counter()

@@ -15,6 +15,8 @@ The estimators' encoders make these objects; nothing else unpacks their arrays.
 """
 import numpy as np
 
+from cymlp._validation import raise_if_non_finite
+
 __all__ = ["DenseInputs", "SparseInputs", "TokenInputs"]
 
 
@@ -27,27 +29,51 @@ def _frozen(array, dtype, ndim, name):
     return out
 
 
-class DenseInputs:
-    """``n`` rows of ``n_features`` numeric features, float32 or float64 (checked to be
-    finite by the estimators' ``check_array``)."""
+class _Inputs:
+    """What every input type answers. ``finite``: whether every value is known to be
+    finite (checked when the object was made, unless it says otherwise)."""
+
+    finite = True
+
+    def check_finite(self):
+        """Raise the ValueError naming a NaN or infinity among the values; the values
+        of this type were checked when it was made."""
+
+
+class DenseInputs(_Inputs):
+    """``n`` rows of ``n_features`` numeric features, float32 or float64.
+
+    ``finite``: whether X is known to be free of NaN and infinity (the estimators'
+    ``check_rows`` scanned it). If not, :meth:`check_finite` scans it before X is
+    read by anything but training, and the engine checks each batch's rows as it
+    reads them (a NaN could not make it read out of bounds, but would be trained on).
+    """
 
     kind = "dense"
 
-    def __init__(self, X, *, _trusted=False):
+    def __init__(self, X, *, finite=True, _trusted=False):
         if _trusted:  # an already frozen array (a row subset of validated inputs)
             self.X = X
         else:
             X = np.asarray(X)
             if X.dtype not in (np.float32, np.float64):
                 raise TypeError(f"DenseInputs: X must be float32 or float64, got {X.dtype}")
-            # (finiteness is the estimators' check, check_array: a NaN here would give
-            # NaN results, not an access out of bounds, so it is not checked twice)
             self.X = _frozen(X, X.dtype, 2, "X")
+        self.finite = bool(finite)
         self.n, self.n_features = self.X.shape
         self.dtype = self.X.dtype
 
+    def check_finite(self):
+        """Raise the ValueError of ``check_array`` (naming the first bad value) if X
+        holds a NaN or an infinity; scan X only once."""
+        if not self.finite:
+            raise_if_non_finite(self.X)
+            self.finite = True
+
     def take(self, rows):
-        """The inputs of ``rows`` (an index array), in that order."""
+        """The inputs of ``rows`` (an index array), in that order (X is checked first,
+        so that a bad value is named by its row in X)."""
+        self.check_finite()
         X = self.X[np.asarray(rows, dtype=np.intp)]
         X.flags.writeable = False
         return DenseInputs(X, _trusted=True)
@@ -60,7 +86,7 @@ class DenseInputs:
         return self.n
 
 
-class SparseInputs:
+class SparseInputs(_Inputs):
     """``n`` rows of ``n_features`` numeric features in CSR form, float32 or float64.
 
     Parameters
@@ -116,7 +142,7 @@ class SparseInputs:
         return self.n
 
 
-class TokenInputs:
+class TokenInputs(_Inputs):
     """Token ids of ``n`` examples: a window of ids each, or a bag of ids each.
 
     Parameters

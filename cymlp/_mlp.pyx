@@ -164,6 +164,8 @@ cdef extern from *:
        cymlp_relu_back_S: dK = dA where H > 0, else 0 (slope * dA if leaky), H being K
          or A (same signs for a slope >= 0), dK may be dA; with sums also
          sums[j] += dK[i, j].
+       cymlp_finite_S: whether x[0..n) holds no NaN and no infinity (x - x is 0 for
+         every finite x and NaN otherwise).
        cymlp_col_sums_S: out[j] += scale * D[i, j].
        The rows are summed in order, so the sums are those of a plain loop. */
     #define CYMLP_DENSE_KERNELS(T, S)                                               \\
@@ -216,6 +218,13 @@ cdef extern from *:
             }                                                                       \\
         }                                                                           \\
     }                                                                               \\
+    CYMLP_CLONES static int cymlp_finite_##S(const T* x, ptrdiff_t n) {             \\
+        int bad = 0;                                                                \\
+        ptrdiff_t i;                                                                \\
+        _Pragma("omp simd reduction(|:bad)")                                        \\
+        for (i = 0; i < n; i++) bad |= !(x[i] - x[i] == 0);                         \\
+        return !bad;                                                                \\
+    }                                                                               \\
     CYMLP_CLONES static void cymlp_col_sums_##S(ptrdiff_t n, ptrdiff_t m, T scale,  \\
                                                 const T* D, T* out) {               \\
         ptrdiff_t i, j;                                                             \\
@@ -239,6 +248,8 @@ cdef extern from *:
     void cymlp_relu_back_d(Py_ssize_t n, Py_ssize_t m, const double* H,
                            const double* dA, double* dK, double* sums, double slope,
                            int leaky) nogil
+    int cymlp_finite_f(const float* x, Py_ssize_t n) nogil
+    int cymlp_finite_d(const double* x, Py_ssize_t n) nogil
     void cymlp_col_sums_f(Py_ssize_t n, Py_ssize_t m, float scale, const float* D,
                           float* out) nogil
     void cymlp_col_sums_d(Py_ssize_t n, Py_ssize_t m, double scale, const double* D,
@@ -621,6 +632,7 @@ cdef class Engine:
         loss is the (weighted) batch mean.
         """
         n = self._check(inputs)
+        inputs.check_finite()  # (training checks each batch instead)
         if n < 1:
             raise ValueError("Engine.gradient: no examples")
         try:
@@ -659,6 +671,7 @@ cdef class Engine:
         activations ``A[l+1]`` as lists.
         """
         n = self._check(inputs)
+        inputs.check_finite()  # (training checks each batch instead)
         out = np.empty((n, self.n_classes), dtype=self.dtype)
         hidden_k = [np.empty((n, self.fan_out[l]), dtype=self.dtype)
                     for l in range(self.n_layers - 1)] if keep_hidden else None
@@ -709,6 +722,14 @@ cdef class Engine:
 
 
 # ---------------------------------------------------------------------- kernels
+cdef inline bint _finite(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Whether x[0..n) holds no NaN and no infinity"""
+    if floating is float:
+        return cymlp_finite_f(x, n)
+    else:
+        return cymlp_finite_d(x, n)
+
+
 cdef inline void _add_bias(Py_ssize_t n_rows, Py_ssize_t n_cols, const floating* b,
                            floating* K) noexcept nogil:
     """K[i, :] += b   for every row i"""
@@ -1019,8 +1040,9 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
     GEMM: W := (1 - lr alpha / T) W - (lr / T) A^T dK, so the gradient is never stored.
     Every other case writes G (flat) and then runs the optimiser over it. Sparse input
     (CSR) multiplies the first layer from its nonzeros. Returns -1 (leaving the
-    parameters untouched) if the batch loss is not finite; a batch of total weight 0
-    changes nothing.
+    parameters untouched) if the batch loss is not finite, -2 (before anything is
+    computed) if the batch's dense rows are to be checked and hold a NaN or an
+    infinity; a batch of total weight 0 changes nothing.
     """
     cdef int L = self.n_layers, l, m = self.n_classes
     cdef Py_ssize_t nf = self.n_features, fi, fo, wd, j, e = self.embed_dim, i
@@ -1058,6 +1080,8 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
         A0 = <floating*> X + rows[0] * a.ldx
     elif not sparse:
         _gather(self, X, a.ldx, a.ids, a.indptr, a.indices, tokw, E, rows, t, A0)
+    if a.check_rows and not _finite(A0, t * nf):
+        return -2
     A_in = A0
     for l in range(L):
         fi = self.fan_in[l]
@@ -1234,6 +1258,9 @@ cdef _train_range(Engine self, object inputs, object targets, object sample_weig
             if status < 0:
                 break
             s += t
+    if status == -2:
+        inputs.check_finite()  # raises, naming the first bad value of X
+        raise ValueError(f"Engine.train: X holds NaN or infinity (batch at {s})")
     if status < 0:
         raise DivergenceError(
             f"the loss became non-finite on the batch starting at position {s}")
@@ -1251,6 +1278,7 @@ cdef struct _Arrays:
     const int* indices
     const void* tokw
     bint sparse
+    bint check_rows   # dense rows not known to be finite: check each batch's
 
 
 cdef void _unpack(Engine self, object inputs, _Arrays* a, floating dtype_tag) except *:
@@ -1267,6 +1295,7 @@ cdef void _unpack(Engine self, object inputs, _Arrays* a, floating dtype_tag) ex
     a.indices = NULL
     a.tokw = NULL
     a.sparse = False
+    a.check_rows = False
     if isinstance(inputs, SparseInputs):
         indptr = inputs.indptr
         indices = inputs.indices
@@ -1279,6 +1308,7 @@ cdef void _unpack(Engine self, object inputs, _Arrays* a, floating dtype_tag) ex
         Xv = inputs.X
         a.X = &Xv[0, 0] if Xv.shape[0] > 0 else NULL
         a.ldx = Xv.shape[1]
+        a.check_rows = not inputs.finite
     elif self.encoder == ENC_WINDOW:
         ids = inputs.ids
         a.ids = &ids[0, 0] if ids.shape[0] > 0 else NULL

@@ -75,6 +75,22 @@ def check_array(X, dtype, *, estimator="estimator", n_features=None,
     data (converted). Rejects sparse, complex, non-numeric, empty, non-2-D and
     non-finite input, and a feature count other than ``n_features``.
     """
+    out, _ = check_rows(X, dtype, estimator=estimator, n_features=n_features,
+                        feature_names=feature_names, name=name, scan=True)
+    return out
+
+
+def check_rows(X, dtype, *, estimator="estimator", n_features=None, feature_names=None,
+               name="X", scan=False):
+    """:func:`check_array`, leaving the scan for NaN and infinity to the caller where
+    that is safe: ``(out, scanned)``.
+
+    Without ``scan`` the values are scanned only if they were converted (a value
+    that overflows the conversion must be named as such, which needs the original);
+    otherwise ``scanned`` is False and :func:`raise_if_non_finite` is the caller's,
+    before anything reads the values (the engine checks each batch's rows as it reads
+    them, which spares a pass over the whole array).
+    """
     if X is None:
         raise ValueError(f"{estimator} requires {name}, got None")
     if _is_sparse(X):
@@ -117,21 +133,31 @@ def check_array(X, dtype, *, estimator="estimator", n_features=None,
             "features as input")
     with np.errstate(over="ignore"):
         out = np.ascontiguousarray(arr, dtype=dtype)
-    if not _all_finite(out):
-        bad = np.argwhere(~np.isfinite(out))[0]
-        what = "NaN" if np.isnan(out[tuple(bad)]) else "infinity"
-        if np.isfinite(arr[tuple(bad)]) if arr.dtype.kind == "f" else False:
-            # float64 is advice only where it helps: not for a longdouble beyond it
-            fits = abs(arr[tuple(bad)]) <= np.finfo(np.float64).max
-            advice = (" or use dtype='float64'" if fits and np.dtype(dtype) != np.float64
-                      else "")
-            raise ValueError(
-                f"{name} holds values too large for {np.dtype(dtype).name} "
-                f"(e.g. row {bad[0]}, column {bad[1]}); rescale the data{advice}")
+    if not scan and arr.dtype == out.dtype:
+        return out, False
+    raise_if_non_finite(out, name, original=arr)
+    return out, True
+
+
+def raise_if_non_finite(out, name="X", original=None):
+    """Raise the ValueError naming the first NaN or infinity of the 2-D float array
+    ``out`` (converted from ``original``, if given: a finite value that overflowed
+    the conversion is named as such); nothing if every value is finite."""
+    if _all_finite(out):
+        return
+    arr = out if original is None else original
+    bad = np.argwhere(~np.isfinite(out))[0]
+    what = "NaN" if np.isnan(out[tuple(bad)]) else "infinity"
+    if np.isfinite(arr[tuple(bad)]) if arr.dtype.kind == "f" else False:
+        # float64 is advice only where it helps: not for a longdouble beyond it
+        fits = abs(arr[tuple(bad)]) <= np.finfo(np.float64).max
+        advice = " or use dtype='float64'" if fits and out.dtype != np.float64 else ""
         raise ValueError(
-            f"Input {name} contains NaN or infinity ({what} at row {bad[0]}, column "
-            f"{bad[1]}); remove or impute non-finite values first")
-    return out
+            f"{name} holds values too large for {out.dtype.name} "
+            f"(e.g. row {bad[0]}, column {bad[1]}); rescale the data{advice}")
+    raise ValueError(
+        f"Input {name} contains NaN or infinity ({what} at row {bad[0]}, column "
+        f"{bad[1]}); remove or impute non-finite values first")
 
 
 def _objects_to_float(arr, name, estimator):

@@ -15,7 +15,7 @@ from cymlp import io as _io
 from cymlp._estimator import _BaseNetwork, _store_arguments
 from cymlp._inputs import DenseInputs, SparseInputs
 from cymlp._tuned import TunedMixin, check_budget, fit_autotuned
-from cymlp._validation import check_array, check_sparse_array, feature_names_of, is_sparse
+from cymlp._validation import check_rows, check_sparse_array, feature_names_of, is_sparse
 from cymlp.io import ModelFileError
 
 __all__ = ["DenseEncoder", "MLPClassifier"]
@@ -41,17 +41,18 @@ class DenseEncoder:
             X = check_sparse_array(X, dtype, estimator=self.estimator)
             return DenseEncoder(X.shape[1]), SparseInputs(X, dtype)
         names = feature_names_of(X)
-        X = check_array(X, dtype, estimator=self.estimator)
-        return DenseEncoder(X.shape[1], names), DenseInputs(X)
+        X, finite = check_rows(X, dtype, estimator=self.estimator)
+        return DenseEncoder(X.shape[1], names), DenseInputs(X, finite=finite)
 
     def transform(self, X, dtype, n_jobs=1):
         if is_sparse(X):
             X = check_sparse_array(X, dtype, estimator=self.estimator,
                                    n_features=self.n_features_in)
             return SparseInputs(X, dtype)
-        X = check_array(X, dtype, estimator=self.estimator, n_features=self.n_features_in,
-                        feature_names=self.feature_names_in)
-        return DenseInputs(X)
+        X, finite = check_rows(X, dtype, estimator=self.estimator,
+                               n_features=self.n_features_in,
+                               feature_names=self.feature_names_in)
+        return DenseInputs(X, finite=finite)
 
     def fit_labels(self, targets, inputs, val, dtype):
         """Numeric columns learn nothing from the labels: ``(inputs, val)`` unchanged."""

@@ -47,6 +47,50 @@ def test_non_finite_X_at_fit(blobs, bad):
         _quick().fit(X, y)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shuffle", [False, True])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_X_at_partial_fit_is_named_and_changes_nothing(blobs, bad, shuffle,
+                                                                  dtype):
+    """partial_fit leaves the scan of X to the engine's batches (X already in the
+    model's dtype): the error still names the first bad cell, wherever it falls
+    in the epoch, and the model keeps its parameters from before the call."""
+    X, y = blobs
+    X = X.astype(dtype)  # no conversion: the engine checks the rows
+    model = _quick(batch_size=8, shuffle=shuffle, dtype=dtype).partial_fit(X, y)
+    before = [w.copy() for w in model.coefs_] + [b.copy() for b in model.intercepts_]
+    n_iter = model.n_iter_
+    last = len(X) - 2  # late in an unshuffled epoch: earlier batches are trained first
+    for row in (0, last):
+        Xb = X.copy()
+        Xb[row, 1] = bad
+        what = "NaN" if np.isnan(bad) else "infinity"
+        with pytest.raises(ValueError, match=rf"Input X contains NaN or infinity "
+                                             rf"\({what} at row {row}, column 1\)"):
+            model.partial_fit(Xb, y)
+        after = [w for w in model.coefs_] + [b for b in model.intercepts_]
+        for a, b in zip(before, after):
+            np.testing.assert_array_equal(a, b)
+        assert model.n_iter_ == n_iter
+    # a first call fails the same way and leaves nothing fitted
+    Xb = X.copy()
+    Xb[last, 0] = bad
+    fresh = _quick(batch_size=8, shuffle=shuffle, dtype=dtype)
+    with pytest.raises(ValueError, match=rf"row {last}, column 0"):
+        fresh.partial_fit(Xb, y, classes=np.unique(y))
+    assert not hasattr(fresh, "coefs_")
+
+
+def test_partial_fit_names_values_too_large_for_float32(blobs):
+    """A float64 X converted to float32 is scanned at the conversion, where a value
+    that overflows is named as too large (not as an infinity)."""
+    X, y = blobs
+    X = X.astype(np.float64)
+    X[4, 0] = 1e300
+    with pytest.raises(ValueError, match=r"too large for float32 \(e\.g\. row 4, column 0\)"):
+        _quick(dtype="float32").partial_fit(X, y)
+
+
 def test_non_finite_X_at_predict(fitted):
     model, X, _ = fitted
     X = X.copy()

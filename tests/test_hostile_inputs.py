@@ -148,6 +148,9 @@ CASES = [
      ValueError, r"Input X contains NaN or infinity \(NaN at row 2, column 1\)"),
     ("inf", lambda p: _mlp().fit(_with_nan(-np.inf), _y()),
      ValueError, r"\(infinity at row 2, column 1\)"),
+    ("partial_fit_nan", lambda p: _mlp(shuffle=False, batch_size=4).partial_fit(
+        _with_nan(np.nan, row=17).astype(np.float32), _y()),
+     ValueError, r"Input X contains NaN or infinity \(NaN at row 17, column 1\)"),
     ("none_in_object_array", lambda p: _mlp().fit(np.array([[None, 1], [2, 3]], dtype=object),
                                                   [0, 1]),
      ValueError, r"NaN at row 0, column 0"),
@@ -621,6 +624,14 @@ ENGINE_MISUSE = {
     "labels_shorter_than_rows": (
         "mlp._engine.train(DenseInputs(X), np.zeros(2, np.intc), order, 1, 0.1)",
         "2 labels for 20 examples"),
+    # rows not yet checked for NaN: training checks each batch, inference all of X
+    "unchecked_rows_with_nan_train": (
+        ("mlp._engine.train(DenseInputs(np.where(X > 1, np.nan, X), finite=False), "
+         "np.zeros(20, np.intc), order, 4, 0.1)"),
+        r"Input X contains NaN or infinity \(NaN at row \d+"),
+    "unchecked_rows_with_nan_forward": (
+        "mlp._engine.forward(DenseInputs(np.where(X > 1, np.inf, X), finite=False))",
+        r"Input X contains NaN or infinity \(infinity at row \d+"),
     # a bag (CSR) without its ids
     "bag_without_ids": (
         "text._engine.forward(TokenInputs(None, indptr=np.array([0, 2], np.intp)))",
