@@ -629,7 +629,7 @@ class _BaseNetwork(ClassifierMixin, BaseEstimator):
                 f"infinite (learning rate {lr:g}, solver {s['solver']!r}); lower "
                 "learning_rate_init or use a smaller batch, or rescale the input. "
                 "The estimator keeps its state from before this fit.") from None
-        bad = model.non_finite()
+        bad = model.non_finite(after_epoch=True)
         if bad is not None:
             # the loss can stay finite while parameters are NaN (a ReLU maps NaN to 0)
             raise FloatingPointError(

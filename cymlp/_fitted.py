@@ -25,6 +25,8 @@ from cymlp.io import ModelFileError as StateError  # saved state that cannot be 
 __all__ = ["FittedModel", "TrainingRecord"]
 
 _OPTIMISER_ARRAYS = ("state1", "state2", "E_state1", "E_state2")
+#: the engine's flags (Engine.bad_rows) for the rows of the embedding state it wrote
+_ROW_FLAGS = {"E_state1": 2, "E_state2": 4}
 _ENGINE_SETTINGS = ("momentum", "leaky_slope", "swish_beta", "alpha", "label_smoothing",
                     "beta_1", "beta_2", "epsilon", "nesterov", "train_embeddings")
 
@@ -289,11 +291,13 @@ class FittedModel:
             self.expose()
 
     # ------------------------------------------------------------- training support
-    def non_finite(self):
+    def non_finite(self, after_epoch=False):
         """The name of the first parameter array that holds NaN or infinity, e.g.
         ``'coefs_[0]'``, or of an optimiser state array that holds NaN; None when there
         is none. (An infinite second moment is a valid state: Adam's and Adagrad's step
-        for that parameter is then 0.)"""
+        for that parameter is then 0.) ``after_epoch``: right after an epoch, whose
+        engine checked every row of the embedding table (and of its state) it wrote,
+        so that those tables, which can be far larger than the rest, are not scanned."""
         e = self.engine
         params = e.params
         for l, layer in enumerate(self.network.layers):
@@ -301,10 +305,15 @@ class FittedModel:
                 return f"coefs_[{l}]"
             if layer.has_bias and not all_finite(params[layer.b_slice]):
                 return f"intercepts_[{l}]"
-        if self.network.embedding is not None and not all_finite(e.E):
+        if self.network.embedding is not None and (
+                e.bad_rows & 1 if after_epoch else not all_finite(e.E)):
             return "embeddings_"
         for name in _OPTIMISER_ARRAYS:
-            if not all_finite(getattr(e, name), allow_inf=True):
+            if after_epoch and name in _ROW_FLAGS:
+                bad = e.bad_rows & _ROW_FLAGS[name]
+            else:
+                bad = not all_finite(getattr(e, name), allow_inf=True)
+            if bad:
                 return f"the optimiser state ({name})"
         return None
 

@@ -39,6 +39,10 @@ cdef enum:
     SOLVER_ADAM = 2
 
 cdef enum:
+    # how many tokens ahead of the one being added the bag encoder asks for E's rows
+    PREFETCH_AHEAD = 6
+
+cdef enum:
     ENC_DENSE = 0
     ENC_WINDOW = 1
     ENC_BAG = 2
@@ -165,7 +169,7 @@ cdef extern from *:
          or A (same signs for a slope >= 0), dK may be dA; with sums also
          sums[j] += dK[i, j].
        cymlp_finite_S: whether x[0..n) holds no NaN and no infinity (x - x is 0 for
-         every finite x and NaN otherwise).
+         every finite x and NaN otherwise); cymlp_no_nan_S: whether it holds no NaN.
        cymlp_col_sums_S: out[j] += scale * D[i, j].
        The rows are summed in order, so the sums are those of a plain loop. */
     #define CYMLP_DENSE_KERNELS(T, S)                                               \\
@@ -225,6 +229,13 @@ cdef extern from *:
         for (i = 0; i < n; i++) bad |= !(x[i] - x[i] == 0);                         \\
         return !bad;                                                                \\
     }                                                                               \\
+    CYMLP_CLONES static int cymlp_no_nan_##S(const T* x, ptrdiff_t n) {             \\
+        int bad = 0;                                                                \\
+        ptrdiff_t i;                                                                \\
+        _Pragma("omp simd reduction(|:bad)")                                        \\
+        for (i = 0; i < n; i++) bad |= x[i] != x[i];                                \\
+        return !bad;                                                                \\
+    }                                                                               \\
     CYMLP_CLONES static void cymlp_col_sums_##S(ptrdiff_t n, ptrdiff_t m, T scale,  \\
                                                 const T* D, T* out) {               \\
         ptrdiff_t i, j;                                                             \\
@@ -236,7 +247,31 @@ cdef extern from *:
     }
     CYMLP_DENSE_KERNELS(float, f)
     CYMLP_DENSE_KERNELS(double, d)
+
+    /* Ask for the cache lines of bytes [p, p + n) ahead of their use (a row of E or
+       of its optimiser state, at a random place in a table larger than the caches):
+       for reading (cymlp_prefetch) or writing (cymlp_prefetch_w). A hint only. */
+    static inline void cymlp_prefetch(const void* p, ptrdiff_t n) {
+    #if defined(__GNUC__)
+        const char* c = (const char*) p;
+        ptrdiff_t o;
+        for (o = 0; o < n; o += 64) __builtin_prefetch(c + o, 0, 3);
+    #else
+        (void) p; (void) n;
+    #endif
+    }
+    static inline void cymlp_prefetch_w(const void* p, ptrdiff_t n) {
+    #if defined(__GNUC__)
+        const char* c = (const char*) p;
+        ptrdiff_t o;
+        for (o = 0; o < n; o += 64) __builtin_prefetch(c + o, 1, 3);
+    #else
+        (void) p; (void) n;
+    #endif
+    }
     """
+    void cymlp_prefetch(const void* p, Py_ssize_t n) nogil
+    void cymlp_prefetch_w(const void* p, Py_ssize_t n) nogil
     void cymlp_bias_f(Py_ssize_t n, Py_ssize_t m, const float* b, float* K) nogil
     void cymlp_bias_d(Py_ssize_t n, Py_ssize_t m, const double* b, double* K) nogil
     void cymlp_relu_f(Py_ssize_t n, Py_ssize_t m, const float* b, float* K, float* A,
@@ -250,6 +285,8 @@ cdef extern from *:
                            int leaky) nogil
     int cymlp_finite_f(const float* x, Py_ssize_t n) nogil
     int cymlp_finite_d(const double* x, Py_ssize_t n) nogil
+    int cymlp_no_nan_f(const float* x, Py_ssize_t n) nogil
+    int cymlp_no_nan_d(const double* x, Py_ssize_t n) nogil
     void cymlp_col_sums_f(Py_ssize_t n, Py_ssize_t m, float scale, const float* D,
                           float* out) nogil
     void cymlp_col_sums_d(Py_ssize_t n, Py_ssize_t m, double scale, const double* D,
@@ -356,6 +393,9 @@ cdef class Engine:
     cdef Py_ssize_t x_off, da_off, dx_off, eg_off, work_size
     cdef int[::1] slot_of, touched
     cdef readonly Py_ssize_t n_touched
+    # what the last train call wrote into rows of E: 1 = a NaN or an infinity in E,
+    # 2 = a NaN in E_state1, 4 = in E_state2 (the rows it did not write did not change)
+    cdef readonly int bad_rows
 
     def __init__(self, network):
         cdef Py_ssize_t l
@@ -593,6 +633,8 @@ cdef class Engine:
         measured before each batch's update. Raises :class:`DivergenceError` when a
         batch loss is not finite (the parameters are then those before that batch's
         update). Ctrl-C is honoured between chunks of :data:`CHUNK_ROWS` examples.
+        Afterwards :attr:`bad_rows` tells whether a row of E (or of its optimiser
+        state) that this call wrote holds NaN or infinity.
         """
         cdef Py_ssize_t start, stop, n_order = order.shape[0], chunk
         if batch_size < 1 or batch_size > self.t_max:
@@ -610,6 +652,7 @@ cdef class Engine:
             raise ValueError("Engine.train: no workspace for dense rows (allocate first)")
         chunk = max(1, CHUNK_ROWS // batch_size) * batch_size
         loss, correct = 0.0, 0.0
+        self.bad_rows = 0
         for start in range(0, n_order, chunk):
             stop = min(n_order, start + chunk)
             if self.dtype == np.float32:
@@ -728,6 +771,14 @@ cdef inline bint _finite(const floating* x, Py_ssize_t n) noexcept nogil:
         return cymlp_finite_f(x, n)
     else:
         return cymlp_finite_d(x, n)
+
+
+cdef inline bint _no_nan(const floating* x, Py_ssize_t n) noexcept nogil:
+    """Whether x[0..n) holds no NaN"""
+    if floating is float:
+        return cymlp_no_nan_f(x, n)
+    else:
+        return cymlp_no_nan_d(x, n)
 
 
 cdef inline void _add_bias(Py_ssize_t n_rows, Py_ssize_t n_cols, const floating* b,
@@ -910,16 +961,24 @@ cdef void _gather(Engine self, const floating* X, Py_ssize_t ldx, const int* ids
     """A[0] = the input rows of the batch: X[rows] (dense),
     [E[j1]; ...; E[jn]] (window) or sum_q w_q E[j_q] (/ r for mean) (bag)."""
     cdef Py_ssize_t i, p, q, r, e = self.embed_dim, nf = self.n_features
-    cdef Py_ssize_t q0, q1
+    cdef Py_ssize_t q0, q1, ahead_i = 0, ahead_q = 0, row_bytes = e * sizeof(floating)
     cdef floating coef
     cdef floating* orow
     cdef const floating* src
+    if self.encoder == ENC_BAG:
+        # the rows of E a few tokens ahead are asked for while this one is added
+        for p in range(PREFETCH_AHEAD):
+            _next_token(self, indptr, indices, rows, t, &ahead_i, &ahead_q, E, row_bytes)
     for i in range(t):
         r = rows[i]
         orow = out + i * nf
         if self.encoder == ENC_DENSE:
             memcpy(orow, X + r * ldx, nf * sizeof(floating))
         elif self.encoder == ENC_WINDOW:
+            if i + 1 < t:
+                for p in range(self.window):
+                    cymlp_prefetch(E + <Py_ssize_t> ids[rows[i + 1] * self.window + p] * e,
+                                   row_bytes)
             for p in range(self.window):
                 src = E + <Py_ssize_t> ids[r * self.window + p] * e
                 memcpy(orow + p * e, src, e * sizeof(floating))
@@ -928,12 +987,33 @@ cdef void _gather(Engine self, const floating* X, Py_ssize_t ldx, const int* ids
             q0 = indptr[r]
             q1 = indptr[r + 1]
             for q in range(q0, q1):
+                _next_token(self, indptr, indices, rows, t, &ahead_i, &ahead_q, E,
+                            row_bytes)
                 coef = 1
                 if tokw != NULL:
                     coef = tokw[q]
                 if self.pool_mean:
                     coef = coef / (q1 - q0)
                 _row_axpy(e, coef, E + <Py_ssize_t> indices[q] * e, orow)
+
+
+cdef inline void _next_token(Engine self, const Py_ssize_t* indptr, const int* indices,
+                             const Py_ssize_t* rows, Py_ssize_t t, Py_ssize_t* ai,
+                             Py_ssize_t* aq, const floating* E,
+                             Py_ssize_t row_bytes) noexcept nogil:
+    """Prefetch the row of E of the token at the cursor (example ai of the batch, its
+    aq-th token) and move the cursor one token on (across examples; past the batch's
+    last token it stays there)."""
+    cdef Py_ssize_t r
+    while ai[0] < t:
+        r = rows[ai[0]]
+        if indptr[r] + aq[0] < indptr[r + 1]:
+            cymlp_prefetch(E + <Py_ssize_t> indices[indptr[r] + aq[0]] * self.embed_dim,
+                           row_bytes)
+            aq[0] += 1
+            return
+        ai[0] += 1
+        aq[0] = 0
 
 
 cdef void _scatter_rows(Engine self, const int* ids, const Py_ssize_t* indptr,
@@ -1192,12 +1272,27 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
         touched = &self.touched[0]
         for k in range(self.n_touched):
             j = touched[k]
+            if update and k + 2 < self.n_touched:
+                # the rows two ahead, for the optimiser to read and write
+                i = touched[k + 2]
+                cymlp_prefetch_w(E + i * e, e * sizeof(floating))
+                if ES1 != NULL:
+                    cymlp_prefetch_w(ES1 + i * e, e * sizeof(floating))
+                if ES2 != NULL:
+                    cymlp_prefetch_w(ES2 + i * e, e * sizeof(floating))
             if update:
                 _optimise(self.solver, e, E + j * e, EG + k * e,
                           ES1 + j * e if ES1 != NULL else NULL,
                           ES2 + j * e if ES2 != NULL else NULL,
                           lr, self.momentum, self.nesterov, self.beta_1, self.beta_2,
                           self.epsilon, lr_t)
+                # checked while in cache, so that nothing scans the whole table
+                if not _finite(E + j * e, e):
+                    self.bad_rows |= 1
+                if ES1 != NULL and not _no_nan(ES1 + j * e, e):
+                    self.bad_rows |= 2
+                if ES2 != NULL and not _no_nan(ES2 + j * e, e):
+                    self.bad_rows |= 4
             slot_of[j] = -1
     return 0
 

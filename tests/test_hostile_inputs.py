@@ -526,6 +526,28 @@ def test_nan_parameters_behind_a_finite_loss_stop_the_fit(monkeypatch):
         np.testing.assert_array_equal(b, c)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adagrad", "adam"])
+def test_a_nan_embedding_row_behind_a_finite_loss_stops_the_epoch(solver):
+    """The embedding table is not scanned after each epoch (it can be far larger than
+    the rest): the engine checks each row it writes. A NaN in the optimiser state of
+    a row the data uses turns that row into NaN at the update of the epoch's one
+    batch, after the forward pass, so the loss and the weights stay finite and only
+    that check finds it: FloatingPointError naming embeddings_, and the state from
+    before the call."""
+    texts, y = ["good film", "bad film", "good plot", "bad plot"] * 4, [1, 0, 1, 0] * 4
+    model = TextClassifier((4,), max_iter=2, early_stopping=False, solver=solver,
+                           batch_size=len(texts), random_state=0)
+    _quiet(lambda: model.fit(texts, y))
+    j = model.vocabulary_.token_to_id["film"]
+    model._fitted.engine.E_state1[j, 0] = np.nan
+    before = model.embeddings_.copy()
+    with pytest.raises(FloatingPointError,
+                       match=r"epoch 3: embeddings_ became NaN or infinite although the "
+                             r"loss stayed finite"):
+        model.partial_fit(texts, y)
+    np.testing.assert_array_equal(model.embeddings_, before)
+
+
 # ---------------------------------------------------------------------- in a subprocess
 def _run_child(code, *, address_space_gb=2.0, timeout=240):
     """Run ``code`` in a fresh interpreter with a bounded address space."""
