@@ -99,6 +99,7 @@ cdef extern from *:
     /* cymlp_xent_S (T = float, suffix f, exp cymlp_expf; T = double, d, libm's exp):
        the summed cross-entropy of the softmax of t rows of m logits, and its gradient
        dZ; see _softmax_xent. The row maximum and the sums are SIMD reductions. */
+    #define CYMLP_WIDE_ROW 32  /* classes from which a row's sums are SIMD reductions */
     #define CYMLP_XENT_KERNEL(T, S, EXP)                                            \\
     CYMLP_CLONES static double cymlp_xent_##S(ptrdiff_t t, ptrdiff_t m, const T* Z, \\
                                               const int* y, const ptrdiff_t* rows,  \\
@@ -116,21 +117,34 @@ cdef extern from *:
                 wi = fw;                                                            \\
             }                                                                       \\
             mx = z[0];                                                              \\
-            _Pragma("omp simd reduction(max:mx)")                                   \\
-            for (c = 1; c < m; c++) mx = z[c] > mx ? z[c] : mx;                     \\
-            best = 0;  /* the first largest entry (none if z holds a NaN) */        \\
-            while (best < m && z[best] != mx) best++;                               \\
-            s = 0.0;   /* one exp per entry: dz holds exp(z - max) until normalised */\\
-            _Pragma("omp simd reduction(+:s)")                                      \\
-            for (c = 0; c < m; c++) {                                               \\
-                dz[c] = EXP(z[c] - mx);                                             \\
-                s += dz[c];                                                         \\
-            }                                                                       \\
             zsum = 0.0;                                                             \\
-            if (eps > 0) {                                                          \\
-                _Pragma("omp simd reduction(+:zsum)")                               \\
-                for (c = 0; c < m; c++) zsum += z[c];                               \\
+            if (m >= CYMLP_WIDE_ROW) {                                              \\
+                /* one exp per entry: dz holds exp(z - max) until normalised */     \\
+                _Pragma("omp simd reduction(max:mx)")                               \\
+                for (c = 1; c < m; c++) mx = z[c] > mx ? z[c] : mx;                 \\
+                s = 0.0;                                                            \\
+                _Pragma("omp simd reduction(+:s)")                                  \\
+                for (c = 0; c < m; c++) {                                           \\
+                    dz[c] = EXP(z[c] - mx);                                         \\
+                    s += dz[c];                                                     \\
+                }                                                                   \\
+                if (eps > 0) {                                                      \\
+                    _Pragma("omp simd reduction(+:zsum)")                           \\
+                    for (c = 0; c < m; c++) zsum += z[c];                           \\
+                }                                                                   \\
+            } else {                                                                \\
+                /* a short row: SIMD reductions cost more than they save; the       \\
+                   exponentials are still taken in one vector loop */               \\
+                for (c = 1; c < m; c++) mx = z[c] > mx ? z[c] : mx;                 \\
+                _Pragma("omp simd")                                                 \\
+                for (c = 0; c < m; c++) dz[c] = EXP(z[c] - mx);                     \\
+                s = 0.0;                                                            \\
+                for (c = 0; c < m; c++) s += dz[c];                                 \\
+                if (eps > 0)                                                        \\
+                    for (c = 0; c < m; c++) zsum += z[c];                           \\
             }                                                                       \\
+            best = m;  /* the first largest entry (none if z holds a NaN) */        \\
+            for (c = m - 1; c >= 0; c--) best = z[c] == mx ? c : best;              \\
             lse = mx + log(s);                                                      \\
             total += wi * (lse - (1.0 - eps) * z[yi] - off * zsum);                 \\
             inv_s = (T) (1.0 / s);                                                  \\
