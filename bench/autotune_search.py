@@ -13,8 +13,9 @@ test sets are not read. Every variant gets the same budget, seed and data. A var
         python bench/autotune_search.py --data-dir ../shared/data --budget 60 \\
         --searches random,random-noblend
 
-Writes one JSON line per run to ``--out`` (default bench/out/autotune_search.jsonl) and
-prints a table of the mean development accuracy per search.
+Writes one JSON line per run to ``autotune_search.jsonl`` in the ``--out`` folder
+(default bench/out; a path ending in .jsonl names the file itself) and prints a table
+of the mean development accuracy per search.
 """
 import argparse
 import json
@@ -39,14 +40,20 @@ def main(argv=None):
     p.add_argument("--budget", type=float, default=60.0)
     p.add_argument("--validation", default="3",
                    help="a number of folds, or a fraction held out, of the training part")
-    p.add_argument("--out", default=str(pathlib.Path(__file__).parent / "out" /
-                                        "autotune_search.jsonl"))
+    p.add_argument("--out", default=str(pathlib.Path(__file__).parent / "out"),
+                   help="output folder (or a .jsonl file) for autotune_search.jsonl")
     args = p.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
     validation = float(args.validation) if "." in args.validation else int(args.validation)
+    for search in args.searches.split(","):
+        if search.removesuffix("-noblend") not in ("random", "tpe"):
+            p.error(f"--searches: {search!r} is not random or tpe (with -noblend or not)")
     out = pathlib.Path(args.out)
+    if out.suffix != ".jsonl":  # a folder, as --out of the other benchmarks
+        out = out / "autotune_search.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
+    out.open("a").close()  # fail now, not after the first search
     warnings.simplefilter("ignore")
     rows = []
     with threadpool_limits(1):
