@@ -385,7 +385,6 @@ cdef class Engine:
     cdef readonly int n_layers, n_classes, n_features
     cdef int[::1] fan_in, fan_out, width, act, has_bias
     cdef Py_ssize_t[::1] w_off, b_off, k_off, a_off, dk_off
-    cdef int[::1] dk_holds_da
     cdef readonly Py_ssize_t n_params
     cdef double _leaky_slope
     cdef public double swish_beta, label_smoothing, alpha
@@ -535,7 +534,6 @@ cdef class Engine:
         self.dense_rows = dense_rows or self.encoder != ENC_DENSE
         if self.dense_rows:
             off += t_max * self.n_features
-        self.dk_holds_da = np.zeros(self.n_layers, dtype=np.intc)
         for l in range(self.n_layers):
             # a hidden activation whose derivative can be read from its output
             # overwrites its input (A[l] in K[l]'s place), and the gradient that
@@ -550,9 +548,8 @@ cdef class Engine:
                 off += t_max * self.width[l]
             self.dk_off[l] = off
             off += t_max * self.fan_out[l]
-            if l < self.n_layers - 1 and self.act[l] != ACT_SWIGLU:
-                self.dk_holds_da[l] = 1
-            else:
+            if l < self.n_layers - 1 and self.act[l] == ACT_SWIGLU:
+                # (dA is half as wide as dK there: a buffer of its own, see _step)
                 max_w = max(max_w, self.width[l])
         self.da_off = off
         off += t_max * max_w
@@ -1222,7 +1219,8 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
         A_in = work + self.a_off[l - 1] if l > 0 else A0
         # dA[l] = dK[l] W[l]^T, with the weights before this batch's update
         if l > 0:
-            dA = work + (self.dk_off[l - 1] if self.dk_holds_da[l - 1] else self.da_off)
+            # written where dK[l-1] goes and multiplied there, unless SwiGLU halves it
+            dA = work + (self.da_off if self.act[l - 1] == ACT_SWIGLU else self.dk_off[l - 1])
             gemm(False, True, <int> t, <int> fi, <int> fo, <floating> 1, dK, <int> fo,
                  P + self.w_off[l], <int> fo, <floating> 0, dA, <int> fi)
         elif self.encoder != ENC_DENSE and self.train_embeddings:
