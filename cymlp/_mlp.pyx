@@ -101,6 +101,21 @@ cdef extern from *:
        dZ; see _softmax_xent. The row maximum and the sums are SIMD reductions. */
     #define CYMLP_WIDE_ROW 32  /* classes from which a row's sums are SIMD reductions */
     #define CYMLP_XENT_KERNEL(T, S, EXP)                                            \\
+    /* the index of the first entry of z[0..m) equal to v (m if none), looked for   \\
+       eight entries at a time */                                                   \\
+    CYMLP_CLONES static ptrdiff_t cymlp_first_eq_##S(const T* z, ptrdiff_t m, T v) {\\
+        ptrdiff_t c = 0, j;                                                         \\
+        int hit;                                                                    \\
+        for (; c + 8 <= m; c += 8) {                                                \\
+            hit = 0;                                                                \\
+            _Pragma("omp simd reduction(|:hit)")                                    \\
+            for (j = 0; j < 8; j++) hit |= z[c + j] == v;                           \\
+            if (hit) break;                                                         \\
+        }                                                                           \\
+        for (; c < m; c++)                                                          \\
+            if (z[c] == v) return c;                                                \\
+        return m;                                                                   \\
+    }                                                                               \\
     CYMLP_CLONES static double cymlp_xent_##S(ptrdiff_t t, ptrdiff_t m, const T* Z, \\
                                               const int* y, const ptrdiff_t* rows,  \\
                                               double eps, const T* sw, T* dZ,       \\
@@ -144,7 +159,10 @@ cdef extern from *:
                     for (c = 0; c < m; c++) zsum += z[c];                           \\
             }                                                                       \\
             best = m;  /* the first largest entry (none if z holds a NaN) */        \\
-            for (c = m - 1; c >= 0; c--) best = z[c] == mx ? c : best;              \\
+            if (m >= CYMLP_WIDE_ROW)                                                \\
+                best = cymlp_first_eq_##S(z, m, mx);                                \\
+            else                                                                    \\
+                for (c = m - 1; c >= 0; c--) best = z[c] == mx ? c : best;          \\
             lse = mx + log(s);                                                      \\
             total += wi * (lse - (1.0 - eps) * z[yi] - off * zsum);                 \\
             inv_s = (T) (1.0 / s);                                                  \\
@@ -202,16 +220,22 @@ cdef extern from *:
         for (i = 0; i < n; i++) {                                                   \\
             T* k = K + i * m;                                                       \\
             T* a = A + i * m;                                                       \\
+            if (b != NULL && A == K) {  /* in place: one pass */                    \\
+                _Pragma("omp simd")                                                 \\
+                for (j = 0; j < m; j++) {                                           \\
+                    T v = k[j] + b[j];                                              \\
+                    k[j] = v > 0 ? v : (leaky ? slope * v : (T) 0);                 \\
+                }                                                                   \\
+                continue;                                                           \\
+            }                                                                       \\
             if (b != NULL) {                                                        \\
                 _Pragma("omp simd")                                                 \\
                 for (j = 0; j < m; j++) k[j] += b[j];                               \\
             }                                                                       \\
-            if (leaky) {                                                            \\
-                _Pragma("omp simd")                                                 \\
-                for (j = 0; j < m; j++) a[j] = k[j] > 0 ? k[j] : slope * k[j];      \\
-            } else {                                                                \\
-                _Pragma("omp simd")                                                 \\
-                for (j = 0; j < m; j++) a[j] = k[j] > 0 ? k[j] : (T) 0;             \\
+            _Pragma("omp simd")                                                     \\
+            for (j = 0; j < m; j++) {                                               \\
+                T v = k[j];                                                         \\
+                a[j] = v > 0 ? v : (leaky ? slope * v : (T) 0);                     \\
             }                                                                       \\
         }                                                                           \\
     }                                                                               \\
@@ -223,16 +247,22 @@ cdef extern from *:
             const T* h = H + i * m;                                                 \\
             const T* da = dA + i * m;                                               \\
             T* dk = dK + i * m;                                                     \\
-            if (leaky) {                                                            \\
-                _Pragma("omp simd")                                                 \\
-                for (j = 0; j < m; j++) dk[j] = h[j] > 0 ? da[j] : slope * da[j];   \\
-            } else {                                                                \\
-                _Pragma("omp simd")                                                 \\
-                for (j = 0; j < m; j++) dk[j] = h[j] > 0 ? da[j] : (T) 0;           \\
-            }                                                                       \\
+            /* dA is read whatever the sign (a plain load, not a masked one), and  \\
+               the sums are made in the same pass */                                \\
             if (sums != NULL) {                                                     \\
                 _Pragma("omp simd")                                                 \\
-                for (j = 0; j < m; j++) sums[j] += dk[j];                           \\
+                for (j = 0; j < m; j++) {                                           \\
+                    T d = da[j];                                                    \\
+                    T g = h[j] > 0 ? d : (leaky ? slope * d : (T) 0);               \\
+                    dk[j] = g;                                                      \\
+                    sums[j] += g;                                                   \\
+                }                                                                   \\
+            } else {                                                                \\
+                _Pragma("omp simd")                                                 \\
+                for (j = 0; j < m; j++) {                                           \\
+                    T d = da[j];                                                    \\
+                    dk[j] = h[j] > 0 ? d : (leaky ? slope * d : (T) 0);             \\
+                }                                                                   \\
             }                                                                       \\
         }                                                                           \\
     }                                                                               \\
