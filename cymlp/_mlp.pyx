@@ -57,7 +57,9 @@ cdef extern from *:
 
 # Row kernels of the softmax, in C so that their loops vectorise (the reductions under
 # OpenMP SIMD pragmas, built with -fopenmp-simd; no OpenMP runtime). On x86-64 with GCC
-# each is also compiled for AVX2 and the CPU picks the version when the module loads.
+# each is also compiled for AVX-512 (which brings FMA: the float exponential's polynomial
+# is then evaluated with fused multiply-adds) and for AVX2, and the CPU picks the version
+# when the module loads.
 cdef extern from *:
     """
     #include <math.h>
@@ -65,7 +67,7 @@ cdef extern from *:
     #include <stddef.h>
     #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) \
         && !defined(__SANITIZE_ADDRESS__)
-    #define CYMLP_CLONES __attribute__((target_clones("avx2", "default")))
+    #define CYMLP_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
     #else
     #define CYMLP_CLONES
     #endif
