@@ -30,7 +30,7 @@ from cymlp._validation import (
 )
 from cymlp.io import ModelFileError
 from cymlp.mlp import MLPClassifier
-from cymlp.text import _check_texts, idf_weights, nb_weights
+from cymlp.text import _check_texts, idf_weights, nb_ratios, nb_weights
 from cymlp.vocab import Vocabulary, _check_span
 
 __all__ = ["COLUMN_WEIGHTS", "TERM_FREQUENCIES", "TextPipeline", "TfidfFeatures"]
@@ -226,6 +226,34 @@ class TfidfFeatures(BaseEstimator):
             self.vocabulary_, self.weights_ = fitted.vocabulary_, fitted.weights_
 
 
+def _check_interpolation(value):
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not 0.0 <= float(value) <= 1.0):
+        raise ValueError(f"nb_interpolation must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _interpolate_nb(features, classifier, X, y, beta):
+    """NBSVM's interpolation of the fitted linear ``classifier``'s weights toward naive
+    Bayes (``TextPipeline(nb_interpolation=beta)``), in place."""
+    indptr, ids = features.vocabulary_.encode_bag(_check_texts(X))
+    targets = _encoded_targets(y, len(indptr) - 1)
+    r = nb_ratios(ids, indptr, targets, len(features.vocabulary_))
+    top = np.abs(r).max(axis=1, keepdims=True)
+    U = np.divide(r, top, out=np.zeros_like(r), where=top > 0)
+    W = classifier.coefs_[0]
+    Wd = W.astype(np.float64)
+    if targets.ndim == 1:   # softmax: what a class's logit gains over their mean
+        U = U - U.mean(axis=1, keepdims=True)
+        Wd_size = np.abs(Wd - Wd.mean(axis=1, keepdims=True)).mean()
+    else:
+        Wd_size = np.abs(Wd).mean()
+    U_size = np.abs(U).mean()
+    if U.shape != W.shape or U_size == 0:
+        return
+    W[...] = beta * Wd + (1.0 - beta) * (Wd_size / U_size) * U
+
+
 @_io.register
 class TextPipeline(TunedMixin, ClassifierMixin, BaseEstimator):
     """A classifier of raw texts: :class:`TfidfFeatures`, then a classifier of their rows.
@@ -243,6 +271,16 @@ class TextPipeline(TunedMixin, ClassifierMixin, BaseEstimator):
         regression on the features.
     random_state : None or int, default=None
         If not None, the classifier's ``random_state`` (a seed ensemble sets it).
+    nb_interpolation : float in [0, 1], default=1
+        NBSVM's interpolation (Wang and Manning, 2012) for a linear classifier on
+        naive-Bayes features (``TfidfFeatures(weights='nb')`` into an
+        ``MLPClassifier`` without hidden layers): after fitting, the weights ``W``
+        become ``beta W + (1 - beta) s U``, where ``U[j, c] = r_c[j] / max_c |r_c[j]|``
+        is naive Bayes's own classifier in these features (:func:`cymlp.text.nb_ratios`;
+        centred over the classes for softmax outputs), and ``s`` gives it the mean
+        magnitude of ``W``. 1 leaves the weights as trained; smaller values pull them
+        toward naive Bayes, a prior that helps where the training set is small for its
+        vocabulary. The biases are left as trained.
 
     Attributes
     ----------
@@ -252,10 +290,12 @@ class TextPipeline(TunedMixin, ClassifierMixin, BaseEstimator):
     history_ : those of ``classifier_``.
     """
 
-    def __init__(self, features=None, classifier=None, *, random_state=None):
+    def __init__(self, features=None, classifier=None, *, random_state=None,
+                 nb_interpolation=1.0):
         self.features = features
         self.classifier = classifier
         self.random_state = random_state
+        self.nb_interpolation = nb_interpolation
 
     def _parts(self):
         features = TfidfFeatures() if self.features is None else self.features
@@ -272,6 +312,17 @@ class TextPipeline(TunedMixin, ClassifierMixin, BaseEstimator):
                 and not isinstance(self.random_state, bool)):
             raise ValueError(f"random_state must be None or an int, got "
                              f"{self.random_state!r}")
+        beta = _check_interpolation(self.nb_interpolation)
+        if beta != 1.0:
+            hidden = classifier.get_params().get("hidden_layer_sizes") if isinstance(
+                classifier, MLPClassifier) else None
+            if features.weights != "nb" or hidden is None or len(tuple(hidden)) != 0:
+                raise ValueError(
+                    f"nb_interpolation={beta!r} needs TfidfFeatures(weights='nb') and an "
+                    f"MLPClassifier without hidden layers (a linear classifier of the "
+                    f"naive-Bayes features); got weights={features.weights!r} and "
+                    f"{type(classifier).__name__}"
+                    + ("" if hidden is None else f"(hidden_layer_sizes={tuple(hidden)})"))
         return clone(features), clone(classifier)
 
     def fit(self, X, y, validation_data=None, sample_weight=None):
@@ -301,6 +352,9 @@ class TextPipeline(TunedMixin, ClassifierMixin, BaseEstimator):
                                  "(X_dev, y_dev, sample_weight_dev)")
             val = (features.transform(validation_data[0]), *validation_data[1:])
         classifier.fit(A, y, validation_data=val, sample_weight=sample_weight)
+        beta = float(self.nb_interpolation)
+        if beta != 1.0:
+            _interpolate_nb(features, classifier, X, y, beta)
         self.features_, self.classifier_ = features, classifier
         return self
 
@@ -366,7 +420,8 @@ class TextPipeline(TunedMixin, ClassifierMixin, BaseEstimator):
         arrays = {f"features.{k}": v for k, v in f_arrays.items()}
         arrays.update({f"classifier.{k}": v for k, v in c_arrays.items()})
         meta = {"estimator": "TextPipeline",
-                "params": {"random_state": self.random_state},
+                "params": {"random_state": self.random_state,
+                           "nb_interpolation": float(self.nb_interpolation)},
                 "fitted": {"features": f_meta, "classifier": c_meta}}
         return meta, arrays
 
@@ -412,7 +467,14 @@ class TextPipeline(TunedMixin, ClassifierMixin, BaseEstimator):
         if classifier.n_features_in_ != features.n_features_:
             raise ModelFileError(f"the classifier reads {classifier.n_features_in_} "
                                  f"features, the features have {features.n_features_}")
-        random_state = (meta.get("params") or {}).get("random_state")
-        pipe = cls(clone(features), clone(classifier), random_state=random_state)
+        params = meta.get("params") or {}
+        if not isinstance(params, dict):
+            raise ModelFileError("a TextPipeline's params must be an object")
+        try:
+            beta = _check_interpolation(params.get("nb_interpolation", 1.0))
+        except ValueError as exc:
+            raise ModelFileError(f"bad TextPipeline parameters: {exc}") from None
+        pipe = cls(clone(features), clone(classifier),
+                   random_state=params.get("random_state"), nb_interpolation=beta)
         pipe.features_, pipe.classifier_ = features, classifier
         return pipe

@@ -32,8 +32,8 @@ from cymlp._validation import Interval, check_params
 from cymlp.io import ModelFileError
 from cymlp.vocab import PAD, UNK, Vocabulary, _check_span, _normalize
 
-__all__ = ["ENCODERS", "TOKEN_WEIGHTS", "TextClassifier", "TextEncoder", "nb_weights",
-           "read_word_vectors"]
+__all__ = ["ENCODERS", "TOKEN_WEIGHTS", "TextClassifier", "TextEncoder", "nb_ratios",
+           "nb_weights", "read_word_vectors"]
 
 #: the encoders of a sentence: a fixed window of tokens, or a bag of tokens and n-grams
 ENCODERS = ("bag", "window")
@@ -100,15 +100,13 @@ def idf_weights(ids, indptr, n_vocab):
     return np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
 
 
-def nb_weights(ids, indptr, targets, n_vocab, alpha=NB_SMOOTHING):
-    """Naive-Bayes log-count-ratio weight of every id: ``max_c |r_c|`` (docs/model.md).
+def nb_ratios(ids, indptr, targets, n_vocab, alpha=NB_SMOOTHING):
+    """Naive-Bayes log-count ratios ``r_c[j]`` of every id and class (docs/model.md).
 
     For each class (or label) ``c``, with ``p_c[j] = alpha + #{texts of class c holding
     id j}`` and ``q_c[j]`` the same over the texts of the other classes,
     ``r_c = log(p_c / |p_c|_1) - log(q_c / |q_c|_1)`` (Wang and Manning's ratio, class
-    ``c`` against the rest). A text counts once per id it holds, however often. With two
-    classes ``r_1 = -r_0``, so the weight is NBSVM's ``|r|``; with more, an id weighs
-    as much as it tells about the class it tells most about.
+    ``c`` against the rest). A text counts once per id it holds, however often.
 
     Parameters
     ----------
@@ -120,7 +118,7 @@ def nb_weights(ids, indptr, targets, n_vocab, alpha=NB_SMOOTHING):
 
     Returns
     -------
-    ndarray of shape (n_vocab,), float64, >= 0
+    ndarray of shape (n_vocab, n_classes), float64
     """
     n_texts = len(indptr) - 1
     rows = np.repeat(np.arange(n_texts, dtype=np.int64), np.diff(indptr))
@@ -137,8 +135,16 @@ def nb_weights(ids, indptr, targets, n_vocab, alpha=NB_SMOOTHING):
     holding = np.asarray(present.sum(axis=0)).reshape(-1, 1)  # texts holding each id
     p = in_class + alpha
     q = holding - in_class + alpha
-    r = np.log(p / p.sum(axis=0)) - np.log(q / q.sum(axis=0))
-    return np.abs(r).max(axis=1)
+    return np.log(p / p.sum(axis=0)) - np.log(q / q.sum(axis=0))
+
+
+def nb_weights(ids, indptr, targets, n_vocab, alpha=NB_SMOOTHING):
+    """Naive-Bayes log-count-ratio weight of every id: ``max_c |r_c|`` of
+    :func:`nb_ratios`. With two classes ``r_1 = -r_0``, so the weight is NBSVM's
+    ``|r|``; with more, an id weighs as much as it tells about the class it tells most
+    about. Same parameters as :func:`nb_ratios`; returns an ndarray of shape
+    (n_vocab,), float64, >= 0."""
+    return np.abs(nb_ratios(ids, indptr, targets, n_vocab, alpha)).max(axis=1)
 
 
 def _check_max_vocab(name, value):

@@ -327,6 +327,9 @@ def _window(s):
 TFIDF_HIDDEN_COLUMNS = 30000
 
 
+_NB_INTERPOLATION = {"1": 1.0, "0.75": 0.75, "0.5": 0.5}
+
+
 def _tfidf(s):
     f = {"ngram_range": s.choice("tfidf.ngram_range", _NGRAMS, (0.15, 0.6, 0.25), "1-2"),
          "tf": s.choice("tfidf.tf", {k: k for k in ("binary", "log", "raw")},
@@ -345,7 +348,12 @@ def _tfidf(s):
                         batches, batch_weights, 128 if hidden else 64,
                         0.4, (1e-6, 1e-3), 0.0,
                         batch_name="batch_size.hidden" if hidden else "batch_size"))
-    return {"features": f, "classifier": c}
+    out = {"features": f, "classifier": c}
+    if not hidden and f["weights"] == "nb":
+        # NBSVM's interpolation toward naive Bayes (TextPipeline(nb_interpolation=...))
+        out["pipeline"] = {"nb_interpolation": s.choice(
+            "tfidf.nb_interpolation", _NB_INTERPOLATION, (0.4, 0.3, 0.3), "0.75")}
+    return out
 
 
 def _mlp(s):
@@ -713,7 +721,8 @@ def _make(family, params, base, seed, fit_settings):
                       "random_state": seed}
         dtype = base.get("dtype", "float32") if base else "float32"
         return TextPipeline(TfidfFeatures(**params["features"], dtype=dtype),
-                            MLPClassifier(**classifier, dtype=dtype), random_state=seed)
+                            MLPClassifier(**classifier, dtype=dtype), random_state=seed,
+                            **params.get("pipeline", {}))
     settings = {**base, **params, "random_state": seed, "verbose": 0,
                 "autotune_budget": None}
     for key, value in fit_settings.items():

@@ -144,3 +144,99 @@ def test_unfitted_pipeline_and_features_say_so():
         TfidfFeatures().transform(TEXTS)
     with pytest.raises(ValueError, match="features must be a TfidfFeatures"):
         TextPipeline(features=MLPClassifier()).fit(TEXTS, Y)
+
+
+def _nb_direction_by_hand(texts, y, vocab, classes):
+    """U[j, c] = r_c[j] / max_c |r_c[j]| with r from presence counts taken with dicts
+    (every column, PAD and UNK too, holds alpha = 1 on both sides of every ratio)."""
+    sets = [set(vocab.encode_bag([t])[1].tolist()) for t in texts]
+    n_vocab = len(vocab)
+    r = np.zeros((n_vocab, len(classes)))
+    for c, label in enumerate(classes):
+        inside = [s for s, lab in zip(sets, y) if lab == label]
+        outside = [s for s, lab in zip(sets, y) if lab != label]
+        p = np.array([1 + sum(j in s for s in inside) for j in range(n_vocab)], float)
+        q = np.array([1 + sum(j in s for s in outside) for j in range(n_vocab)], float)
+        r[:, c] = np.log(p / p.sum()) - np.log(q / q.sum())
+    top = np.abs(r).max(axis=1, keepdims=True)
+    return np.where(top > 0, r / np.where(top > 0, top, 1), 0.0)
+
+
+@pytest.mark.parametrize("labels", [Y, [0, 1, 2, 1, 2, 0, 2]])
+@pytest.mark.parametrize("beta", [0.0, 0.3, 0.75])
+def test_nb_interpolation_pulls_the_weights_toward_naive_bayes(labels, beta):
+    """NBSVM's interpolation: W' = beta W + (1 - beta) s U, U naive Bayes's classifier in
+    the features (centred over the classes), s matching W's mean magnitude; the biases
+    and everything else stay as trained."""
+    plain = TextPipeline(TfidfFeatures(ngram_range=(1, 1), tf="binary", weights="nb",
+                                       dtype="float64"),
+                         MLPClassifier((), max_iter=20, random_state=0, dtype="float64"),
+                         random_state=0).fit(TEXTS, labels)
+    mixed = clone_with(plain, nb_interpolation=beta).fit(TEXTS, labels)
+    W = plain.classifier_.coefs_[0]
+    U = _nb_direction_by_hand(TEXTS, labels, plain.features_.vocabulary_, plain.classes_)
+    U = U - U.mean(axis=1, keepdims=True)
+    Wc = W - W.mean(axis=1, keepdims=True)
+    want = beta * W + (1 - beta) * np.abs(Wc).mean() / np.abs(U).mean() * U
+    np.testing.assert_allclose(mixed.classifier_.coefs_[0], want, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(mixed.classifier_.intercepts_[0],
+                                  plain.classifier_.intercepts_[0])
+    # the predictions are those of the interpolated logits
+    A = plain.transform(TEXTS + ["b c d"]).toarray()
+    z = A @ want + plain.classifier_.intercepts_[0]
+    np.testing.assert_array_equal(mixed.predict(TEXTS + ["b c d"]),
+                                  plain.classes_[z.argmax(axis=1)])
+
+
+def clone_with(pipe, **params):
+    return cymlp._compat.clone(pipe).set_params(**params)
+
+
+def test_nb_interpolation_of_one_changes_nothing_and_round_trips(tmp_path):
+    a = _pipe().fit(TEXTS, Y)
+    b = clone_with(a, nb_interpolation=1.0).fit(TEXTS, Y)
+    np.testing.assert_array_equal(a.predict_proba(TEXTS), b.predict_proba(TEXTS))
+    c = clone_with(a, nb_interpolation=0.5).fit(TEXTS, Y)
+    loaded = cymlp.load(c.save(tmp_path / "pipe"))
+    assert loaded.nb_interpolation == 0.5
+    np.testing.assert_array_equal(loaded.predict_proba(TEXTS), c.predict_proba(TEXTS))
+    # several labels per text: sigmoid outputs, one direction per label, not centred
+    multi = [[0], [1], [0, 1], [1], [1], [], [0, 1]]
+    m = TextPipeline(TfidfFeatures(ngram_range=(1, 1), tf="binary", weights="nb"),
+                     MLPClassifier((), max_iter=5, random_state=0),
+                     nb_interpolation=0.5).fit(TEXTS, multi)
+    assert m.predict_proba(TEXTS).shape == (len(TEXTS), 2)
+
+
+@pytest.mark.parametrize("pipe, message", [
+    (TextPipeline(TfidfFeatures(weights="idf"), nb_interpolation=0.5),
+     "needs TfidfFeatures\\(weights='nb'\\).*got weights='idf'"),
+    (TextPipeline(TfidfFeatures(weights="nb"), MLPClassifier((8,)), nb_interpolation=0.5),
+     "without hidden layers.*hidden_layer_sizes=\\(8,\\)"),
+    (TextPipeline(TfidfFeatures(weights="nb"), nb_interpolation=1.5), "in \\[0, 1\\]"),
+    (TextPipeline(TfidfFeatures(weights="nb"), nb_interpolation=True), "in \\[0, 1\\]"),
+    (TextPipeline(TfidfFeatures(weights="nb"), nb_interpolation=float("nan")),
+     "in \\[0, 1\\]"),
+])
+def test_nb_interpolation_refuses_what_it_cannot_do(pipe, message):
+    with pytest.raises(ValueError, match=message):
+        pipe.fit(TEXTS, Y)
+
+
+def test_a_model_file_with_a_bad_nb_interpolation_is_refused(tmp_path):
+    import json
+    import zipfile
+    path = _pipe().fit(TEXTS, Y).save(tmp_path / "pipe")
+    path = next(tmp_path.iterdir()) if not str(path).endswith(".npz") else path
+    with zipfile.ZipFile(path) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    name = next(n for n in members if n.endswith(".json"))
+    meta = json.loads(members[name])
+    meta["params"]["nb_interpolation"] = 7
+    members[name] = json.dumps(meta).encode()
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(bad, "w") as z:
+        for n, data in members.items():
+            z.writestr(n, data)
+    with pytest.raises(cymlp.io.ModelFileError, match="nb_interpolation"):
+        cymlp.load(bad)
