@@ -365,6 +365,47 @@ def test_softmax_exp_is_within_two_ulp_and_underflows_to_zero():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", [5, 31, 32, 40, 257])
+def test_the_first_largest_logit_is_found_wherever_it_lies(dtype, m):
+    """A row counts as correct when its first largest logit is the label: the largest
+    entry at every position (chunk boundaries of the wide-row search included), ties
+    within and across chunks, a row of equal entries, -inf entries."""
+    from _shared import dense_inputs, make_engine
+    rows, labels = [], []
+    rng = np.random.default_rng(m)
+    for where in sorted({0, 1, 7, 8, 9, 15, 16, m // 2, m - 9, m - 8, m - 1} & set(range(m))):
+        z = rng.uniform(-3.0, 3.0, size=m)
+        z[where] = 5.0
+        for label in {where, (where + 1) % m}:
+            rows.append(z.copy())
+            labels.append(label)
+    for first, second in [(3, 4), (7, 8), (0, m - 1), (m - 9, m - 1)]:
+        if not 0 <= first < second < m:
+            continue
+        z = rng.uniform(-3.0, 3.0, size=m)
+        z[[first, second]] = 4.0
+        for label in (first, second):
+            rows.append(z.copy())
+            labels.append(label)
+    z = np.full(m, 1.5)
+    rows += [z, z]
+    labels += [0, m - 1]
+    z = rng.uniform(-3.0, 3.0, size=m)
+    z[::3] = -np.inf                 # (given as -1e30: the engine refuses infinite X)
+    z[m - 1] = 9.0
+    rows.append(z)
+    labels.append(m - 1)
+    X = np.array(rows, dtype=dtype)
+    y = np.array(labels, dtype=np.intc)
+    engine = make_engine(m, [m], "identity", [False], dtype)   # logits = X
+    engine.params[...] = np.eye(m, dtype=dtype).ravel()
+    engine.allocate(len(y))
+    _, hits = engine.train(dense_inputs(np.where(np.isinf(X), -1e30, X).astype(dtype)), y,
+                           np.arange(len(y), dtype=np.intp), len(y), 0.0)
+    assert hits == np.sum(np.argmax(X, axis=1) == y)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("m", [2, 3, 7, 16, 33, 1000])
 @pytest.mark.parametrize("eps", [0.0, 0.1])
 def test_softmax_loss_gradient_and_hits_match_numpy(dtype, m, eps):
