@@ -249,7 +249,7 @@ def _interpolate_nb(features, classifier, X, y, beta):
     else:
         Wd_size = np.abs(Wd).mean()
     U_size = np.abs(U).mean()
-    if U.shape != W.shape or U_size == 0:
+    if U_size == 0:   # no n-gram tells one class from another: no direction to pull to
         return
     W[...] = beta * Wd + (1.0 - beta) * (Wd_size / U_size) * U
 
