@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cymlp._mlp import SOLVERS, Engine
+from cymlp._mlp import BAD_ROW_FLAGS, SOLVERS, Engine
 from cymlp._network import Network
 from cymlp._validation import all_finite
 from cymlp.io import ModelFileError as StateError  # saved state that cannot be read back
@@ -25,8 +25,6 @@ from cymlp.io import ModelFileError as StateError  # saved state that cannot be 
 __all__ = ["FittedModel", "TrainingRecord"]
 
 _OPTIMISER_ARRAYS = ("state1", "state2", "E_state1", "E_state2")
-#: the engine's flags (Engine.bad_rows) for the rows of the embedding state it wrote
-_ROW_FLAGS = {"E_state1": 2, "E_state2": 4}
 _ENGINE_SETTINGS = ("momentum", "leaky_slope", "swish_beta", "alpha", "label_smoothing",
                     "beta_1", "beta_2", "epsilon", "nesterov", "train_embeddings")
 
@@ -306,11 +304,11 @@ class FittedModel:
             if layer.has_bias and not all_finite(params[layer.b_slice]):
                 return f"intercepts_[{l}]"
         if self.network.embedding is not None and (
-                e.bad_rows & 1 if after_epoch else not all_finite(e.E)):
+                e.bad_rows & BAD_ROW_FLAGS["E"] if after_epoch else not all_finite(e.E)):
             return "embeddings_"
         for name in _OPTIMISER_ARRAYS:
-            if after_epoch and name in _ROW_FLAGS:
-                bad = e.bad_rows & _ROW_FLAGS[name]
+            if after_epoch and name in BAD_ROW_FLAGS:
+                bad = e.bad_rows & BAD_ROW_FLAGS[name]
             else:
                 bad = not all_finite(getattr(e, name), allow_inf=True)
             if bad:

@@ -43,6 +43,15 @@ cdef enum:
     PREFETCH_AHEAD = 6
 
 cdef enum:
+    # Engine.bad_rows: what a train call wrote into rows of the embedding table
+    BAD_E = 1          # a NaN or an infinity in E
+    BAD_E_STATE1 = 2   # a NaN in E_state1
+    BAD_E_STATE2 = 4   # a NaN in E_state2
+
+#: the flag of Engine.bad_rows for each array whose written rows the engine checks
+BAD_ROW_FLAGS = {"E": BAD_E, "E_state1": BAD_E_STATE1, "E_state2": BAD_E_STATE2}
+
+cdef enum:
     ENC_DENSE = 0
     ENC_WINDOW = 1
     ENC_BAG = 2
@@ -103,11 +112,15 @@ cdef extern from *:
        dZ; see _softmax_xent. The row maximum and the sums are SIMD reductions. */
     #define CYMLP_WIDE_ROW 32  /* classes from which a row's sums are SIMD reductions */
     #define CYMLP_XENT_KERNEL(T, S, EXP)                                            \\
-    /* the index of the first entry of z[0..m) equal to v (m if none), looked for   \\
-       eight entries at a time */                                                   \\
+    /* the index of the first entry of z[0..m) equal to v (m if none): in a short   \\
+       row without a branch, in a wide one eight entries at a time */               \\
     CYMLP_CLONES static ptrdiff_t cymlp_first_eq_##S(const T* z, ptrdiff_t m, T v) {\\
-        ptrdiff_t c = 0, j;                                                         \\
+        ptrdiff_t c = 0, j, best = m;                                               \\
         int hit;                                                                    \\
+        if (m < CYMLP_WIDE_ROW) {                                                   \\
+            for (c = m - 1; c >= 0; c--) best = z[c] == v ? c : best;               \\
+            return best;                                                            \\
+        }                                                                           \\
         for (; c + 8 <= m; c += 8) {                                                \\
             hit = 0;                                                                \\
             _Pragma("omp simd reduction(|:hit)")                                    \\
@@ -160,11 +173,8 @@ cdef extern from *:
                 if (eps > 0)                                                        \\
                     for (c = 0; c < m; c++) zsum += z[c];                           \\
             }                                                                       \\
-            best = m;  /* the first largest entry (none if z holds a NaN) */        \\
-            if (m >= CYMLP_WIDE_ROW)                                                \\
-                best = cymlp_first_eq_##S(z, m, mx);                                \\
-            else                                                                    \\
-                for (c = m - 1; c >= 0; c--) best = z[c] == mx ? c : best;          \\
+            /* the first largest entry (none if z holds a NaN) */                   \\
+            best = cymlp_first_eq_##S(z, m, mx);                                    \\
             lse = mx + log(s);                                                      \\
             total += wi * (lse - (1.0 - eps) * z[yi] - off * zsum);                 \\
             inv_s = (T) (1.0 / s);                                                  \\
@@ -295,29 +305,24 @@ cdef extern from *:
     CYMLP_DENSE_KERNELS(double, d)
 
     /* Ask for the cache lines of bytes [p, p + n) ahead of their use (a row of E or
-       of its optimiser state, at a random place in a table larger than the caches):
-       for reading (cymlp_prefetch) or writing (cymlp_prefetch_w). A hint only. */
-    static inline void cymlp_prefetch(const void* p, ptrdiff_t n) {
+       of its optimiser state, at a random place in a table larger than the caches),
+       to be read or (write != 0) written. A hint only. */
+    static inline void cymlp_prefetch(const void* p, ptrdiff_t n, int write) {
     #if defined(__GNUC__)
         const char* c = (const char*) p;
         ptrdiff_t o;
-        for (o = 0; o < n; o += 64) __builtin_prefetch(c + o, 0, 3);
+        for (o = 0; o < n; o += 64) {
+            if (write)
+                __builtin_prefetch(c + o, 1, 3);
+            else
+                __builtin_prefetch(c + o, 0, 3);
+        }
     #else
-        (void) p; (void) n;
-    #endif
-    }
-    static inline void cymlp_prefetch_w(const void* p, ptrdiff_t n) {
-    #if defined(__GNUC__)
-        const char* c = (const char*) p;
-        ptrdiff_t o;
-        for (o = 0; o < n; o += 64) __builtin_prefetch(c + o, 1, 3);
-    #else
-        (void) p; (void) n;
+        (void) p; (void) n; (void) write;
     #endif
     }
     """
-    void cymlp_prefetch(const void* p, Py_ssize_t n) nogil
-    void cymlp_prefetch_w(const void* p, Py_ssize_t n) nogil
+    void cymlp_prefetch(const void* p, Py_ssize_t n, int write) nogil
     void cymlp_bias_f(Py_ssize_t n, Py_ssize_t m, const float* b, float* K) nogil
     void cymlp_bias_d(Py_ssize_t n, Py_ssize_t m, const double* b, double* K) nogil
     void cymlp_relu_f(Py_ssize_t n, Py_ssize_t m, const float* b, float* K, float* A,
@@ -438,8 +443,8 @@ cdef class Engine:
     cdef Py_ssize_t x_off, da_off, dx_off, eg_off, work_size
     cdef int[::1] slot_of, touched
     cdef readonly Py_ssize_t n_touched
-    # what the last train call wrote into rows of E: 1 = a NaN or an infinity in E,
-    # 2 = a NaN in E_state1, 4 = in E_state2 (the rows it did not write did not change)
+    # what the last train call wrote into rows of E and its state: BAD_ROW_FLAGS (the
+    # rows it did not write did not change)
     cdef readonly int bad_rows
 
     def __init__(self, network):
@@ -1021,7 +1026,7 @@ cdef void _gather(Engine self, const floating* X, Py_ssize_t ldx, const int* ids
             if i + 1 < t:
                 for p in range(self.window):
                     cymlp_prefetch(E + <Py_ssize_t> ids[rows[i + 1] * self.window + p] * e,
-                                   row_bytes)
+                                   row_bytes, 0)
             for p in range(self.window):
                 src = E + <Py_ssize_t> ids[r * self.window + p] * e
                 memcpy(orow + p * e, src, e * sizeof(floating))
@@ -1052,7 +1057,7 @@ cdef inline void _next_token(Engine self, const Py_ssize_t* indptr, const int* i
         r = rows[ai[0]]
         if indptr[r] + aq[0] < indptr[r + 1]:
             cymlp_prefetch(E + <Py_ssize_t> indices[indptr[r] + aq[0]] * self.embed_dim,
-                           row_bytes)
+                           row_bytes, 0)
             aq[0] += 1
             return
         ai[0] += 1
@@ -1319,11 +1324,11 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
             if update and k + 2 < self.n_touched:
                 # the rows two ahead, for the optimiser to read and write
                 i = touched[k + 2]
-                cymlp_prefetch_w(E + i * e, e * sizeof(floating))
+                cymlp_prefetch(E + i * e, e * sizeof(floating), 1)
                 if ES1 != NULL:
-                    cymlp_prefetch_w(ES1 + i * e, e * sizeof(floating))
+                    cymlp_prefetch(ES1 + i * e, e * sizeof(floating), 1)
                 if ES2 != NULL:
-                    cymlp_prefetch_w(ES2 + i * e, e * sizeof(floating))
+                    cymlp_prefetch(ES2 + i * e, e * sizeof(floating), 1)
             if update:
                 _optimise(self.solver, e, E + j * e, EG + k * e,
                           ES1 + j * e if ES1 != NULL else NULL,
@@ -1332,11 +1337,11 @@ cdef int _step(Engine self, floating* P, floating* G, floating* S1, floating* S2
                           self.epsilon, lr_t)
                 # checked while in cache, so that nothing scans the whole table
                 if not _finite(E + j * e, e):
-                    self.bad_rows |= 1
+                    self.bad_rows |= BAD_E
                 if ES1 != NULL and not _no_nan(ES1 + j * e, e):
-                    self.bad_rows |= 2
+                    self.bad_rows |= BAD_E_STATE1
                 if ES2 != NULL and not _no_nan(ES2 + j * e, e):
-                    self.bad_rows |= 4
+                    self.bad_rows |= BAD_E_STATE2
             slot_of[j] = -1
     return 0
 

@@ -30,7 +30,7 @@ from cymlp._validation import (
 )
 from cymlp.io import ModelFileError
 from cymlp.mlp import MLPClassifier
-from cymlp.text import _check_texts, idf_weights, nb_ratios, nb_weights
+from cymlp.text import _check_texts, idf_weights, nb_ratios
 from cymlp.vocab import Vocabulary, _check_span
 
 __all__ = ["COLUMN_WEIGHTS", "TERM_FREQUENCIES", "TextPipeline", "TfidfFeatures"]
@@ -133,6 +133,11 @@ class TfidfFeatures(BaseEstimator):
 
     def fit_transform(self, X, y=None):
         """:meth:`fit`, and the features of ``X`` (``transform``, computed once)."""
+        return self._fit(X, y)[0]
+
+    def _fit(self, X, y):
+        """(the features of ``X``, the naive-Bayes ratios of :func:`nb_ratios` of every
+        column and class with ``weights='nb'``, else None) of a fit."""
         s = check_params(self, self._parameter_constraints)
         texts = _check_texts(X)
         if s["weights"] == "nb" and y is None:
@@ -143,15 +148,17 @@ class TfidfFeatures(BaseEstimator):
                            lowercase=s["lowercase"]).fit(texts)
         indptr, ids = vocab.encode_bag(texts)
         n_vocab = len(vocab)
+        ratios = None
         if s["weights"] == "idf":
             weights = idf_weights(ids, indptr, n_vocab)
         elif s["weights"] == "nb":
-            weights = nb_weights(ids, indptr, _encoded_targets(y, len(texts)), n_vocab)
+            ratios = nb_ratios(ids, indptr, _encoded_targets(y, len(texts)), n_vocab)
+            weights = np.abs(ratios).max(axis=1)   # cymlp.text.nb_weights
         else:
             weights = np.ones(n_vocab)
         weights[[vocab.PAD, vocab.UNK]] = 0.0
         self.vocabulary_, self.weights_ = vocab, weights
-        return self._rows(indptr, ids)
+        return self._rows(indptr, ids), ratios
 
     def _fitted(self):
         if getattr(self, "vocabulary_", None) is None:
@@ -226,24 +233,18 @@ class TfidfFeatures(BaseEstimator):
             self.vocabulary_, self.weights_ = fitted.vocabulary_, fitted.weights_
 
 
-def _check_interpolation(value):
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not 0.0 <= float(value) <= 1.0):
-        raise ValueError(f"nb_interpolation must be a number in [0, 1], got {value!r}")
-    return float(value)
+_NB_INTERPOLATION = Interval(float, 0, 1)
 
 
-def _interpolate_nb(features, classifier, X, y, beta):
+def _interpolate_nb(classifier, ratios, multilabel, beta):
     """NBSVM's interpolation of the fitted linear ``classifier``'s weights toward naive
-    Bayes (``TextPipeline(nb_interpolation=beta)``), in place."""
-    indptr, ids = features.vocabulary_.encode_bag(_check_texts(X))
-    targets = _encoded_targets(y, len(indptr) - 1)
-    r = nb_ratios(ids, indptr, targets, len(features.vocabulary_))
-    top = np.abs(r).max(axis=1, keepdims=True)
-    U = np.divide(r, top, out=np.zeros_like(r), where=top > 0)
+    Bayes (``TextPipeline(nb_interpolation=beta)``), in place; ``ratios`` are those of
+    the features' fit."""
+    top = np.abs(ratios).max(axis=1, keepdims=True)
+    U = np.divide(ratios, top, out=np.zeros_like(ratios), where=top > 0)
     W = classifier.coefs_[0]
     Wd = W.astype(np.float64)
-    if targets.ndim == 1:   # softmax: what a class's logit gains over their mean
+    if not multilabel:   # softmax: what a class's logit gains over their mean
         U = U - U.mean(axis=1, keepdims=True)
         Wd_size = np.abs(Wd - Wd.mean(axis=1, keepdims=True)).mean()
     else:
@@ -312,7 +313,7 @@ class TextPipeline(TunedMixin, ClassifierMixin, BaseEstimator):
                 and not isinstance(self.random_state, bool)):
             raise ValueError(f"random_state must be None or an int, got "
                              f"{self.random_state!r}")
-        beta = _check_interpolation(self.nb_interpolation)
+        beta = _NB_INTERPOLATION.check("nb_interpolation", self.nb_interpolation)
         if beta != 1.0:
             hidden = classifier.get_params().get("hidden_layer_sizes") if isinstance(
                 classifier, MLPClassifier) else None
@@ -323,7 +324,7 @@ class TextPipeline(TunedMixin, ClassifierMixin, BaseEstimator):
                     f"naive-Bayes features); got weights={features.weights!r} and "
                     f"{type(classifier).__name__}"
                     + ("" if hidden is None else f"(hidden_layer_sizes={tuple(hidden)})"))
-        return clone(features), clone(classifier)
+        return clone(features), clone(classifier), beta
 
     def fit(self, X, y, validation_data=None, sample_weight=None):
         """Fit the features on ``X`` (and ``y``), then the classifier on their rows.
@@ -335,7 +336,7 @@ class TextPipeline(TunedMixin, ClassifierMixin, BaseEstimator):
         validation_data : (texts, labels) or (texts, labels, sample_weight), optional
         sample_weight : array-like of shape (n_texts,), optional
         """
-        features, classifier = self._parts()
+        features, classifier, beta = self._parts()
         # the per-epoch hook of cymlp.autotune goes to the network that trains
         hook = getattr(self, "_epoch_callback", None)
         if hook is not None:
@@ -344,7 +345,7 @@ class TextPipeline(TunedMixin, ClassifierMixin, BaseEstimator):
             classifier.set_params(random_state=int(self.random_state))
         if features.dtype != getattr(classifier, "dtype", features.dtype):
             features.set_params(dtype=classifier.dtype)
-        A = features.fit_transform(X, y)
+        A, ratios = features._fit(X, y)
         val = None
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
@@ -352,9 +353,8 @@ class TextPipeline(TunedMixin, ClassifierMixin, BaseEstimator):
                                  "(X_dev, y_dev, sample_weight_dev)")
             val = (features.transform(validation_data[0]), *validation_data[1:])
         classifier.fit(A, y, validation_data=val, sample_weight=sample_weight)
-        beta = float(self.nb_interpolation)
         if beta != 1.0:
-            _interpolate_nb(features, classifier, X, y, beta)
+            _interpolate_nb(classifier, ratios, is_multilabel(y), beta)
         self.features_, self.classifier_ = features, classifier
         return self
 
@@ -471,7 +471,8 @@ class TextPipeline(TunedMixin, ClassifierMixin, BaseEstimator):
         if not isinstance(params, dict):
             raise ModelFileError("a TextPipeline's params must be an object")
         try:
-            beta = _check_interpolation(params.get("nb_interpolation", 1.0))
+            beta = _NB_INTERPOLATION.check("nb_interpolation",
+                                           params.get("nb_interpolation", 1.0))
         except ValueError as exc:
             raise ModelFileError(f"bad TextPipeline parameters: {exc}") from None
         pipe = cls(clone(features), clone(classifier),

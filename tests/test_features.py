@@ -213,10 +213,12 @@ def test_nb_interpolation_of_one_changes_nothing_and_round_trips(tmp_path):
      "needs TfidfFeatures\\(weights='nb'\\).*got weights='idf'"),
     (TextPipeline(TfidfFeatures(weights="nb"), MLPClassifier((8,)), nb_interpolation=0.5),
      "without hidden layers.*hidden_layer_sizes=\\(8,\\)"),
-    (TextPipeline(TfidfFeatures(weights="nb"), nb_interpolation=1.5), "in \\[0, 1\\]"),
-    (TextPipeline(TfidfFeatures(weights="nb"), nb_interpolation=True), "in \\[0, 1\\]"),
+    (TextPipeline(TfidfFeatures(weights="nb"), nb_interpolation=1.5),
+     "nb_interpolation must be in \\[0, 1\\], got 1.5"),
+    (TextPipeline(TfidfFeatures(weights="nb"), nb_interpolation=True),
+     "nb_interpolation must be a number, got True"),
     (TextPipeline(TfidfFeatures(weights="nb"), nb_interpolation=float("nan")),
-     "in \\[0, 1\\]"),
+     "nb_interpolation must be finite, got nan"),
 ])
 def test_nb_interpolation_refuses_what_it_cannot_do(pipe, message):
     with pytest.raises(ValueError, match=message):
