@@ -70,10 +70,10 @@ RUNGS = (1, 3)
 REDUCTION = 3
 MIN_REPORTS = 6
 
-#: the most one trial may take (share of the budget); the refit's time as a multiple of
-#: the chosen trial's (it trains on more data, without scoring)
+#: the most one trial may take (share of the budget); the margin on the estimate of the
+#: refit's time (a fit as long as the trial's, scaled to the larger data)
 TRIAL_SHARE = 0.25
-REFIT_MARGIN = 1.3
+REFIT_MARGIN = 1.2
 
 #: no trial starts in the last share of the budget
 START_MARGIN = 0.03
@@ -592,6 +592,12 @@ class _Data:
         return (_take(self.X, rows), _take(self.y, rows),
                 None if self.w is None else np.asarray(self.w)[rows])
 
+    def growth(self):
+        """How many times the rows of a fold's training part the refit trains on."""
+        if self.kind == "given":
+            return (_length(self.X) + _length(self.given[0])) / _length(self.X)
+        return _length(self.X) / len(self.folds[0][0])
+
     def everything(self):
         """(X, y, w) of training and development data together (the refit)."""
         if self.kind != "given":
@@ -857,20 +863,23 @@ class _Search:
     def _left(self, end=None):
         return (self.deadline if end is None else end) - time.perf_counter()
 
-    def _refit_seconds(self, n_members=1):
+    def _refit_seconds(self, n_members=1, entries=None):
         """Seconds to keep for refitting on training and development data (0 without
         a refit): ``n_members`` members of the chosen configuration, or with a kept
-        blend each of its members. A member takes its encoding and first epoch, then
-        its other epochs up to the best one, as they took in its trial, times
-        ``REFIT_MARGIN`` for the larger data."""
+        blend each of its members (or each of ``entries``, a blend considered). A
+        member takes its encoding and first epoch, then its other epochs up to the
+        mean of its folds' best ones (what the refit trains), as they took in its
+        trial, scaled to the larger data, times ``REFIT_MARGIN``."""
         # (while no trial has completed, the best one the budget cut short is what
         # would be refitted)
         c = self.chosen if self.chosen is not None else self.partial
         if c is None or not self._refits():
             return 0.0
-        if self.blended is not None:
-            return sum(_member_refit_seconds(e) for e in self.blended["entries"]) + 0.2
-        return n_members * _member_refit_seconds(c) + 0.2
+        if entries is None:
+            entries = (self.blended["entries"] if self.blended is not None else
+                       [c] * n_members)
+        scale = REFIT_MARGIN * self.data.growth()
+        return scale * sum(_member_fit_seconds(e) for e in entries) + 0.2
 
     def _kept_back(self):
         """Seconds the search leaves for what follows it: the ensemble stage (the
@@ -996,6 +1005,9 @@ class _Search:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 for j in range(len(self.data.folds)):
+                    # (the next fold, as long as the first, must end in time)
+                    if j and time.perf_counter() + fit_seconds > clock.end:
+                        raise _OutOfTime()
                     Xt, yt, wt, dev = self.data.fold(j)
                     est = _make(family, params, self.base, self.seed, FIT_SETTINGS[family])
                     fit_tic = time.perf_counter()
@@ -1032,7 +1044,7 @@ class _Search:
         entry = {"rec": rec, "folds": folds[:1] if rec["status"] != "complete" else folds,
                  "fit_seconds": fit_seconds, "params": self._params,
                  "first_epoch": self._first_epoch or fit_seconds,
-                 "epochs_run": folds[0][0].n_iter_, "best_epoch": _best_epoch(folds[0][0])}
+                 "epochs_run": folds[0][0].n_iter_}
         if rec["status"] != "complete":
             if self.partial is None or rec["dev_score"] > self.partial["rec"]["dev_score"]:
                 self.partial = entry
@@ -1072,8 +1084,9 @@ class _Search:
         based_on, kept, cache = chosen["rec"]["trial"], False, {}
         devs = [self.data.dev(j) for j in range(len(folds))]
         for cand in self.pool:
-            if cand is chosen:
-                continue
+            if cand is chosen or self._left() < self._refit_seconds(
+                    entries=entries + [cand]):
+                continue    # (a blend whose refit would not end in time is not tried)
             rec = self._new_record(cand["rec"]["family"], cand["params"],
                                    len(folds[0]) + len(cand["folds"][0]), "blend",
                                    based_on=based_on)
@@ -1212,12 +1225,13 @@ class _Search:
             refitted, random_state=self.seed)
 
 
-def _member_refit_seconds(entry):
-    """Seconds to refit one member like the search's ``entry`` (see _refit_seconds)."""
+def _member_fit_seconds(entry):
+    """Seconds a fit of the search's ``entry`` takes, on a fold's training part, for
+    the epochs its refit trains (see _refit_seconds)."""
     rest = max(entry["epochs_run"] - 1, 1)
     per_epoch = max(entry["fit_seconds"] - entry["first_epoch"], 0.0) / rest
-    one = entry["first_epoch"] + per_epoch * max(entry["best_epoch"] - 1, 0)
-    return REFIT_MARGIN * one
+    epochs = np.mean([_best_epoch(fold[0]) for fold in entry["folds"]])
+    return entry["first_epoch"] + per_epoch * max(round(epochs) - 1, 0)
 
 
 def _counting(rec, clock):
