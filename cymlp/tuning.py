@@ -858,6 +858,7 @@ class _Search:
         self.blended = None  # the kept blend: {"rec", "folds"}
         self.partial = None  # the same, of the best trial cut short by the budget
         self.first_epochs = []  # seconds from the start of each trial to its first epoch
+        self.grown = False  # the ensemble stage is over
 
     # ------------------------------------------------------------- bookkeeping
     def _left(self, end=None):
@@ -890,6 +891,8 @@ class _Search:
             return self._refit_seconds(1)
         if self.blended is not None:    # a kept blend: no seed ensemble stage follows
             return self._refit_seconds()
+        if self.grown:
+            return self._refit_seconds(1)
         per_member = self.chosen["fit_seconds"] * len(self.data.folds)
         grow = (self.ensembles - 1) * per_member
         members = self.ensembles
@@ -950,10 +953,15 @@ class _Search:
             self._blend()
             while self.blended is not None and self._search():
                 self._blend()
+        if self.blended is None and self.ensembles > 1 and self._grow() == 1:
+            # no seed ensemble beat the single model: the time the ensemble stage
+            # did not use goes to more trials (and blends of them)
+            self.grown = True
+            while self._search():
+                if self.blend:
+                    self._blend()
         if self.blended is not None:
             self.chosen["folds"] = self.blended["folds"]
-        elif self.ensembles > 1:
-            self._grow()
         return self._final()
 
     def _search(self):
@@ -1120,10 +1128,10 @@ class _Search:
     def _grow(self):
         """The ensemble stage: members of the chosen configuration from the next seeds,
         one at a time, the running mean scored on dev after each; the best size is
-        kept (the smallest on a tie)."""
+        kept (the smallest on a tie); returns its size."""
         single = self.chosen["rec"]
         if single["status"] != "complete":
-            return
+            return 1
         family, params = single["family"], self.chosen["params"]
         folds = [list(m) for m in self.chosen["folds"]]
         best_size, best_score = 1, single["dev_score"]
@@ -1167,6 +1175,7 @@ class _Search:
                 best_size, best_score = size, rec["dev_score"]
                 self.result.best = rec["trial"]
         self.chosen["folds"] = [members[:best_size] for members in folds]
+        return best_size
 
     def _kept_all_folds(self):
         """Whether a model kept without its refit is every fold's models together:

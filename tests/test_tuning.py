@@ -185,6 +185,49 @@ def test_the_budget_is_respected(refit, make_blobs):
     assert model.predict(X).shape == (len(y),)
 
 
+def test_time_the_ensemble_stage_leaves_goes_to_more_trials(data, monkeypatch):
+    """The time kept back for seed ensembles that the ensemble stage does not use (no
+    ensemble beat the single model) goes to more trials, not to waiting."""
+    from cymlp import tuning
+    ended = []
+
+    def nothing_gained(self):  # an ensemble stage that finds no better size at once
+        ended.append(time.perf_counter() - self.t0)
+        return 1
+
+    monkeypatch.setattr(tuning._Search, "_grow", nothing_gained)
+    X, y = data.train
+    with _Alarm(60):
+        model = cymlp.autotune("bag", X, y, time_budget=4, validation=3, ensembles=5,
+                               blend=False, random_state=0)
+    assert len(ended) == 1
+    after = [r for r in model.autotune_records()
+             if r["stage"] == "search" and r["started"] > ended[0]]
+    assert after, "no trial after the ensemble stage"
+    assert model.autotune_summary_["refit"]["status"] == "complete"
+
+
+def test_the_refit_is_timed_for_its_epochs_and_data(data):
+    """The time kept for a refit: a fit as long as the trial's first fold took, for the
+    mean of the folds' best epochs (what the refit trains), on data as many times
+    larger as the refit's is than a fold's training part."""
+    from cymlp import tuning
+    rng = np.random.default_rng(0)
+    X, y = data.train
+    assert tuning._Data(X, y, None, 3, rng).growth() == pytest.approx(1.5, rel=0.01)
+    assert tuning._Data(X, y, None, 0.2, rng).growth() == pytest.approx(1.25, rel=0.01)
+    assert tuning._Data(X, y, None, data.dev, rng).growth() == pytest.approx(1.5)
+
+    class Member:
+        def __init__(self, best):
+            self.best_epoch_, self.n_iter_ = best, 10
+
+    # first epoch 1 s (encoding included), then 0.5 s an epoch; best epochs 2, 4, 6
+    entry = {"fit_seconds": 5.5, "first_epoch": 1.0, "epochs_run": 10,
+             "folds": [[Member(2)], [Member(4)], [Member(6)]]}
+    assert tuning._member_fit_seconds(entry) == pytest.approx(1.0 + 0.5 * 3)
+
+
 def test_a_budget_or_a_trial_count_is_needed(data):
     with pytest.raises(ValueError, match="time_budget"):
         cymlp.autotune("text", *data.train)
