@@ -25,7 +25,7 @@ def _starts():
     out = []
     for fixed in tuning.STARTS["tfidf"]:
         s = tuning._RandomSuggester(None, fixed=fixed, defaults_only=True)
-        family, params = tuning._configuration(s, ["tfidf"])
+        _, params = tuning._configuration(s, ["tfidf"])
         c = params["classifier"]
         out.append((f"{c['solver']} {c['learning_rate_init']:g}", params))
     return out
