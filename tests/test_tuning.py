@@ -472,6 +472,41 @@ def test_a_blend_keeps_only_additions_that_raise_the_dev_score(noise, seed, kept
     assert all(records[t]["stage"] == "search" for t in trials)
 
 
+def test_a_blend_whose_refit_would_not_end_in_time_is_not_tried(monkeypatch):
+    """A blend takes in another trial's models only while the refit of the larger blend
+    fits in the time left: here each addition's refit would take a million seconds, so
+    none is tried (the same search with no such cost tries them)."""
+    from cymlp import tuning
+    (X, y) = _keywords(300, 1, 0.35)
+    options = dict(n_trials=8, time_budget=600, validation=3, random_state=0,
+                   ensembles=2)
+    free = cymlp.autotune("text", X, y, **options).autotune_records()
+    assert any(r["stage"] == "blend" for r in free)
+    blending, original_fit, original_blend = [], tuning._member_fit_seconds, \
+        tuning._Search._blend
+
+    def fit_seconds(entry):
+        if blending and entry is not blending[-1].chosen:
+            return 1e6
+        return original_fit(entry)
+
+    def blend(self):
+        blending.append(self)
+        try:
+            return original_blend(self)
+        finally:
+            blending.pop()
+
+    monkeypatch.setattr(tuning, "_member_fit_seconds", fit_seconds)
+    monkeypatch.setattr(tuning._Search, "_blend", blend)
+    model = cymlp.autotune("text", X, y, **options)
+    records = model.autotune_records()
+    assert not any(r["stage"] == "blend" for r in records)
+    assert _untimed([r for r in records if r["stage"] == "search"]) == _untimed(
+        [r for r in free if r["stage"] == "search"])
+    assert model.autotune_summary_["refit"]["status"] == "complete"
+
+
 def test_blending_is_off_for_a_single_model_or_when_asked(data):
     X, y = data.train
     for options in ({"ensembles": 1}, {"blend": False}):
