@@ -989,6 +989,7 @@ class _Search:
         tic = time.perf_counter()
         first = [True]
         running = [-math.inf]  # the best dev score of the first fit so far
+        curves = []  # every fold's dev score after each epoch
         clock = _EpochClock(min(self.deadline - self._kept_back(), tic + self.trial_cap))
 
         def hook(record):
@@ -1003,10 +1004,11 @@ class _Search:
                     rec["rung_scores"][str(epoch)] = running[0]
                 if self.searcher.report(handle, epoch, running[0]):
                     raise _Pruned()
+            curves[-1].append(record["val_accuracy"])
             rec["epochs"] += 1
             return clock.tick()
 
-        folds, fit_seconds = [], None
+        folds, kept, fit_seconds = [], [], None  # kept: each fold's model's dev score
         self._params = params
         self._first_epoch = None
         try:
@@ -1019,10 +1021,11 @@ class _Search:
                     Xt, yt, wt, dev = self.data.fold(j)
                     est = _make(family, params, self.base, self.seed, FIT_SETTINGS[family])
                     fit_tic = time.perf_counter()
+                    curves.append([])
                     est.fit(Xt, yt, validation_data=_hook_fit(est, hook, dev),
                             sample_weight=wt)
                     fit_seconds = fit_seconds or time.perf_counter() - fit_tic
-                    rec["fold_scores"].append(est.score(*dev))
+                    kept.append(est.score(*dev))
                     folds.append([est])
                     if clock.spent:
                         raise _OutOfTime()
@@ -1036,20 +1039,25 @@ class _Search:
             # a diverged (or otherwise impossible) configuration: recorded, skipped
             rec["status"] = "failed"
             rec["error"] = f"{type(exc).__name__}: {exc}"
-        if rec["status"] in ("complete", "timeout") and rec["fold_scores"]:
+        if rec["status"] in ("complete", "timeout") and folds:
+            rec["fold_scores"] = _common_epoch_scores(curves, folds, kept)
             rec["dev_score"] = float(np.mean(rec["fold_scores"]))
             rec["best_epoch"] = _best_epoch(folds[0][0])
         self.searcher.tell(handle, rec["status"], rec["dev_score"])
-        self._consider(rec, folds, fit_seconds)
+        self._consider(rec, folds, kept, fit_seconds)
         self._finish_record(rec, tic)
 
-    def _consider(self, rec, folds, fit_seconds):
+    def _consider(self, rec, folds, kept, fit_seconds):
         """Keep the trial if it is the best completed one so far; a trial the budget
         cut short, with a scored first fit, is kept apart: it is chosen only if no
         trial completes (its score rests on fewer epochs, or folds, than the others)."""
         if rec["dev_score"] is None or not folds:
             return
         entry = {"rec": rec, "folds": folds[:1] if rec["status"] != "complete" else folds,
+                 # the score of the models as trained (each fold's at its own best
+                 # epoch): what blends and seed ensembles of them are compared with
+                 "kept_score": float(np.mean(kept[:1] if rec["status"] != "complete"
+                                             else kept)),
                  "fit_seconds": fit_seconds, "params": self._params,
                  "first_epoch": self._first_epoch or fit_seconds,
                  "epochs_run": folds[0][0].n_iter_}
@@ -1088,7 +1096,7 @@ class _Search:
         if chosen["rec"]["status"] != "complete" or is_multilabel(self.data.y):
             return
         folds = [list(m) for m in chosen["folds"]]
-        score, entries = chosen["rec"]["dev_score"], [chosen]
+        score, entries = chosen["kept_score"], [chosen]
         based_on, kept, cache = chosen["rec"]["trial"], False, {}
         devs = [self.data.dev(j) for j in range(len(folds))]
         for cand in self.pool:
@@ -1120,7 +1128,7 @@ class _Search:
             self.blended = {"rec": self.result.trials[based_on], "folds": folds,
                             "entries": entries}
         best = self.blended["rec"] if self.blended is not None else chosen["rec"]
-        if self.blended is not None and best["dev_score"] <= chosen["rec"]["dev_score"]:
+        if self.blended is not None and best["dev_score"] <= chosen["kept_score"]:
             best = chosen["rec"]                # a new single trial beats the blend
             self.blended = None
         self.result.best = best["trial"]
@@ -1134,7 +1142,7 @@ class _Search:
             return 1
         family, params = single["family"], self.chosen["params"]
         folds = [list(m) for m in self.chosen["folds"]]
-        best_size, best_score = 1, single["dev_score"]
+        best_size, best_score = 1, self.chosen["kept_score"]
         for size in range(2, self.ensembles + 1):
             # the next member, trained in as long as the last one took, and a refit of
             # every member, must fit in what is left
@@ -1232,6 +1240,21 @@ class _Search:
                              "seconds": time.perf_counter() - tic}
         return refitted[0] if len(refitted) == 1 else SeedEnsemble.from_members(
             refitted, random_state=self.seed)
+
+
+def _common_epoch_scores(curves, folds, kept):
+    """A trial's fold scores: each fold's dev score after the epoch the refit trains
+    (the mean of the folds' best epochs; a fold stopped before it counts its last).
+    Each fold's own best epoch would score the maximum of a noisy curve, which
+    favours the configurations whose curves are noisiest. ``kept`` are the scores of
+    the folds' models as trained (at their best epochs), ``curves`` the network's dev
+    score after every epoch; the two differ where a pipeline changes the trained
+    weights (NBSVM's interpolation), so a fold scores its model as trained less what
+    the common epoch loses against the best one on the curve."""
+    epochs = [_best_epoch(fold[0]) for fold in folds]
+    common = round(np.mean(epochs))
+    return [float(score - (curve[best - 1] - curve[min(common, len(curve)) - 1]))
+            for score, curve, best in zip(kept, curves, epochs)]
 
 
 def _member_fit_seconds(entry):

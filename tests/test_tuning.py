@@ -228,6 +228,30 @@ def test_the_refit_is_timed_for_its_epochs_and_data(data):
     assert tuning._member_fit_seconds(entry) == pytest.approx(1.0 + 0.5 * 3)
 
 
+def test_a_trial_is_scored_at_the_epoch_its_refit_trains():
+    """A fold scores at the epoch the refit trains (the mean of the folds' best), not
+    at its own best: that would score the maximum of a noisy curve. Where the kept
+    model's score differs from the curve's (an interpolation after training), the
+    fold scores its kept model less what the common epoch loses on the curve."""
+    from cymlp import tuning
+
+    class Member:
+        def __init__(self, best):
+            self.best_epoch_, self.n_iter_ = best, 4
+
+    curves = [[0.5, 0.7, 0.6, 0.55], [0.6, 0.65, 0.8, 0.7], [0.4, 0.9]]
+    folds = [[Member(2)], [Member(3)], [Member(2)]]   # mean 2.33: epoch 2
+    assert tuning._common_epoch_scores(curves, folds, [0.7, 0.8, 0.9]) == \
+        pytest.approx([0.7, 0.65, 0.9])
+    assert tuning._common_epoch_scores(curves, folds, [0.72, 0.81, 0.9]) == \
+        pytest.approx([0.72, 0.66, 0.9])
+    # a fold that stopped before the common epoch counts its last
+    curves = [[0.5, 0.6, 0.7, 0.8], [0.5, 0.6, 0.7, 0.75], [0.4, 0.9]]
+    folds = [[Member(4)], [Member(4)], [Member(2)]]   # mean 3.33: epoch 3
+    assert tuning._common_epoch_scores(curves, folds, [0.8, 0.75, 0.9]) == \
+        pytest.approx([0.7, 0.7, 0.9])
+
+
 def test_a_budget_or_a_trial_count_is_needed(data):
     with pytest.raises(ValueError, match="time_budget"):
         cymlp.autotune("text", *data.train)
