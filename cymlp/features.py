@@ -30,7 +30,7 @@ from cymlp._validation import (
 )
 from cymlp.io import ModelFileError
 from cymlp.mlp import MLPClassifier
-from cymlp.text import _check_texts, idf_weights, nb_ratios
+from cymlp.text import _check_texts, _nb_weights_of, idf_weights, nb_ratios
 from cymlp.vocab import Vocabulary, _check_span
 
 __all__ = ["COLUMN_WEIGHTS", "TERM_FREQUENCIES", "TextPipeline", "TfidfFeatures"]
@@ -153,7 +153,7 @@ class TfidfFeatures(BaseEstimator):
             weights = idf_weights(ids, indptr, n_vocab)
         elif s["weights"] == "nb":
             ratios = nb_ratios(ids, indptr, _encoded_targets(y, len(texts)), n_vocab)
-            weights = np.abs(ratios).max(axis=1)   # cymlp.text.nb_weights
+            weights = _nb_weights_of(ratios)
         else:
             weights = np.ones(n_vocab)
         weights[[vocab.PAD, vocab.UNK]] = 0.0
@@ -240,7 +240,7 @@ def _interpolate_nb(classifier, ratios, multilabel, beta):
     """NBSVM's interpolation of the fitted linear ``classifier``'s weights toward naive
     Bayes (``TextPipeline(nb_interpolation=beta)``), in place; ``ratios`` are those of
     the features' fit."""
-    top = np.abs(ratios).max(axis=1, keepdims=True)
+    top = _nb_weights_of(ratios)[:, None]
     U = np.divide(ratios, top, out=np.zeros_like(ratios), where=top > 0)
     W = classifier.coefs_[0]
     Wd = W.astype(np.float64)

@@ -144,7 +144,13 @@ def nb_weights(ids, indptr, targets, n_vocab, alpha=NB_SMOOTHING):
     ``|r|``; with more, an id weighs as much as it tells about the class it tells most
     about. Same parameters as :func:`nb_ratios`; returns an ndarray of shape
     (n_vocab,), float64, >= 0."""
-    return np.abs(nb_ratios(ids, indptr, targets, n_vocab, alpha)).max(axis=1)
+    return _nb_weights_of(nb_ratios(ids, indptr, targets, n_vocab, alpha))
+
+
+def _nb_weights_of(ratios):
+    """:func:`nb_weights` from the ratios of :func:`nb_ratios` (``max_c |r_c|`` of each
+    row), for a caller that has them already."""
+    return np.abs(ratios).max(axis=1)
 
 
 def _check_max_vocab(name, value):

@@ -1216,8 +1216,7 @@ class _Search:
                                  f"left; kept {self._kept_what()}", "seconds": 0.0}
             return kept
         X, y, w = self.data.everything()
-        epochs = [np.mean([_best_epoch(fold[k]) for fold in folds]) for k in
-                  range(len(members))]
+        epochs = [_refit_epochs(folds, k) for k in range(len(members))]
         tic = time.perf_counter()
         refitted = []
         clock = _EpochClock(self.deadline)
@@ -1225,7 +1224,7 @@ class _Search:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 for k, member in enumerate(members):
-                    est = _with_epochs(member, round(epochs[k]))
+                    est = _with_epochs(member, epochs[k])
                     _hook_fit(est, lambda record: clock.tick(), None)
                     refitted.append(est.fit(X, y, sample_weight=w))
                     if clock.spent:
@@ -1236,10 +1235,16 @@ class _Search:
                                  "seconds": time.perf_counter() - tic}
             return kept
         self.result.refit = {"on": "train+dev", "status": "complete",
-                             "epochs": [int(round(e)) for e in epochs],
+                             "epochs": [int(e) for e in epochs],
                              "seconds": time.perf_counter() - tic}
         return refitted[0] if len(refitted) == 1 else SeedEnsemble.from_members(
             refitted, random_state=self.seed)
+
+
+def _refit_epochs(folds, k=0):
+    """The epochs the refit trains member ``k`` of ``folds`` (its models per fold) for:
+    the mean of their best epochs, rounded."""
+    return int(round(np.mean([_best_epoch(fold[k]) for fold in folds])))
 
 
 def _common_epoch_scores(curves, folds, kept):
@@ -1252,7 +1257,7 @@ def _common_epoch_scores(curves, folds, kept):
     weights (NBSVM's interpolation), so a fold scores its model as trained less what
     the common epoch loses against the best one on the curve."""
     epochs = [_best_epoch(fold[0]) for fold in folds]
-    common = round(np.mean(epochs))
+    common = _refit_epochs(folds)
     return [float(score - (curve[best - 1] - curve[min(common, len(curve)) - 1]))
             for score, curve, best in zip(kept, curves, epochs)]
 
@@ -1262,8 +1267,7 @@ def _member_fit_seconds(entry):
     the epochs its refit trains (see _refit_seconds)."""
     rest = max(entry["epochs_run"] - 1, 1)
     per_epoch = max(entry["fit_seconds"] - entry["first_epoch"], 0.0) / rest
-    epochs = np.mean([_best_epoch(fold[0]) for fold in entry["folds"]])
-    return entry["first_epoch"] + per_epoch * max(round(epochs) - 1, 0)
+    return entry["first_epoch"] + per_epoch * max(_refit_epochs(entry["folds"]) - 1, 0)
 
 
 def _counting(rec, clock):
