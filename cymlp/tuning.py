@@ -1070,10 +1070,7 @@ class _Search:
             self.chosen = entry
             self.result.best = rec["trial"]
         if self.blend:
-            # (the earlier of equal scores first; the models of the others are let go)
-            self.pool.append(entry)
-            self.pool.sort(key=lambda e: (-e["rec"]["dev_score"], e["rec"]["trial"]))
-            del self.pool[BLEND_POOL + 1:]
+            self.pool = _blend_pool(self.pool + [entry])
 
     @staticmethod
     def _dev_proba(cache, member, j, X_dev):
@@ -1239,6 +1236,23 @@ class _Search:
                              "seconds": time.perf_counter() - tic}
         return refitted[0] if len(refitted) == 1 else SeedEnsemble.from_members(
             refitted, random_state=self.seed)
+
+
+def _blend_pool(entries):
+    """The completed trials whose models are kept for the blend stage, best first
+    (the earlier of equal scores first): the ``BLEND_POOL + 1`` best, and the best of
+    every other family. A family's best can lose to the other family's next best and
+    still raise a blend more than they do: models of one family tend to make the same
+    errors. The models of the others are let go."""
+    ranked = sorted(entries, key=lambda e: (-e["rec"]["dev_score"], e["rec"]["trial"]))
+    families = set()
+    pool = []
+    for rank, entry in enumerate(ranked):
+        family = entry["rec"]["family"]
+        if rank <= BLEND_POOL or family not in families:
+            pool.append(entry)
+        families.add(family)
+    return pool
 
 
 def _refit_epochs(folds, k=0):

@@ -471,8 +471,14 @@ def test_a_blend_keeps_only_additions_that_raise_the_dev_score(noise, seed, kept
     complete = sorted((r for r in search if r["status"] == "complete"),
                       key=lambda r: (-r["dev_score"], r["trial"]))
     chosen = complete[0]
-    # the candidates: the next best completed trials, best first
-    assert [r["blend_of"] for r in blends] == [r["trial"] for r in complete[1:BLEND_POOL + 1]]
+    # the candidates: the next best completed trials, then the best of each family
+    # not among them, best first
+    top = complete[:BLEND_POOL + 1]
+    others = [r for r in complete[BLEND_POOL + 1:]
+              if r["family"] not in {t["family"] for t in top}]
+    others = [r for i, r in enumerate(others)
+              if r["family"] not in {o["family"] for o in others[:i]}]
+    assert [r["blend_of"] for r in blends] == [r["trial"] for r in top[1:] + others]
     score, base, size = chosen["dev_score"], chosen["trial"], 1
     for r in blends:
         assert r["based_on"] == base and r["status"] == "complete"
@@ -529,6 +535,26 @@ def test_a_blend_whose_refit_would_not_end_in_time_is_not_tried(monkeypatch):
     assert _untimed([r for r in records if r["stage"] == "search"]) == _untimed(
         [r for r in free if r["stage"] == "search"])
     assert model.autotune_summary_["refit"]["status"] == "complete"
+
+
+def test_the_blend_pool_keeps_the_best_trials_and_each_familys_best():
+    """The models kept for blending: the BLEND_POOL + 1 best completed trials and the
+    best of every family not among them (one of each), best first."""
+    from cymlp.tuning import BLEND_POOL, _blend_pool
+    scores = [0.9, 0.89, 0.88, 0.87, 0.86, 0.85, 0.84, 0.83, 0.82, 0.81]
+    families = ["tfidf"] * 7 + ["bag", "window", "bag"]
+    entries = [{"rec": {"trial": t, "dev_score": sc, "family": f}}
+               for t, (sc, f) in enumerate(zip(scores, families))]
+    pool = None
+    for entry in entries[::-1]:            # as the trials complete, worst first
+        pool = _blend_pool((pool or []) + [entry])
+    assert [e["rec"]["trial"] for e in pool] == list(range(BLEND_POOL + 1)) + [7, 8]
+    # equal scores: the earlier trial first; a family among the best adds nothing
+    tied = [{"rec": {"trial": t, "dev_score": 0.5, "family": "bag"}} for t in (3, 1, 2)]
+    assert [e["rec"]["trial"] for e in _blend_pool(tied)] == [1, 2, 3]
+    many = [{"rec": {"trial": t, "dev_score": 1 - t / 100, "family": "bag"}}
+            for t in range(BLEND_POOL + 3)]
+    assert [e["rec"]["trial"] for e in _blend_pool(many)] == list(range(BLEND_POOL + 1))
 
 
 def test_blending_is_off_for_a_single_model_or_when_asked(data):
