@@ -864,13 +864,13 @@ class _Search:
     def _left(self, end=None):
         return (self.deadline if end is None else end) - time.perf_counter()
 
-    def _refit_seconds(self, n_members=1, entries=None):
+    def _refit_seconds(self, n_members=1, entries=None, margin=REFIT_MARGIN):
         """Seconds to keep for refitting on training and development data (0 without
         a refit): ``n_members`` members of the chosen configuration, or with a kept
         blend each of its members (or each of ``entries``, a blend considered). A
         member takes its encoding and first epoch, then its other epochs up to the
         mean of its folds' best ones (what the refit trains), as they took in its
-        trial, scaled to the larger data, times ``REFIT_MARGIN``."""
+        trial, scaled to the larger data, times ``margin``."""
         # (while no trial has completed, the best one the budget cut short is what
         # would be refitted)
         c = self.chosen if self.chosen is not None else self.partial
@@ -879,7 +879,7 @@ class _Search:
         if entries is None:
             entries = (self.blended["entries"] if self.blended is not None else
                        [c] * n_members)
-        scale = REFIT_MARGIN * self.data.growth()
+        scale = margin * self.data.growth()
         return scale * sum(_member_fit_seconds(e) for e in entries) + 0.2
 
     def _kept_back(self):
@@ -1207,7 +1207,11 @@ class _Search:
         if not self._refits():
             self.result.refit = {"on": "train", "status": "kept", "seconds": 0.0}
             return kept
-        if self.budget is not None and self._left() < self._refit_seconds(len(members)):
+        # the search is over and nothing else can use the time left: the refit is
+        # started if its plain estimate (no margin) ends in time, and abandoned at
+        # the deadline if it runs over
+        if self.budget is not None and self._left() < self._refit_seconds(len(members),
+                                                                           margin=1.0):
             # it would not end in time: not started (an epoch cannot be cut)
             self.result.refit = {"on": "train+dev", "status": "skipped, not enough time "
                                  f"left; kept {self._kept_what()}", "seconds": 0.0}

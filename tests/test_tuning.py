@@ -557,6 +557,34 @@ def test_the_blend_pool_keeps_the_best_trials_and_each_familys_best():
     assert [e["rec"]["trial"] for e in _blend_pool(many)] == list(range(BLEND_POOL + 1))
 
 
+def test_the_last_refit_starts_on_its_estimate_without_the_margin(data, monkeypatch):
+    """Once the search is over nothing else can use the time left, so the refit starts
+    if its plain estimate (no REFIT_MARGIN) ends in time; short of that it is skipped."""
+    from cymlp import tuning
+    original = tuning._Search._final
+    where = []
+
+    def with_time_left(self):
+        # the time left: a share of the way from the plain estimate to the one with
+        # the margin (below the plain estimate when negative)
+        plain = self._refit_seconds(len(self.chosen["folds"][0]), margin=1.0)
+        kept = self._refit_seconds(len(self.chosen["folds"][0]))
+        assert kept > plain
+        self.deadline = time.perf_counter() + plain + where[0] * (kept - plain)
+        return original(self)
+
+    monkeypatch.setattr(tuning._Search, "_final", with_time_left)
+    X, y = data.train
+    status = {}
+    for part in (-1.0, 0.5):
+        where[:] = [part]
+        model = cymlp.autotune("bag", X, y, n_trials=2, time_budget=600, validation=3,
+                               random_state=0, ensembles=1)
+        status[part] = model.autotune_summary_["refit"]["status"]
+    assert status[-1.0].startswith("skipped")
+    assert not status[0.5].startswith("skipped")
+
+
 def test_blending_is_off_for_a_single_model_or_when_asked(data):
     X, y = data.train
     for options in ({"ensembles": 1}, {"blend": False}):
