@@ -84,7 +84,8 @@ START_MARGIN = 0.03
 ENSEMBLE_SHARE = 0.25
 
 #: the blend stage: the best completed trials besides the chosen one whose fold models
-#: are kept, to be tried as additions to the chosen model (best first)
+#: are kept, to be tried as additions to the chosen model (best first; then the best
+#: trial of each family not among them)
 BLEND_POOL = 4
 
 #: epochs and patience of the trials of each family (early stopping on dev)
@@ -1083,7 +1084,8 @@ class _Search:
 
     def _blend(self):
         """The blend stage: the other best completed trials (``BLEND_POOL``, best
-        first) are tried as additions to the chosen model: their fold models join the
+        first, then each other family's best) are tried as additions to the chosen
+        model: their fold models join the
         chosen ones, the mean of the probabilities is scored on dev, and an addition
         is kept only if the score rises. No model is trained. The best blend of
         every pass so far is ``self.blended`` (None while no blend beats the best
@@ -1377,7 +1379,8 @@ def autotune(estimator_or_family, X, y, *, time_budget=None, n_trials=None,
         False): no ensembles.
     blend : bool, default=True
         After the search, try the other best completed trials (up to
-        ``BLEND_POOL``, best first) as additions to the chosen model: their models
+        ``BLEND_POOL``, best first, then the best of each family not among them)
+        as additions to the chosen model: their models
         (one per fold, already trained) join the chosen ones, the mean probability
         is scored on dev, and each addition is kept only if the score rises. The
         models of different families and settings make different errors, so their
