@@ -1085,12 +1085,11 @@ class _Search:
     def _blend(self):
         """The blend stage: the other best completed trials (``BLEND_POOL``, best
         first, then each other family's best) are tried as additions to the chosen
-        model: their fold models join the
-        chosen ones, the mean of the probabilities is scored on dev, and an addition
-        is kept only if the score rises. No model is trained. The best blend of
-        every pass so far is ``self.blended`` (None while no blend beats the best
-        single trial). Single-label data; several labels per example are not
-        blended."""
+        model: their fold models join the chosen ones, the mean of the probabilities
+        is scored on dev, and an addition is kept only if the score rises. No model
+        is trained. The best blend of every pass so far is ``self.blended`` (None
+        while no blend beats the best single trial). Single-label data; several
+        labels per example are not blended."""
         chosen = self.chosen
         if chosen["rec"]["status"] != "complete" or is_multilabel(self.data.y):
             return
@@ -1380,14 +1379,13 @@ def autotune(estimator_or_family, X, y, *, time_budget=None, n_trials=None,
     blend : bool, default=True
         After the search, try the other best completed trials (up to
         ``BLEND_POOL``, best first, then the best of each family not among them)
-        as additions to the chosen model: their models
-        (one per fold, already trained) join the chosen ones, the mean probability
-        is scored on dev, and each addition is kept only if the score rises. The
-        models of different families and settings make different errors, so their
-        mean can beat each. No model is trained for this; a kept blend is refitted
-        member by member like an ensemble, and the seed ensemble stage is then
-        skipped. Single-label data only; ``ensembles=1`` (a single model) turns
-        it off too.
+        as additions to the chosen model: their models (one per fold, already
+        trained) join the chosen ones, the mean probability is scored on dev, and
+        each addition is kept only if the score rises. The models of different
+        families and settings make different errors, so their mean can beat each.
+        No model is trained for this; a kept blend is refitted member by member
+        like an ensemble, and the seed ensemble stage is then skipped. Single-label
+        data only; ``ensembles=1`` (a single model) turns it off too.
     pruning : bool, default=True
         Successive halving: stop trials that score in the lower two thirds after
         their first or third epoch.
