@@ -865,13 +865,14 @@ class _Search:
     def _left(self, end=None):
         return (self.deadline if end is None else end) - time.perf_counter()
 
-    def _refit_seconds(self, n_members=1, entries=None, margin=REFIT_MARGIN):
+    def _refit_seconds(self, n_members=1, entries=None, margin=None):
         """Seconds to keep for refitting on training and development data (0 without
         a refit): ``n_members`` members of the chosen configuration, or with a kept
         blend each of its members (or each of ``entries``, a blend considered). A
         member takes its encoding and first epoch, then its other epochs up to the
         mean of its folds' best ones (what the refit trains), as they took in its
-        trial, scaled to the larger data, times ``margin``."""
+        trial, scaled to the larger data, times ``margin`` (by default
+        ``REFIT_MARGIN``)."""
         # (while no trial has completed, the best one the budget cut short is what
         # would be refitted)
         c = self.chosen if self.chosen is not None else self.partial
@@ -880,7 +881,7 @@ class _Search:
         if entries is None:
             entries = (self.blended["entries"] if self.blended is not None else
                        [c] * n_members)
-        scale = margin * self.data.growth()
+        scale = (REFIT_MARGIN if margin is None else margin) * self.data.growth()
         return scale * sum(_member_fit_seconds(e) for e in entries) + 0.2
 
     def _kept_back(self):

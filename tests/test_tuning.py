@@ -196,6 +196,9 @@ def test_time_the_ensemble_stage_leaves_goes_to_more_trials(data, monkeypatch):
         return 1
 
     monkeypatch.setattr(tuning._Search, "_grow", nothing_gained)
+    # the later trials keep back twice the refit's estimate, and the refit starts on
+    # the plain estimate: an epoch that runs longer than the last cannot starve it
+    monkeypatch.setattr(tuning, "REFIT_MARGIN", 2.0)
     X, y = data.train
     with _Alarm(60):
         model = cymlp.autotune("bag", X, y, time_budget=4, validation=3, ensembles=5,
