@@ -875,10 +875,12 @@ class _Search:
         ``REFIT_MARGIN``)."""
         # (while no trial has completed, the best one the budget cut short is what
         # would be refitted)
-        c = self.chosen if self.chosen is not None else self.partial
-        if c is None or not self._refits():
+        if not self._refits():
             return 0.0
         if entries is None:
+            c = self.chosen if self.chosen is not None else self.partial
+            if c is None:
+                return 0.0
             entries = (self.blended["entries"] if self.blended is not None else
                        [c] * n_members)
         scale = (REFIT_MARGIN if margin is None else margin) * self.data.growth()
@@ -1017,8 +1019,12 @@ class _Search:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 for j in range(len(self.data.folds)):
-                    # (the next fold, as long as the first, must end in time)
-                    if j and time.perf_counter() + fit_seconds > clock.end:
+                    # the next fold, as long as the first, must end in time, and leave
+                    # the time this trial's own refit would take if it is chosen (it
+                    # may need longer than the refit kept back for the best so far)
+                    if j and (time.perf_counter() + fit_seconds > clock.end or
+                              self._left() < fit_seconds + self._refit_seconds(
+                                  entries=[self._timing(folds, fit_seconds)])):
                         raise _OutOfTime()
                     Xt, yt, wt, dev = self.data.fold(j)
                     est = _make(family, params, self.base, self.seed, FIT_SETTINGS[family])
@@ -1055,14 +1061,13 @@ class _Search:
         trial completes (its score rests on fewer epochs, or folds, than the others)."""
         if rec["dev_score"] is None or not folds:
             return
-        entry = {"rec": rec, "folds": folds[:1] if rec["status"] != "complete" else folds,
-                 # the score of the models as trained (each fold's at its own best
-                 # epoch): what blends and seed ensembles of them are compared with
-                 "kept_score": float(np.mean(kept[:1] if rec["status"] != "complete"
-                                             else kept)),
-                 "fit_seconds": fit_seconds, "params": self._params,
-                 "first_epoch": self._first_epoch or fit_seconds,
-                 "epochs_run": folds[0][0].n_iter_}
+        entry = self._timing(folds[:1] if rec["status"] != "complete" else folds,
+                             fit_seconds)
+        entry.update(rec=rec, params=self._params,
+                     # the score of the models as trained (each fold's at its own best
+                     # epoch): what blends and seed ensembles of them are compared with
+                     kept_score=float(np.mean(kept[:1] if rec["status"] != "complete"
+                                              else kept)))
         if rec["status"] != "complete":
             if self.partial is None or rec["dev_score"] > self.partial["rec"]["dev_score"]:
                 self.partial = entry
@@ -1073,6 +1078,14 @@ class _Search:
             self.result.best = rec["trial"]
         if self.blend:
             self.pool = _blend_pool(self.pool + [entry])
+
+    def _timing(self, folds, fit_seconds):
+        """What the refit's time is estimated from (``_member_fit_seconds``), for the
+        running trial's ``folds`` so far: its first fold's fit, first epoch and
+        epochs."""
+        return {"folds": folds, "fit_seconds": fit_seconds,
+                "first_epoch": self._first_epoch or fit_seconds,
+                "epochs_run": folds[0][0].n_iter_}
 
     @staticmethod
     def _dev_proba(cache, member, j, X_dev):

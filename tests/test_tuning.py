@@ -204,9 +204,24 @@ def test_time_the_ensemble_stage_leaves_goes_to_more_trials(data, monkeypatch):
     after = [r for r in model.autotune_records()
              if r["stage"] == "search" and r["started"] > ended[0]]
     assert after, "no trial after the ensemble stage"
-    # (whether the refit then fits is not asserted: a later trial that becomes the best
-    # may need a longer refit than the one kept back for, and under a 4 s budget the
-    # debug build's slower epochs make that a matter of timing)
+    assert model.autotune_summary_["refit"]["status"] == "complete"
+
+
+def test_a_trial_stops_before_a_fold_that_would_leave_no_time_for_its_refit(
+        data, monkeypatch):
+    """A trial runs its next fold only if its own refit, should it be chosen, would
+    still end in time after it: here every refit is estimated at 100 s of fitting
+    (180 s kept) and the budget is 150 s, so the one trial stops after its first fold
+    (without that check it completes all three)."""
+    from cymlp import tuning
+    monkeypatch.setattr(tuning, "_member_fit_seconds", lambda entry: 100.0)
+    X, y = data.train
+    model = cymlp.autotune("bag", X, y, time_budget=150, validation=3, ensembles=1,
+                           random_state=0)
+    records = model.autotune_records()
+    assert [r["status"] for r in records] == ["timeout"]
+    assert len(records[0]["fold_scores"]) == 1
+    assert model.autotune_summary_["refit"]["status"].startswith("skipped")
 
 
 def test_the_refit_is_timed_for_its_epochs_and_data(data):
