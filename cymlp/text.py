@@ -95,9 +95,18 @@ def idf_weights(ids, indptr, n_vocab):
     """Smoothed idf of every id, ``log((1 + N) / (1 + df_j)) + 1`` (float64), with
     ``df_j`` the number of the ``N`` bags (CSR ``ids``, ``indptr``) that hold id ``j``."""
     n_docs = len(indptr) - 1
-    rows = np.repeat(np.arange(n_docs, dtype=np.int64), np.diff(indptr))
-    df = np.bincount(np.unique(rows * n_vocab + ids) % n_vocab, minlength=n_vocab)
+    df = np.bincount(_presence(ids, indptr, n_vocab).indices, minlength=n_vocab)
     return np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
+
+
+def _presence(ids, indptr, n_vocab):
+    """The 0/1 matrix (CSR, float64, ``len(indptr) - 1`` by ``n_vocab``) of which bag
+    holds which id: an id listed several times in a bag is one entry."""
+    present = sparse.csr_matrix((np.ones(len(ids)), ids, indptr), copy=True,
+                                shape=(len(indptr) - 1, n_vocab))
+    present.sum_duplicates()   # sorts in place: hence the copy of the caller's arrays
+    present.data[:] = 1.0
+    return present
 
 
 def nb_ratios(ids, indptr, targets, n_vocab, alpha=NB_SMOOTHING):
@@ -121,10 +130,7 @@ def nb_ratios(ids, indptr, targets, n_vocab, alpha=NB_SMOOTHING):
     ndarray of shape (n_vocab, n_classes), float64
     """
     n_texts = len(indptr) - 1
-    rows = np.repeat(np.arange(n_texts, dtype=np.int64), np.diff(indptr))
-    pairs = np.unique(rows * n_vocab + np.asarray(ids, dtype=np.int64))
-    present = sparse.csr_matrix((np.ones(len(pairs)), (pairs // n_vocab, pairs % n_vocab)),
-                                shape=(n_texts, n_vocab))
+    present = _presence(ids, indptr, n_vocab)
     targets = np.asarray(targets)
     if targets.ndim == 1:
         Y = np.zeros((n_texts, int(targets.max()) + 1))
