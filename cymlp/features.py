@@ -52,6 +52,11 @@ def _check_max_features(name, value):
         return Interval(int, 1, None).check(name, value)
 
 
+def _check_char_span(name, value):
+    if value is not None:
+        return _check_span(name, value)
+
+
 def _check_norm(name, value):
     if value is not None and value != "l2":
         raise ValueError(f"{name} must be 'l2' or None, got {value!r}")
@@ -84,12 +89,23 @@ class TfidfFeatures(BaseEstimator):
         ``'nb'``: the naive-Bayes log-count ratio ``max_c |r_c[j]|`` of
         :func:`cymlp.text.nb_weights` (needs ``y`` in ``fit``); with ``tf='binary'``
         these are NBSVM's features (Wang and Manning, 2012); None: 1.
+    char_ngram_range : (int, int), optional
+        Also a column for each character n-gram (``n`` in this range) of the words,
+        each word marked as ``"<" + word + ">"``, as :class:`cymlp.Vocabulary` makes
+        them; ``k_ij`` counts an n-gram once per occurrence of a word that holds it,
+        and a word never seen in training still has its known n-grams. These columns
+        come after the word n-grams' (from ``vocabulary_.char_offset``).
     min_count : int, default=1
         N-grams seen fewer times in the training texts get no column.
     max_features : int, optional
-        Keep only this many columns, the most frequent unigrams first (then n-grams).
+        Keep only this many columns, the most frequent unigrams first (then word
+        n-grams, then character n-grams).
     lowercase : bool, default=True
     norm : {'l2', None}, default='l2'
+        With ``char_ngram_range``, the word columns and the character columns of a
+        row are scaled apart, each to length ``1/sqrt(2)`` (so the row has length 1
+        when it has both): a word has many character n-grams, which would otherwise
+        outweigh it.
     dtype : {'float32', 'float64'}, default='float32'
         Of the values (the dtype of the classifier that reads them).
 
@@ -106,6 +122,7 @@ class TfidfFeatures(BaseEstimator):
         "ngram_range": _check_span,
         "tf": TERM_FREQUENCIES,
         "weights": _check_weights,
+        "char_ngram_range": _check_char_span,
         "min_count": Interval(int, 1, None),
         "max_features": _check_max_features,
         "lowercase": bool,
@@ -113,9 +130,11 @@ class TfidfFeatures(BaseEstimator):
         "dtype": _check_dtype,
     }
 
-    def __init__(self, *, ngram_range=(1, 2), tf="log", weights="idf", min_count=1,
-                 max_features=None, lowercase=True, norm="l2", dtype="float32"):
+    def __init__(self, *, ngram_range=(1, 2), tf="log", weights="idf",
+                 char_ngram_range=None, min_count=1, max_features=None, lowercase=True,
+                 norm="l2", dtype="float32"):
         self.ngram_range = ngram_range
+        self.char_ngram_range = char_ngram_range
         self.tf = tf
         self.weights = weights
         self.min_count = min_count
@@ -145,6 +164,7 @@ class TfidfFeatures(BaseEstimator):
         max_size = None if s["max_features"] is None else s["max_features"] + 2
         vocab = Vocabulary(min_count=s["min_count"], max_size=max_size,
                            ngram_range=tuple(s["ngram_range"]),
+                           char_ngram_range=s["char_ngram_range"],
                            lowercase=s["lowercase"]).fit(texts)
         indptr, ids = vocab.encode_bag(texts)
         n_vocab = len(vocab)
@@ -187,11 +207,19 @@ class TfidfFeatures(BaseEstimator):
             counts.data[:] = 1.0
         rows = sparse.csr_matrix(counts.multiply(self.weights_.reshape(1, -1)))
         rows.eliminate_zeros()
-        if self.norm == "l2":
-            lengths = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
-            lengths[lengths == 0] = 1.0
-            rows = sparse.csr_matrix(sparse.diags(1.0 / lengths) @ rows)
         rows.sort_indices()
+        if self.norm == "l2":
+            # the length of each row's block (words, or characters when they have columns)
+            n_rows = rows.shape[0]
+            entry_rows = np.repeat(np.arange(n_rows), np.diff(rows.indptr))
+            blocks = 1 if self.char_ngram_range is None else 2
+            block = entry_rows * blocks
+            if blocks == 2:
+                block += rows.indices >= self.vocabulary_.char_offset
+            lengths = np.sqrt(np.bincount(block, weights=rows.data ** 2,
+                                          minlength=n_rows * blocks)) * np.sqrt(blocks)
+            lengths[lengths == 0] = 1.0
+            rows.data *= (1.0 / lengths)[block]
         return rows.astype(self.dtype)
 
     # ------------------------------------------------------------- state

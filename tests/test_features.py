@@ -242,3 +242,69 @@ def test_a_model_file_with_a_bad_nb_interpolation_is_refused(tmp_path):
             z.writestr(n, data)
     with pytest.raises(cymlp.io.ModelFileError, match="nb_interpolation"):
         cymlp.load(bad)
+
+
+def _char_grams(word, lo, hi):
+    """The character n-grams of ``<word>``, written out here (not the library's)."""
+    marked = f"<{word}>"
+    return [marked[i:i + n] for n in range(lo, hi + 1) if n < len(marked)
+            for i in range(len(marked) - n + 1)]
+
+
+@pytest.mark.parametrize("norm", [None, "l2"])
+def test_character_ngrams_are_columns_of_their_own(norm):
+    fit_texts = ["ab abc", "b ab", "abc abc c"]
+    feats = TfidfFeatures(ngram_range=(1, 1), char_ngram_range=(2, 3), tf="raw",
+                          weights=None, norm=norm, dtype="float64").fit(fit_texts)
+    vocab = feats.vocabulary_
+    known_words = {w for t in fit_texts for w in t.split()}
+    known_grams = {g for t in fit_texts for w in t.split() for g in _char_grams(w, 2, 3)}
+    probe = fit_texts + ["abd ab", "zz", ""]
+    A = feats.transform(probe)
+    for i, text in enumerate(probe):
+        want = {}
+        for w in text.split():
+            if w in known_words:
+                want["word", w] = want.get(("word", w), 0) + 1.0
+            for g in _char_grams(w, 2, 3):   # an unknown word keeps its known n-grams
+                if g in known_grams:
+                    want["char", g] = want.get(("char", g), 0) + 1.0
+        if norm == "l2":   # words and characters each scaled to length 1/sqrt(2)
+            for kind in ("word", "char"):
+                length = np.sqrt(sum(x * x for k, x in want.items() if k[0] == kind))
+                for k in want:
+                    if k[0] == kind:
+                        want[k] /= length * np.sqrt(2)
+        got = {("char" if j >= vocab.char_offset else "word", vocab.id_to_token[j]): A[i, j]
+               for j in A[i].indices}
+        assert set(got) == set(want), (text, got, want)
+        for k, x in want.items():
+            assert got[k] == pytest.approx(x, rel=1e-12), (text, k)
+
+
+def test_character_ngrams_weigh_as_much_as_the_words_together():
+    feats = TfidfFeatures(char_ngram_range=(2, 5), tf="binary", weights="nb")
+    A = feats.fit_transform(TEXTS + ["a longer text with many long words"], Y + [0])
+    words = A[:, :feats.vocabulary_.char_offset]
+    chars = A[:, feats.vocabulary_.char_offset:]
+    for block in (words, chars):
+        lengths = np.asarray(block.multiply(block).sum(axis=1)).ravel()
+        filled = np.diff(block.indptr) > 0
+        np.testing.assert_allclose(lengths[filled], 0.5, rtol=1e-6)
+        assert (lengths[~filled] == 0).all()
+
+
+@pytest.mark.parametrize("span", [(0, 3), (3, 2), "2-5", (2,)])
+def test_a_bad_character_ngram_range_is_named(span):
+    with pytest.raises(ValueError, match="char_ngram_range"):
+        TfidfFeatures(char_ngram_range=span).fit(TEXTS, Y)
+
+
+def test_a_pipeline_with_character_ngrams_round_trips(tmp_path):
+    pipe = TextPipeline(TfidfFeatures(char_ngram_range=(2, 4), tf="binary", weights="nb"),
+                        MLPClassifier((), learning_rate_init=0.05, max_iter=5),
+                        random_state=0).fit(TEXTS, Y)
+    probe = TEXTS + ["never seen", "abba"]
+    loaded = cymlp.load(pipe.save(tmp_path / "pipe"))
+    assert loaded.features_.char_ngram_range == (2, 4)
+    np.testing.assert_array_equal(loaded.predict_proba(probe), pipe.predict_proba(probe))
