@@ -330,6 +330,9 @@ TFIDF_HIDDEN_COLUMNS = 30000
 
 _NB_INTERPOLATION = {"1": 1.0, "0.75": 0.75, "0.5": 0.5}
 
+#: character n-grams of the words, next to the word n-grams (TfidfFeatures)
+_CHAR_NGRAMS = {"none": None, "2-5": (2, 5), "3-5": (3, 5)}
+
 
 def _tfidf(s):
     f = {"ngram_range": s.choice("tfidf.ngram_range", _NGRAMS, (0.15, 0.6, 0.25), "1-2"),
@@ -343,6 +346,10 @@ def _tfidf(s):
     hidden = len(c["hidden_layer_sizes"]) > 0
     if hidden:
         f["max_features"] = TFIDF_HIDDEN_COLUMNS
+    else:
+        # under a hidden layer the column cap would leave no room for them
+        f["char_ngram_range"] = s.choice("tfidf.char_ngram_range", _CHAR_NGRAMS,
+                                         (0.5, 0.3, 0.2), "none")
     batches = (128, 256) if hidden else (32, 64, 128, 256)
     batch_weights = (0.5, 0.5) if hidden else (0.3, 0.3, 0.2, 0.2)
     c.update(_optimiser(s, "tfidf", "tfidf", ("adam", "adagrad"), (0.7, 0.3), "adam",

@@ -374,6 +374,18 @@ def test_sampled_configurations_cover_the_space():
     assert {p["features"]["weights"] for p in tfidf} == {None, "idf", "nb"}
 
 
+def test_the_tfidf_family_draws_character_ngrams_for_a_linear_model_only():
+    draws = [sample_configuration("tfidf", seed)["params"] for seed in range(60)]
+    linear = [d["features"] for d in draws if not d["classifier"]["hidden_layer_sizes"]]
+    hidden = [d["features"] for d in draws if d["classifier"]["hidden_layer_sizes"]]
+    assert linear and hidden
+    # as JSON values: a span is a list
+    assert {str(f["char_ngram_range"]) for f in linear} == {"None", "[2, 5]", "[3, 5]"}
+    # under a hidden layer the column cap would keep no character n-gram
+    for f in hidden:
+        assert "char_ngram_range" not in f and f["max_features"] > 0
+
+
 def test_cross_validation_refits_on_everything(data):
     X, y = data.train
     small = TextClassifier(hidden_layer_sizes=(16,), embed_dim=16)
