@@ -1,18 +1,22 @@
-"""NBSVM's interpolation toward naive Bayes (``TextPipeline(nb_interpolation=...)``) in
-the tfidf family's fixed starts of :func:`cymlp.autotune`, and the starts themselves,
-measured without the test sets.
+"""NBSVM's interpolation toward naive Bayes (``TextPipeline(nb_interpolation=...)``) and
+the words' character n-grams (``TfidfFeatures(char_ngram_range=...)``) in the tfidf
+family's fixed starts of :func:`cymlp.autotune`, measured without the test sets.
 
 Each start (``cymlp.tuning.STARTS["tfidf"]``: binary uni- and bigrams, naive-Bayes
 weights, logistic regression) is built as the search builds it,
-trained on each split's training part with every value of ``--betas`` (early stopping on
-a tenth of the training part) and scored on the split's official development set; the
-test sets are not read:
+trained on each split's training part with every value of ``--betas`` and of
+``--char-ngrams`` (early stopping on a tenth of the training part) and scored on the
+split's official development set; the test sets are not read:
 
     python bench/nb_interpolation.py --data-dir ../shared/data
+    python bench/nb_interpolation.py --data-dir ../shared/data --betas 0.75 \
+        --char-ngrams none,2-5,3-5 --splits mr:0,mr:1,mr:2,mr:3,mr:4,sst2:0,trec:0
 
-Prints the mean development accuracy (%) over ``--seeds`` per split, start and value.
+Prints the mean development accuracy (%) over ``--seeds`` per split, start, character
+n-grams and interpolation.
 """
 import argparse
+import itertools
 import warnings
 
 import numpy as np
@@ -37,13 +41,17 @@ def main(argv=None):
     p.add_argument("--splits", default="mr:0,sst2:0,trec:0", help="dataset:fold, comma-separated")
     p.add_argument("--seeds", type=int, default=2)
     p.add_argument("--betas", default="1,0.75,0.5")
+    p.add_argument("--char-ngrams", default="none",
+                   help="character n-gram ranges, comma-separated: none, or lo-hi")
     args = p.parse_args(argv)
     betas = [float(b) for b in args.betas.split(",")]
-    print("split", "start", *(f"beta={b}" for b in betas), sep="\t")
+    chars = [None if c == "none" else tuple(map(int, c.split("-")))
+             for c in args.char_ngrams.split(",")]
+    print("split", "start", "chars", *(f"beta={b}" for b in betas), sep="\t")
     for split in args.splits.split(","):
         name, fold = split.split(":")
         data = datasets.load(name, data_dir=args.data_dir, fold=int(fold))
-        for label, params in _starts():
+        for (label, params), span in itertools.product(_starts(), chars):
             row = []
             for beta in betas:
                 scores = []
@@ -51,12 +59,14 @@ def main(argv=None):
                     pipe = tuning._make("tfidf", params, None, seed,
                                         tuning.FIT_SETTINGS["tfidf"])
                     pipe.set_params(nb_interpolation=beta)
+                    pipe.features.set_params(char_ngram_range=span)
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
                         pipe.fit(*data.train)
                     scores.append(pipe.score(*data.dev))
                 row.append(f"{100 * np.mean(scores):.2f}")
-            print(split, label, *row, sep="\t", flush=True)
+            name = "none" if span is None else f"{span[0]}-{span[1]}"
+            print(split, label, name, *row, sep="\t", flush=True)
 
 
 if __name__ == "__main__":
