@@ -30,7 +30,14 @@ from cymlp._validation import (
 )
 from cymlp.io import ModelFileError
 from cymlp.mlp import MLPClassifier
-from cymlp.text import _check_texts, _nb_weights_of, idf_weights, nb_ratios
+from cymlp.text import (
+    _bag_counts,
+    _check_char_ngram_range,
+    _check_texts,
+    _idf_of,
+    _nb_ratios_of,
+    _nb_weights_of,
+)
 from cymlp.vocab import Vocabulary, _check_span
 
 __all__ = ["COLUMN_WEIGHTS", "TERM_FREQUENCIES", "TextPipeline", "TfidfFeatures"]
@@ -50,11 +57,6 @@ def _check_weights(name, value):
 def _check_max_features(name, value):
     if value is not None:
         return Interval(int, 1, None).check(name, value)
-
-
-def _check_char_span(name, value):
-    if value is not None:
-        return _check_span(name, value)
 
 
 def _check_norm(name, value):
@@ -122,7 +124,7 @@ class TfidfFeatures(BaseEstimator):
         "ngram_range": _check_span,
         "tf": TERM_FREQUENCIES,
         "weights": _check_weights,
-        "char_ngram_range": _check_char_span,
+        "char_ngram_range": _check_char_ngram_range,
         "min_count": Interval(int, 1, None),
         "max_features": _check_max_features,
         "lowercase": bool,
@@ -155,8 +157,9 @@ class TfidfFeatures(BaseEstimator):
         return self._fit(X, y)[0]
 
     def _fit(self, X, y):
-        """(the features of ``X``, the naive-Bayes ratios of :func:`nb_ratios` of every
-        column and class with ``weights='nb'``, else None) of a fit."""
+        """(the features of ``X``, the naive-Bayes ratios of
+        :func:`cymlp.text.nb_ratios` of every column and class with ``weights='nb'``,
+        else None) of a fit."""
         s = check_params(self, self._parameter_constraints)
         texts = _check_texts(X)
         if s["weights"] == "nb" and y is None:
@@ -167,18 +170,18 @@ class TfidfFeatures(BaseEstimator):
                            char_ngram_range=s["char_ngram_range"],
                            lowercase=s["lowercase"]).fit(texts)
         indptr, ids = vocab.encode_bag(texts)
-        n_vocab = len(vocab)
+        counts = _bag_counts(ids, indptr, len(vocab))
         ratios = None
         if s["weights"] == "idf":
-            weights = idf_weights(ids, indptr, n_vocab)
+            weights = _idf_of(counts)
         elif s["weights"] == "nb":
-            ratios = nb_ratios(ids, indptr, _encoded_targets(y, len(texts)), n_vocab)
+            ratios = _nb_ratios_of(counts, _encoded_targets(y, len(texts)))
             weights = _nb_weights_of(ratios)
         else:
-            weights = np.ones(n_vocab)
+            weights = np.ones(len(vocab))
         weights[[vocab.PAD, vocab.UNK]] = 0.0
         self.vocabulary_, self.weights_ = vocab, weights
-        return self._rows(indptr, ids), ratios
+        return self._rows(counts), ratios
 
     def _fitted(self):
         if getattr(self, "vocabulary_", None) is None:
@@ -195,12 +198,11 @@ class TfidfFeatures(BaseEstimator):
         ``(len(X), n_features_)`` in ``dtype``."""
         self._fitted()
         indptr, ids = self.vocabulary_.encode_bag(_check_texts(X))
-        return self._rows(indptr, ids)
+        return self._rows(_bag_counts(ids, indptr, len(self.vocabulary_)))
 
-    def _rows(self, indptr, ids):
-        counts = sparse.csr_matrix((np.ones(len(ids)), ids, indptr),
-                                   shape=(len(indptr) - 1, len(self.vocabulary_)))
-        counts.sum_duplicates()  # one entry per (text, id): its count k
+    def _rows(self, counts):
+        """The features of the bags' :func:`~cymlp.text._bag_counts` (whose values
+        this changes)."""
         if self.tf == "log":
             counts.data = 1.0 + np.log(counts.data)
         elif self.tf == "binary":

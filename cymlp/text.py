@@ -94,19 +94,22 @@ def _check_token_weights(name, value):
 def idf_weights(ids, indptr, n_vocab):
     """Smoothed idf of every id, ``log((1 + N) / (1 + df_j)) + 1`` (float64), with
     ``df_j`` the number of the ``N`` bags (CSR ``ids``, ``indptr``) that hold id ``j``."""
-    n_docs = len(indptr) - 1
-    df = np.bincount(_presence(ids, indptr, n_vocab).indices, minlength=n_vocab)
-    return np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
+    return _idf_of(_bag_counts(ids, indptr, n_vocab))
 
 
-def _presence(ids, indptr, n_vocab):
-    """The 0/1 matrix (CSR, float64, ``len(indptr) - 1`` by ``n_vocab``) of which bag
-    holds which id: an id listed several times in a bag is one entry."""
-    present = sparse.csr_matrix((np.ones(len(ids)), ids, indptr), copy=True,
-                                shape=(len(indptr) - 1, n_vocab))
-    present.sum_duplicates()   # sorts in place: hence the copy of the caller's arrays
-    present.data[:] = 1.0
-    return present
+def _bag_counts(ids, indptr, n_vocab):
+    """How often each bag holds each id: CSR, float64, ``len(indptr) - 1`` by
+    ``n_vocab``, one entry per (bag, id) held, its indices sorted."""
+    counts = sparse.csr_matrix((np.ones(len(ids)), ids, indptr), copy=True,
+                               shape=(len(indptr) - 1, n_vocab))
+    counts.sum_duplicates()   # sorts in place: hence the copy of the caller's arrays
+    return counts
+
+
+def _idf_of(counts):
+    """:func:`idf_weights` from the bags' :func:`_bag_counts`."""
+    df = np.bincount(counts.indices, minlength=counts.shape[1])
+    return np.log((1.0 + counts.shape[0]) / (1.0 + df)) + 1.0
 
 
 def nb_ratios(ids, indptr, targets, n_vocab, alpha=NB_SMOOTHING):
@@ -129,8 +132,15 @@ def nb_ratios(ids, indptr, targets, n_vocab, alpha=NB_SMOOTHING):
     -------
     ndarray of shape (n_vocab, n_classes), float64
     """
-    n_texts = len(indptr) - 1
-    present = _presence(ids, indptr, n_vocab)
+    return _nb_ratios_of(_bag_counts(ids, indptr, n_vocab), targets, alpha)
+
+
+def _nb_ratios_of(counts, targets, alpha=NB_SMOOTHING):
+    """:func:`nb_ratios` from the bags' :func:`_bag_counts`."""
+    n_texts = counts.shape[0]
+    # which text holds which id, once however often (the counts' own index arrays)
+    present = sparse.csr_matrix((np.ones(counts.nnz), counts.indices, counts.indptr),
+                                shape=counts.shape)
     targets = np.asarray(targets)
     if targets.ndim == 1:
         Y = np.zeros((n_texts, int(targets.max()) + 1))
